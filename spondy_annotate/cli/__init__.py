@@ -1,0 +1,61 @@
+"""The ``spondy-annotate`` command line.
+
+Each subcommand lives in its own module of this package with two functions,
+``add_parser(subparsers)`` and ``run(args) -> int``. Heavy libraries are imported inside ``run``
+so that start-up stays fast. Errors of spondy_annotate are printed as one line on stderr with a
+non-zero exit status, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from spondy_annotate.errors import SpondyError
+
+#: Subcommand modules, in the order ``--help`` lists them.
+COMMANDS = ("open", "index", "cases", "sample", "export", "analyze")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the parser with every subcommand registered."""
+    from spondy_annotate import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="spondy-annotate",
+        description="Grade baseline/follow-up spine MRI and correlate the change with lab values.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        module = importlib.import_module(f"spondy_annotate.cli.{name}_cmd")
+        cmd = module.add_parser(sub)
+        cmd.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s: %(message)s",
+    )
+    if not getattr(args, "run", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except SpondyError as exc:
+        print(f"spondy-annotate: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("spondy-annotate: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0

@@ -1,0 +1,325 @@
+"""Reading DICOM headers: one file's header record and the geometry of each of its frames.
+
+Only headers are read here (``stop_before_pixels``): indexing a folder never decodes pixels.
+Classic images have one frame; an Enhanced (multi-frame) image carries its frames' geometry in the
+functional group sequences, which are read the same way.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from pydicom import dcmread
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+
+#: Raw Data, structured reports, presentation states and the like share series UIDs with images
+#: but have no pixels; they are reported as skipped, never indexed as images.
+_DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
+
+
+@dataclass(frozen=True)
+class FrameGeometry:
+    """Where one frame (one 2D image) lies in patient space.
+
+    Attributes
+    ----------
+    position : tuple of float
+        ImagePositionPatient: the centre of the first transmitted pixel, in mm (LPS).
+    orientation : tuple of float
+        ImageOrientationPatient: row then column direction cosines.
+    split_keys : tuple
+        Values that tell apart frames that share a position (time point, echo, frame type, ...),
+        in the order :func:`spondy_annotate.geometry.plan_stacks` tries them: image/frame
+        type, temporal position, echo, acquisition (or stack), acquisition time, instance.
+    frame : int
+        Index of the frame in its file (0 for classic single-frame images).
+    """
+
+    position: tuple[float, float, float]
+    orientation: tuple[float, float, float, float, float, float]
+    split_keys: tuple[Any, ...]
+    frame: int = 0
+
+
+@dataclass(frozen=True)
+class HeaderRecord:
+    """What the index keeps of one image file (header only)."""
+
+    path: str
+    size: int
+    mtime: float
+    patient_id: str
+    study_instance_uid: str
+    study_date: str
+    study_time: str
+    study_description: str
+    series_instance_uid: str
+    series_number: int | None
+    series_description: str
+    modality: str
+    sop_class_uid: str
+    sop_instance_uid: str
+    frame_of_reference_uid: str
+    transfer_syntax: str
+    rows: int
+    columns: int
+    number_of_frames: int
+    pixel_spacing: tuple[float, float] | None
+    slice_thickness: float | None
+    spacing_between_slices: float | None
+    scanning_sequence: str
+    sequence_variant: str
+    scan_options: str
+    repetition_time: float | None
+    echo_time: float | None
+    inversion_time: float | None
+    contrast_agent: str
+    magnetic_field_strength: float | None
+    image_type: str
+    instance_number: int | None
+    frames: tuple[FrameGeometry, ...]
+
+
+class NotAnImage(Exception):
+    """Raised by :func:`read_header` for a file the index skips; the message is the reason."""
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+        return "\\".join(str(v) for v in value)
+    return str(value).strip()
+
+
+def to_float(value: Any) -> float | None:
+    try:
+        if type(value).__name__ == "MultiValue" or isinstance(value, (list, tuple)):
+            value = value[0]
+        return None if value is None or value == "" else float(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def _int(value: Any) -> int | None:
+    f = to_float(value)
+    return None if f is None else int(f)
+
+
+def _floats(value: Any, n: int) -> tuple[float, ...] | None:
+    try:
+        out = tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        return None
+    if len(out) != n or not all(np.isfinite(out)):
+        return None
+    return out
+
+
+def first_item(seq_owner: Dataset | None, *path: str) -> Dataset | None:
+    """Follow nested one-item sequences (``Shared...[0].PixelMeasuresSequence[0]``)."""
+    node = seq_owner
+    for keyword in path:
+        if node is None:
+            return None
+        seq = node.get(keyword)
+        if not seq:
+            return None
+        node = seq[0]
+    return node
+
+
+def group_attr(ds: Dataset, frame_group: Dataset | None, sequence: str, keyword: str) -> Any:
+    """An attribute of a functional group, per-frame first, then shared."""
+    for owner in (frame_group, first_item(ds, "SharedFunctionalGroupsSequence")):
+        item = first_item(owner, sequence)
+        if item is not None and keyword in item:
+            return item.get(keyword)
+    return None
+
+
+def frame_geometries(ds: Dataset) -> tuple[FrameGeometry, ...]:
+    """Return the geometry of every frame of ``ds`` that has one (classic or Enhanced)."""
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence")
+    if per_frame:
+        frames = []
+        for i, group in enumerate(per_frame):
+            pos = _floats(group_attr(ds, group, "PlanePositionSequence", "ImagePositionPatient"), 3)
+            ori = _floats(
+                group_attr(ds, group, "PlaneOrientationSequence", "ImageOrientationPatient"), 6
+            )
+            if pos is None or ori is None:
+                continue
+            content = first_item(group, "FrameContentSequence")
+            frame_type = group_attr(ds, group, "MRImageFrameTypeSequence", "FrameType")
+            keys = (
+                _text(frame_type),
+                _text(content.get("TemporalPositionIndex")) if content else "",
+                _text(group_attr(ds, group, "MREchoSequence", "EffectiveEchoTime")),
+                _text(content.get("StackID")) if content else "",
+                "",
+                i,
+            )
+            frames.append(FrameGeometry(pos, ori, keys, i))  # type: ignore[arg-type]
+        return tuple(frames)
+    pos = _floats(ds.get("ImagePositionPatient"), 3)
+    ori = _floats(ds.get("ImageOrientationPatient"), 6)
+    if pos is None or ori is None:
+        return ()
+    keys = (
+        _text(ds.get("ImageType")),
+        _text(ds.get("TemporalPositionIdentifier")),
+        _text(ds.get("EchoNumbers")),
+        _int(ds.get("AcquisitionNumber")),
+        _text(ds.get("AcquisitionTime")),
+        _int(ds.get("InstanceNumber")),
+    )
+    return (FrameGeometry(pos, ori, keys, 0),)  # type: ignore[arg-type]
+
+
+def pixel_spacing_value(ds: Dataset) -> Any:
+    """PixelSpacing of a classic image, or of an Enhanced one's shared or first frame's group."""
+    return ds.get("PixelSpacing") or group_attr(
+        ds,
+        first_item(ds, "PerFrameFunctionalGroupsSequence"),
+        "PixelMeasuresSequence",
+        "PixelSpacing",
+    )
+
+
+def _spacing(ds: Dataset) -> tuple[float, float] | None:
+    value = pixel_spacing_value(ds)
+    spacing = _floats(value, 2) if value is not None else None
+    return spacing  # type: ignore[return-value]
+
+
+def _enhanced_or_classic(ds: Dataset, keyword: str, sequence: str, nested: str) -> Any:
+    value = ds.get(keyword)
+    if value is None:
+        value = group_attr(ds, None, sequence, nested)
+    if value is None:
+        value = group_attr(ds, first_item(ds, "PerFrameFunctionalGroupsSequence"), sequence, nested)
+    return value
+
+
+def header_from_dataset(ds: Dataset, path: str, size: int = 0, mtime: float = 0.0) -> HeaderRecord:
+    """Build the header record of an image dataset; raise :class:`NotAnImage` otherwise."""
+    if not ds.get("SeriesInstanceUID"):
+        raise NotAnImage("no SeriesInstanceUID (0020,000E)")
+    sop = ds.get("SOPClassUID")
+    name = getattr(sop, "name", None) or _text(sop) or "unknown SOP class"
+    if sop and getattr(sop, "is_valid", False) and "Image Storage" not in name and name != sop:
+        raise NotAnImage(f"not an image ({name})")
+    if not ds.get("Rows") or not ds.get("Columns"):
+        raise NotAnImage(f"not an image ({name}: no Rows/Columns)")
+    meta = getattr(ds, "file_meta", None)
+    tsyntax = _text(meta.get("TransferSyntaxUID")) if meta is not None else ""
+    return HeaderRecord(
+        path=path,
+        size=size,
+        mtime=mtime,
+        patient_id=_text(ds.get("PatientID")),
+        study_instance_uid=_text(ds.get("StudyInstanceUID")),
+        study_date=_text(ds.get("StudyDate")),
+        study_time=_text(ds.get("StudyTime")),
+        study_description=_text(ds.get("StudyDescription")),
+        series_instance_uid=_text(ds.get("SeriesInstanceUID")),
+        series_number=_int(ds.get("SeriesNumber")),
+        series_description=_text(ds.get("SeriesDescription")),
+        modality=_text(ds.get("Modality")),
+        sop_class_uid=_text(ds.get("SOPClassUID")),
+        sop_instance_uid=_text(ds.get("SOPInstanceUID")),
+        frame_of_reference_uid=_text(ds.get("FrameOfReferenceUID")),
+        transfer_syntax=tsyntax,
+        rows=int(ds.Rows),
+        columns=int(ds.Columns),
+        number_of_frames=_int(ds.get("NumberOfFrames")) or 1,
+        pixel_spacing=_spacing(ds),
+        slice_thickness=to_float(
+            _enhanced_or_classic(ds, "SliceThickness", "PixelMeasuresSequence", "SliceThickness")
+        ),
+        spacing_between_slices=to_float(
+            _enhanced_or_classic(
+                ds, "SpacingBetweenSlices", "PixelMeasuresSequence", "SpacingBetweenSlices"
+            )
+        ),
+        scanning_sequence=_text(ds.get("ScanningSequence") or ds.get("EchoPulseSequence")),
+        sequence_variant=_text(ds.get("SequenceVariant")),
+        scan_options=_text(ds.get("ScanOptions")),
+        repetition_time=to_float(
+            _enhanced_or_classic(
+                ds, "RepetitionTime", "MRTimingAndRelatedParametersSequence", "RepetitionTime"
+            )
+        ),
+        echo_time=to_float(
+            _enhanced_or_classic(ds, "EchoTime", "MREchoSequence", "EffectiveEchoTime")
+        ),
+        inversion_time=to_float(
+            _enhanced_or_classic(ds, "InversionTime", "MRModifierSequence", "InversionTimes")
+        ),
+        contrast_agent=_text(
+            ds.get("ContrastBolusAgent")
+            or group_attr(ds, None, "ContrastBolusUsageSequence", "ContrastBolusAgentNumber")
+        ),
+        magnetic_field_strength=to_float(ds.get("MagneticFieldStrength")),
+        image_type=_text(ds.get("ImageType")),
+        instance_number=_int(ds.get("InstanceNumber")),
+        frames=frame_geometries(ds),
+    )
+
+
+def read_header(path: str | os.PathLike[str]) -> HeaderRecord:
+    """Read one file's header; raise :class:`NotAnImage` with a one-line reason to skip it.
+
+    Files without the ``DICM`` marker are still tried (old exports omit the preamble), but are
+    only accepted when they parse into a dataset with a series UID and an image size.
+    """
+    path = os.fspath(path)
+    try:
+        st = os.stat(path)
+        with open(path, "rb") as fp:
+            head = fp.read(132)
+            if len(head) == 0:
+                raise NotAnImage("empty file (0 bytes)")
+            has_marker = len(head) == 132 and head[128:132] == b"DICM"
+            if not has_marker and head[:3] == b"\xff\xd8\xff":
+                raise NotAnImage("not DICOM (a JPEG image)")
+            fp.seek(0)
+            ds = dcmread(fp, stop_before_pixels=True, force=not has_marker)
+    except NotAnImage:
+        raise
+    except InvalidDicomError as exc:
+        raise NotAnImage(f"not DICOM ({_one_line(exc)})") from None
+    except (OSError, PermissionError) as exc:
+        raise NotAnImage(f"unreadable ({exc.strerror or _one_line(exc)})") from None
+    except Exception as exc:  # pydicom raises many kinds on corrupt headers
+        raise NotAnImage(f"corrupt or truncated DICOM header ({_one_line(exc)})") from None
+    if _text(ds.get("SOPClassUID")) == _DICOMDIR_SOP_CLASS or "DirectoryRecordSequence" in ds:
+        raise NotAnImage("DICOMDIR (media directory; its images are indexed directly)")
+    if not has_marker and not ds.get("SeriesInstanceUID"):
+        raise NotAnImage("not DICOM (no 'DICM' marker and no DICOM header)")
+    try:
+        return header_from_dataset(ds, path, st.st_size, st.st_mtime)
+    except NotAnImage:
+        raise
+    except Exception as exc:
+        raise NotAnImage(f"corrupt DICOM header ({_one_line(exc)})") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def orientation_label(orientation: Sequence[float] | None) -> str:
+    """Name the plane of an ImageOrientationPatient: sagittal, coronal, axial (or unknown)."""
+    if orientation is None or len(orientation) != 6:
+        return "unknown"
+    normal = np.cross(np.asarray(orientation[:3]), np.asarray(orientation[3:]))
+    axis = int(np.argmax(np.abs(normal)))
+    return ("sagittal", "coronal", "axial")[axis]

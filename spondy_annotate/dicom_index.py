@@ -1,0 +1,285 @@
+"""Indexing a DICOM export: one row per series, from headers only.
+
+A real export comes with any file names, nested folders, a DICOMDIR, non-DICOM junk and now and
+then a truncated file. :func:`index_folder` walks it all, reads headers only (never pixels),
+reports every file it skips with a one-line reason and never stops on one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from spondy_annotate.dicom_headers import HeaderRecord, NotAnImage, orientation_label, read_header
+from spondy_annotate.errors import DicomIndexError, SeriesGeometryError
+from spondy_annotate.geometry import plan_stacks
+from spondy_annotate.matching import MatchingRules, load_rules
+from spondy_annotate.sequence import classify_sequence
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+#: Columns of :attr:`IndexResult.series`, in order (documented in the README).
+SERIES_COLUMNS = (
+    "patient_id",
+    "study_instance_uid",
+    "study_date",
+    "study_time",
+    "study_description",
+    "series_instance_uid",
+    "series_number",
+    "series_description",
+    "modality",
+    "orientation",
+    "sequence",
+    "scanning_sequence",
+    "sequence_variant",
+    "repetition_time",
+    "echo_time",
+    "inversion_time",
+    "contrast_agent",
+    "num_images",
+    "rows",
+    "columns",
+    "pixel_spacing",
+    "slice_spacing",
+    "slice_thickness",
+    "volumes",
+    "note",
+    "transfer_syntaxes",
+    "files",
+)
+
+#: Below this many files the scan stays in one process (starting workers costs more).
+PARALLEL_MIN_FILES = 400
+
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file the index passed over, and why (one line)."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class IndexResult:
+    """What :func:`index_folder` found.
+
+    Attributes
+    ----------
+    root : Path
+        The folder that was indexed.
+    series : pandas.DataFrame
+        One row per series, columns :data:`SERIES_COLUMNS`.
+    skipped : list of SkippedFile
+        Every file that is not part of a series, with its reason.
+    headers : dict
+        The header record of every indexed file, by path (for loading without re-scanning).
+    """
+
+    root: Path
+    series: pd.DataFrame
+    skipped: list[SkippedFile] = field(default_factory=list)
+    headers: dict[str, HeaderRecord] = field(default_factory=dict, repr=False)
+
+
+def iter_files(root: Path, skipped: list[SkippedFile]) -> Iterator[str]:
+    """Yield every regular file below ``root``; never follows symlinked folders (no loops)."""
+
+    def on_error(exc: OSError) -> None:
+        skipped.append(SkippedFile(str(exc.filename), f"folder unreadable ({exc.strerror})"))
+
+    for folder, dirs, files in os.walk(root, onerror=on_error):
+        dirs.sort()
+        for name in sorted(files):
+            path = os.path.join(folder, name)
+            if os.path.islink(path) and not os.path.exists(path):
+                skipped.append(SkippedFile(path, "broken symbolic link"))
+            elif os.path.isfile(path):
+                yield path
+            else:
+                skipped.append(SkippedFile(path, "not a regular file"))
+
+
+def _read_one(path: str) -> HeaderRecord | SkippedFile:
+    try:
+        return read_header(path)
+    except NotAnImage as exc:
+        return SkippedFile(path, str(exc))
+
+
+def _read_chunk(paths: list[str]) -> list[HeaderRecord | SkippedFile]:
+    return [_read_one(p) for p in paths]
+
+
+def read_headers(
+    paths: list[str], *, workers: int | None = None, progress: ProgressCallback | None = None
+) -> list[HeaderRecord | SkippedFile]:
+    """Read the headers of ``paths``, across processes when there are many."""
+    total = len(paths)
+    workers = workers or os.cpu_count() or 1
+    if workers <= 1 or total < PARALLEL_MIN_FILES:
+        out = []
+        for n, path in enumerate(paths, start=1):
+            out.append(_read_one(path))
+            if progress and (n % 100 == 0 or n == total):
+                progress(n, total)
+        return out
+    size = max(50, min(500, total // (workers * 8) or 1))
+    chunks = [paths[i : i + size] for i in range(0, total, size)]
+    out = []
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for chunk in pool.map(_read_chunk, chunks):
+            out.extend(chunk)
+            if progress:
+                progress(len(out), total)
+    return out
+
+
+def _series_row(records: list[HeaderRecord], rules: MatchingRules) -> dict[str, Any]:
+    first = min(records, key=lambda r: (r.instance_number or 0, r.path))
+    frames = [f for r in records for f in r.frames]
+    note, spacing, volumes = "", None, 0
+    if any("MOSAIC" in r.image_type.upper().split("\\") for r in records):
+        note = "Siemens mosaic (slices tiled in one image): not loadable as a volume"
+    else:
+        try:
+            stacks = plan_stacks(frames)
+            volumes = len(stacks)
+            spacing = stacks[0].spacing
+            if volumes > 1:
+                note = f"{volumes} volumes: " + "; ".join(s.label for s in stacks[:4])
+                note += " ..." if volumes > 4 else ""
+        except SeriesGeometryError as exc:
+            note = str(exc)
+    orientation = orientation_label(frames[0].orientation) if frames else "unknown"
+    return {
+        "patient_id": first.patient_id,
+        "study_instance_uid": first.study_instance_uid,
+        "study_date": first.study_date,
+        "study_time": first.study_time,
+        "study_description": first.study_description,
+        "series_instance_uid": first.series_instance_uid,
+        "series_number": first.series_number,
+        "series_description": first.series_description,
+        "modality": first.modality,
+        "orientation": orientation,
+        "sequence": classify_sequence(
+            rules.sequence,
+            description=first.series_description,
+            scanning_sequence=first.scanning_sequence,
+            repetition_time=first.repetition_time,
+            echo_time=first.echo_time,
+            inversion_time=first.inversion_time,
+            contrast_agent=first.contrast_agent,
+        ).value
+        if first.modality == "MR"
+        else "",
+        "scanning_sequence": first.scanning_sequence,
+        "sequence_variant": first.sequence_variant,
+        "repetition_time": first.repetition_time,
+        "echo_time": first.echo_time,
+        "inversion_time": first.inversion_time,
+        "contrast_agent": first.contrast_agent,
+        "num_images": sum(max(r.number_of_frames, 1) for r in records),
+        "rows": first.rows,
+        "columns": first.columns,
+        "pixel_spacing": list(first.pixel_spacing) if first.pixel_spacing else None,
+        "slice_spacing": None if spacing is None else round(spacing, 4),
+        "slice_thickness": first.slice_thickness,
+        "volumes": volumes,
+        "note": note,
+        "transfer_syntaxes": sorted({r.transfer_syntax for r in records}),
+        "files": sorted(r.path for r in records),
+    }
+
+
+def build_series_table(records: list[HeaderRecord], rules: MatchingRules) -> pd.DataFrame:
+    """Group header records by series UID into the series table."""
+    import pandas as pd
+
+    by_series: dict[str, list[HeaderRecord]] = defaultdict(list)
+    for rec in records:
+        by_series[rec.series_instance_uid].append(rec)
+    rows = [_series_row(recs, rules) for recs in by_series.values()]
+    table = pd.DataFrame(rows, columns=list(SERIES_COLUMNS))
+    table = table.sort_values(
+        ["patient_id", "study_date", "study_time", "study_instance_uid", "series_number"],
+        na_position="last",
+        kind="stable",
+    )
+    return table.reset_index(drop=True)
+
+
+def index_folder(
+    root: str | os.PathLike[str],
+    *,
+    rules: MatchingRules | None = None,
+    workers: int | None = None,
+    progress: ProgressCallback | None = None,
+) -> IndexResult:
+    """Index every DICOM image below ``root`` (headers only).
+
+    Parameters
+    ----------
+    root : path
+        A folder (a CD or PACS export), searched recursively.
+    rules : MatchingRules, optional
+        Sequence naming rules (default: the built-in ``matching.toml``).
+    workers : int, optional
+        Processes to parse headers with (default: one per core; small folders use one).
+    progress : callable, optional
+        Called as ``progress(done, total)`` while headers are read.
+
+    Returns
+    -------
+    IndexResult
+        The series table and the skipped files.
+
+    Raises
+    ------
+    DicomIndexError
+        When ``root`` is missing, not a folder, empty, or holds no DICOM image.
+    """
+    root = Path(root)
+    if not root.exists():
+        raise DicomIndexError(f"{root}: no such folder")
+    if not root.is_dir():
+        raise DicomIndexError(f"{root}: not a folder")
+    rules = rules or load_rules()
+    skipped: list[SkippedFile] = []
+    paths = list(iter_files(root, skipped))
+    if not paths:
+        raise DicomIndexError(f"{root}: the folder is empty (no files)")
+    logger.info("reading headers of %d files below %s", len(paths), root)
+    results = read_headers(paths, workers=workers, progress=progress)
+    headers: dict[str, HeaderRecord] = {}
+    seen: dict[str, str] = {}
+    for item in results:
+        if isinstance(item, SkippedFile):
+            skipped.append(item)
+        elif item.sop_instance_uid and item.sop_instance_uid in seen:
+            first = seen[item.sop_instance_uid]
+            skipped.append(SkippedFile(item.path, f"duplicate of {first} (same SOPInstanceUID)"))
+        else:
+            seen[item.sop_instance_uid] = item.path
+            headers[item.path] = item
+    if not headers:
+        raise DicomIndexError(
+            f"{root}: no DICOM images found among {len(paths)} files "
+            f"(first skipped: {skipped[0].path}: {skipped[0].reason})"
+        )
+    table = build_series_table(list(headers.values()), rules)
+    logger.info("indexed %d series, skipped %d files", len(table), len(skipped))
+    return IndexResult(root, table, skipped, headers)

@@ -1,0 +1,206 @@
+"""Turning a series' frames into regular volumes, or saying clearly why they are not one.
+
+A series may hold one regular stack of parallel slices (the common case), several stacks (a
+3-plane localizer, a 4D series with time points or echoes, magnitude and phase frames), or an
+irregular set (missing slices, uneven spacing, duplicates). :func:`plan_stacks` sorts frames along
+the slice normal by ImagePositionPatient (never by InstanceNumber or file name), splits what can be
+split and raises :class:`~spondy_annotate.errors.SeriesGeometryError` for what cannot.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from spondy_annotate.dicom_headers import FrameGeometry, orientation_label
+from spondy_annotate.errors import SeriesGeometryError
+
+#: Two positions closer than this along the normal (mm) are the same slice position.
+SAME_POSITION_MM = 0.01
+#: Allowed deviation of one slice step from the median step: absolute (mm) and relative.
+SPACING_TOLERANCE_MM = 0.05
+SPACING_TOLERANCE_REL = 0.02
+#: Allowed in-plane drift of the slice origins across a stack (mm).
+IN_PLANE_TOLERANCE_MM = 0.2
+
+
+@dataclass(frozen=True)
+class Stack:
+    """One regular volume within a series.
+
+    Attributes
+    ----------
+    indices : tuple of int
+        Indices into the frame list given to :func:`plan_stacks`, sorted along the slice normal.
+    orientation : tuple of float
+        The stack's ImageOrientationPatient (row, column cosines).
+    normal : tuple of float
+        Unit slice normal (row x column); slice positions increase along it.
+    spacing : float or None
+        Distance between slice centres measured from positions (None for a single slice).
+    label : str
+        A short name of the stack within its series, e.g. ``"sagittal"`` or ``"time point 2"``.
+    """
+
+    indices: tuple[int, ...]
+    orientation: tuple[float, ...]
+    normal: tuple[float, float, float]
+    spacing: float | None
+    label: str
+
+    @property
+    def plane(self) -> str:
+        """sagittal, coronal or axial."""
+        return orientation_label(self.orientation)
+
+
+def _orientation_groups(frames: Sequence[FrameGeometry]) -> list[list[int]]:
+    groups: list[tuple[np.ndarray, list[int]]] = []
+    for i, frame in enumerate(frames):
+        ori = np.asarray(frame.orientation)
+        for rep, members in groups:
+            if np.allclose(ori, rep, atol=1e-3):
+                members.append(i)
+                break
+        else:
+            groups.append((ori, [i]))
+    return [members for _, members in groups]
+
+
+def _normal(orientation: Sequence[float]) -> np.ndarray:
+    row, col = np.asarray(orientation[:3]), np.asarray(orientation[3:])
+    n = np.cross(row, col)
+    norm = np.linalg.norm(n)
+    if norm < 1e-6:
+        raise SeriesGeometryError("ImageOrientationPatient (0020,0037) has parallel row/column")
+    return n / norm
+
+
+def _position_ids(distances: np.ndarray) -> np.ndarray:
+    """Give frames at the same position (within :data:`SAME_POSITION_MM`) the same id."""
+    order = np.argsort(distances, kind="stable")
+    ids = np.empty(len(distances), dtype=int)
+    current = 0
+    for rank, idx in enumerate(order):
+        if rank and distances[idx] - distances[order[rank - 1]] > SAME_POSITION_MM:
+            current += 1
+        ids[idx] = current
+    return ids
+
+
+def _split_repeated(
+    members: list[int], frames: Sequence[FrameGeometry], pos_ids: np.ndarray
+) -> list[tuple[list[int], str]]:
+    """Split frames that repeat positions into volumes, by the first key that does it cleanly."""
+    counts = np.bincount(pos_ids)
+    wanted = int(counts.max())
+    n_keys = len(frames[members[0]].split_keys)
+    for k in range(n_keys):
+        groups: dict[object, list[int]] = defaultdict(list)
+        for local, i in enumerate(members):
+            groups[frames[i].split_keys[k]].append(local)
+        if len(groups) != wanted:
+            continue
+        if all(len(set(pos_ids[g])) == len(g) for g in groups.values()):
+            return [
+                ([members[j] for j in g], f"{_KEY_NAMES[k]} {v}" if v not in ("", None) else "")
+                for v, g in sorted(groups.items(), key=lambda kv: str(kv[0]))
+            ]
+    if len(set(counts)) != 1:
+        raise SeriesGeometryError(
+            f"duplicate slice positions: {int((counts > 1).sum())} of {len(counts)} positions "
+            f"are repeated unevenly ({int(counts.min())} to {wanted} frames)"
+        )
+    # Same count everywhere (a 4D series without a usable key): the k-th frame at each position,
+    # in acquisition order, belongs to volume k.
+    by_position: dict[int, list[int]] = defaultdict(list)
+    for local in sorted(range(len(members)), key=lambda j: _acquisition_order(frames[members[j]])):
+        by_position[int(pos_ids[local])].append(local)
+    return [
+        ([members[by_position[p][t]] for p in sorted(by_position)], f"time point {t + 1}")
+        for t in range(wanted)
+    ]
+
+
+_KEY_NAMES = ("type", "time point", "echo", "acquisition", "time", "instance")
+
+
+def _acquisition_order(frame: FrameGeometry) -> tuple[str, ...]:
+    return tuple(str(k).zfill(12) for k in reversed(frame.split_keys))
+
+
+def _regular_stack(
+    members: list[int], frames: Sequence[FrameGeometry], normal: np.ndarray, label: str
+) -> Stack:
+    positions = np.array([frames[i].position for i in members], dtype=float)
+    distances = positions @ normal
+    order = np.argsort(distances, kind="stable")
+    members = [members[i] for i in order]
+    positions, distances = positions[order], distances[order]
+    orientation = frames[members[0]].orientation
+    spacing: float | None = None
+    where = f" ({label})" if label else ""
+    if len(members) > 1:
+        steps = np.diff(distances)
+        spacing = float(np.median(steps))
+        tolerance = max(SPACING_TOLERANCE_MM, SPACING_TOLERANCE_REL * spacing)
+        bad = np.flatnonzero(np.abs(steps - spacing) > tolerance)
+        if bad.size:
+            i = int(bad[0])
+            kind = "a gap" if steps[i] > 1.5 * spacing else "uneven spacing"
+            raise SeriesGeometryError(
+                f"{kind} between slices{where}: step {steps[i]:.2f} mm after slice {i + 1} of "
+                f"{len(members)} where the others are {spacing:.2f} mm; refusing to stack them"
+            )
+        in_plane = positions - np.outer(distances - distances[0], normal)
+        drift = float(np.max(np.linalg.norm(in_plane - in_plane[0], axis=1)))
+        if drift > IN_PLANE_TOLERANCE_MM:
+            raise SeriesGeometryError(
+                f"slices{where} are shifted in-plane by up to {drift:.2f} mm (a sheared stack); "
+                "refusing to stack them"
+            )
+    return Stack(tuple(members), tuple(orientation), tuple(normal), spacing, label)  # type: ignore[arg-type]
+
+
+def plan_stacks(frames: Sequence[FrameGeometry]) -> list[Stack]:
+    """Sort and split a series' frames into regular stacks.
+
+    Parameters
+    ----------
+    frames : sequence of FrameGeometry
+        Every frame of one series, in any order.
+
+    Returns
+    -------
+    list of Stack
+        One stack per orientation and per repeated volume (time point, echo, frame type).
+
+    Raises
+    ------
+    SeriesGeometryError
+        When frames have no geometry, or a stack has duplicates, gaps, uneven spacing or an
+        in-plane shift that cannot be split into regular volumes.
+    """
+    if not frames:
+        raise SeriesGeometryError(
+            "no frame has ImagePositionPatient (0020,0032) and ImageOrientationPatient (0020,0037)"
+        )
+    groups = _orientation_groups(frames)
+    stacks: list[Stack] = []
+    for members in groups:
+        orientation = frames[members[0]].orientation
+        normal = _normal(orientation)
+        plane = orientation_label(orientation) if len(groups) > 1 else ""
+        distances = np.array([np.dot(frames[i].position, normal) for i in members])
+        pos_ids = _position_ids(distances)
+        if len(set(pos_ids)) == len(members):
+            parts = [(members, "")]
+        else:
+            parts = _split_repeated(members, frames, pos_ids)
+        for part, key_label in parts:
+            label = ", ".join(x for x in (plane, key_label) if x)
+            stacks.append(_regular_stack(part, frames, normal, label))
+    return stacks

@@ -1,0 +1,89 @@
+"""The matching config: sequence naming rules and the hanging protocol, from a small TOML file."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from spondy_annotate.errors import ConfigError
+from spondy_annotate.sequence import SequenceRules, SequenceType
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+PLANES = ("sagittal", "coronal", "axial")
+
+
+@dataclass(frozen=True)
+class ProtocolEntry:
+    """One place in the hanging protocol: an orientation and a sequence shown side by side."""
+
+    orientation: str
+    sequence: SequenceType
+
+    @property
+    def label(self) -> str:
+        """A short label such as ``"SAG STIR"``."""
+        return f"{self.orientation[:3].upper()} {self.sequence.value}"
+
+
+@dataclass(frozen=True)
+class MatchingRules:
+    """Sequence rules and the hanging protocol (see ``config/matching.toml``)."""
+
+    name: str
+    sequence: SequenceRules
+    protocol: tuple[ProtocolEntry, ...]
+    source: str
+
+
+def load_rules(path: str | os.PathLike[str] | None = None) -> MatchingRules:
+    """Load matching rules from ``path``, or the built-in defaults when ``path`` is None.
+
+    Raises
+    ------
+    ConfigError
+        With the file name and the offending key (or TOML line) when the file is invalid.
+    """
+    if path is None:
+        ref = resources.files("spondy_annotate") / "config" / "matching.toml"
+        text, source = ref.read_text(encoding="utf-8"), "built-in matching.toml"
+    else:
+        source = os.fspath(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{source}: cannot read rules file ({exc})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: invalid TOML: {exc}") from None
+    try:
+        seq = SequenceRules.from_mapping(data.get("sequence", {}))
+    except re.error as exc:
+        raise ConfigError(f"{source}: [sequence] has an invalid pattern: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{source}: [sequence] is invalid: {exc}") from None
+    entries = []
+    for n, entry in enumerate(data.get("protocol", []), start=1):
+        plane, kind = entry.get("orientation"), entry.get("sequence")
+        if plane not in PLANES:
+            raise ConfigError(
+                f"{source}: [[protocol]] entry {n}: orientation {plane!r} is not one of {PLANES}"
+            )
+        try:
+            entries.append(ProtocolEntry(plane, SequenceType(kind)))
+        except ValueError:
+            names = [s.value for s in SequenceType]
+            raise ConfigError(
+                f"{source}: [[protocol]] entry {n}: sequence {kind!r} is not one of {names}"
+            ) from None
+    if not entries:
+        raise ConfigError(f"{source}: no [[protocol]] entries")
+    return MatchingRules(str(data.get("name", source)), seq, tuple(entries), source)

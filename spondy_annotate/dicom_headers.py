@@ -38,12 +38,16 @@ class FrameGeometry:
         type, temporal position, echo, acquisition (or stack), acquisition time, instance.
     frame : int
         Index of the frame in its file (0 for classic single-frame images).
+    assumed : bool
+        True for a single 2D image without position/orientation (a radiograph, a screenshot):
+        it is placed at the origin, axial, so that it can still be shown.
     """
 
     position: tuple[float, float, float]
     orientation: tuple[float, float, float, float, float, float]
     split_keys: tuple[Any, ...]
     frame: int = 0
+    assumed: bool = False
 
 
 @dataclass(frozen=True)
@@ -106,7 +110,7 @@ def to_float(value: Any) -> float | None:
         return None
 
 
-def _int(value: Any) -> int | None:
+def to_int(value: Any) -> int | None:
     f = to_float(value)
     return None if f is None else int(f)
 
@@ -169,17 +173,20 @@ def frame_geometries(ds: Dataset) -> tuple[FrameGeometry, ...]:
         return tuple(frames)
     pos = _floats(ds.get("ImagePositionPatient"), 3)
     ori = _floats(ds.get("ImageOrientationPatient"), 6)
-    if pos is None or ori is None:
-        return ()
+    assumed = pos is None or ori is None
+    if assumed:
+        if (to_int(ds.get("NumberOfFrames")) or 1) > 1:
+            return ()
+        pos, ori = (0.0, 0.0, 0.0), (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
     keys = (
         _text(ds.get("ImageType")),
         _text(ds.get("TemporalPositionIdentifier")),
         _text(ds.get("EchoNumbers")),
-        _int(ds.get("AcquisitionNumber")),
+        to_int(ds.get("AcquisitionNumber")),
         _text(ds.get("AcquisitionTime")),
-        _int(ds.get("InstanceNumber")),
+        to_int(ds.get("InstanceNumber")),
     )
-    return (FrameGeometry(pos, ori, keys, 0),)  # type: ignore[arg-type]
+    return (FrameGeometry(pos, ori, keys, 0, assumed),)  # type: ignore[arg-type]
 
 
 def pixel_spacing_value(ds: Dataset) -> Any:
@@ -229,7 +236,7 @@ def header_from_dataset(ds: Dataset, path: str, size: int = 0, mtime: float = 0.
         study_time=_text(ds.get("StudyTime")),
         study_description=_text(ds.get("StudyDescription")),
         series_instance_uid=_text(ds.get("SeriesInstanceUID")),
-        series_number=_int(ds.get("SeriesNumber")),
+        series_number=to_int(ds.get("SeriesNumber")),
         series_description=_text(ds.get("SeriesDescription")),
         modality=_text(ds.get("Modality")),
         sop_class_uid=_text(ds.get("SOPClassUID")),
@@ -238,7 +245,7 @@ def header_from_dataset(ds: Dataset, path: str, size: int = 0, mtime: float = 0.
         transfer_syntax=tsyntax,
         rows=int(ds.Rows),
         columns=int(ds.Columns),
-        number_of_frames=_int(ds.get("NumberOfFrames")) or 1,
+        number_of_frames=to_int(ds.get("NumberOfFrames")) or 1,
         pixel_spacing=_spacing(ds),
         slice_thickness=to_float(
             _enhanced_or_classic(ds, "SliceThickness", "PixelMeasuresSequence", "SliceThickness")
@@ -268,7 +275,7 @@ def header_from_dataset(ds: Dataset, path: str, size: int = 0, mtime: float = 0.
         ),
         magnetic_field_strength=to_float(ds.get("MagneticFieldStrength")),
         image_type=_text(ds.get("ImageType")),
-        instance_number=_int(ds.get("InstanceNumber")),
+        instance_number=to_int(ds.get("InstanceNumber")),
         frames=frame_geometries(ds),
     )
 
@@ -291,6 +298,7 @@ def read_header(path: str | os.PathLike[str]) -> HeaderRecord:
                 raise NotAnImage("not DICOM (a JPEG image)")
             fp.seek(0)
             ds = dcmread(fp, stop_before_pixels=True, force=not has_marker)
+            ends_early = fp.tell() >= st.st_size
     except NotAnImage:
         raise
     except InvalidDicomError as exc:
@@ -304,11 +312,16 @@ def read_header(path: str | os.PathLike[str]) -> HeaderRecord:
     if not has_marker and not ds.get("SeriesInstanceUID"):
         raise NotAnImage("not DICOM (no 'DICM' marker and no DICOM header)")
     try:
-        return header_from_dataset(ds, path, st.st_size, st.st_mtime)
-    except NotAnImage:
+        record = header_from_dataset(ds, path, st.st_size, st.st_mtime)
+    except NotAnImage as exc:
+        if ends_early and not ds.get("SeriesInstanceUID"):
+            raise NotAnImage(f"truncated DICOM: the file ends after {st.st_size} bytes ({exc})") from None
         raise
     except Exception as exc:
         raise NotAnImage(f"corrupt DICOM header ({_one_line(exc)})") from None
+    if ends_early:
+        raise NotAnImage(f"truncated DICOM: the file ends after {st.st_size} bytes, before the pixel data")
+    return record
 
 
 def _one_line(exc: BaseException) -> str:

@@ -163,7 +163,8 @@ def _series_row(records: list[HeaderRecord], rules: MatchingRules) -> dict[str, 
                 note += " ..." if volumes > 4 else ""
         except SeriesGeometryError as exc:
             note = str(exc)
-    orientation = orientation_label(frames[0].orientation) if frames else "unknown"
+    known = [f for f in frames if not f.assumed]
+    orientation = orientation_label(known[0].orientation) if known else "unknown"
     return {
         "patient_id": first.patient_id,
         "study_instance_uid": first.study_instance_uid,

@@ -1,0 +1,824 @@
+"""Lab values (CRP, ESR): import with row-by-row checks, linking to MRI dates, classification.
+
+A lab file is CSV or Excel (.xlsx), either in *long* form (one value per row, columns
+``patient_id, date, test, value, unit``) or in *wide* form (one draw per row, a column per test)
+described by a :class:`LabColumns` mapping. Bad rows never stop the import: each one becomes a
+:class:`LabProblem` with its line number, and the good rows are used. Only a file that cannot be
+read at all raises :class:`~spondy_annotate.errors.LabFileError`.
+
+Examples
+--------
+>>> labs = read_labs("labs.csv")                                      # doctest: +SKIP
+>>> for problem in labs.problems:                                     # doctest: +SKIP
+...     print(problem)                                    # labs.csv:14: negative CRP value -3
+>>> link = link_labs(cases, labs.values, LinkWindow(before_days=7, after_days=3))  # doctest: +SKIP
+>>> classes = classify_labs(link, ClassificationSettings(crp_normal=5.0))          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import enum
+import io
+import logging
+import math
+import os
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from spondy_annotate.errors import LabFileError
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "CANONICAL_UNITS",
+    "ClassificationSettings",
+    "LabClass",
+    "LabColumns",
+    "LabImport",
+    "LabProblem",
+    "LinkResult",
+    "LinkWindow",
+    "classify_change",
+    "classify_labs",
+    "link_labs",
+    "parse_date",
+    "read_labs",
+]
+
+#: Unit every value is converted to, per test.
+CANONICAL_UNITS: dict[str, str] = {"CRP": "mg/L", "ESR": "mm/h"}
+
+#: Accepted units (lower case, no spaces) and their factor to the canonical unit.
+_UNIT_FACTORS: dict[str, dict[str, float]] = {
+    "CRP": {"mg/l": 1.0, "mg/dl": 10.0},
+    "ESR": {"mm/h": 1.0, "mm/hr": 1.0, "mm/1h": 1.0},
+}
+_UNIT_HINT = {"CRP": "mg/L or mg/dL", "ESR": "mm/h"}
+
+_CSV_SUFFIXES = {".csv", ".tsv", ".txt"}
+_EXCEL_SUFFIXES = {".xlsx", ".xlsm"}
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[ T].*)?")
+_COMPACT_DATE = re.compile(r"(\d{4})(\d{2})(\d{2})")
+#: Decimals kept after unit conversion, so that 0.7 mg/dL equals 7 mg/L exactly.
+_DECIMALS = 6
+
+VALUE_COLUMNS = (
+    "patient_id",
+    "date",
+    "test",
+    "value",
+    "unit",
+    "raw_value",
+    "raw_unit",
+    "file",
+    "line",
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Import
+
+
+@dataclass(frozen=True)
+class LabProblem:
+    """One rejected lab row (or cell): where it is and why.
+
+    ``str(problem)`` gives ``file:line: message``. ``line`` counts the header as line 1 in a CSV
+    file and is the row number in an Excel sheet. The message never repeats the patient ID.
+    """
+
+    file: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.message}"
+
+
+@dataclass(frozen=True)
+class LabImport:
+    """The outcome of :func:`read_labs`.
+
+    Attributes
+    ----------
+    values
+        One row per accepted value, columns ``patient_id`` (str), ``date`` (datetime64, day),
+        ``test`` (``CRP``/``ESR``), ``value`` (float, canonical unit), ``unit`` (canonical unit),
+        ``raw_value`` and ``raw_unit`` (as written in the file), ``file`` and ``line``.
+    problems
+        Every rejected row or cell, in file order.
+    """
+
+    values: pd.DataFrame
+    problems: list[LabProblem]
+
+    @property
+    def ok(self) -> bool:
+        """True when no row was rejected."""
+        return not self.problems
+
+
+@dataclass(frozen=True)
+class LabColumns:
+    """Which columns of a lab file hold what.
+
+    The default is the long form ``patient_id, date, test, value, unit``. Setting ``crp`` and/or
+    ``esr`` selects the wide form: one draw per row, the value of each test in its own column and
+    the units given here (``crp_unit``, ``esr_unit``). Column names match case-insensitively.
+
+    Examples
+    --------
+    >>> LabColumns.parse("patient_id=MRN,date=DrawDate,CRP=crp_mg_dl", crp_unit="mg/dL").wide
+    True
+    """
+
+    patient_id: str = "patient_id"
+    date: str = "date"
+    test: str = "test"
+    value: str = "value"
+    unit: str = "unit"
+    crp: str | None = None
+    esr: str | None = None
+    crp_unit: str = "mg/L"
+    esr_unit: str = "mm/h"
+
+    def __post_init__(self) -> None:
+        for test, unit in (("CRP", self.crp_unit), ("ESR", self.esr_unit)):
+            if _unit_key(unit) not in _UNIT_FACTORS[test]:
+                raise ValueError(f"unknown {test} unit {unit!r} (expected {_UNIT_HINT[test]})")
+
+    @property
+    def wide(self) -> bool:
+        """True for the wide form (a column per test)."""
+        return self.crp is not None or self.esr is not None
+
+    @classmethod
+    def parse(cls, spec: str, *, crp_unit: str = "mg/L", esr_unit: str = "mm/h") -> LabColumns:
+        """Build a mapping from ``key=column,key=column`` text.
+
+        Keys are ``patient_id``, ``date``, ``test``, ``value``, ``unit`` (long form) and ``CRP``,
+        ``ESR`` (wide form), case-insensitive; keys left out keep their default column name.
+
+        Raises
+        ------
+        ValueError
+            On an unknown key, a repeated key, an item without ``=`` or an unknown unit.
+        """
+        keys = {"patient_id", "date", "test", "value", "unit", "crp", "esr"}
+        found: dict[str, str] = {}
+        for item in filter(None, (part.strip() for part in spec.split(","))):
+            key, sep, column = (s.strip() for s in item.partition("="))
+            key = key.lower()
+            if not sep or not column:
+                raise ValueError(f"lab column mapping item {item!r} is not key=column")
+            if key not in keys:
+                raise ValueError(
+                    f"unknown lab column key {key!r} (expected one of {', '.join(sorted(keys))})"
+                )
+            if key in found:
+                raise ValueError(f"lab column key {key!r} given twice")
+            found[key] = column
+        return cls(**found, crp_unit=crp_unit, esr_unit=esr_unit)
+
+
+def read_labs(
+    paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    columns: LabColumns | None = None,
+    *,
+    date_format: str | None = None,
+) -> LabImport:
+    """Read one or more lab files, checking every row.
+
+    Parameters
+    ----------
+    paths
+        A CSV (``.csv``, ``.tsv``, ``.txt``; delimiter ``,``, ``;`` or tab, detected from the
+        header) or Excel (``.xlsx``, first sheet, header in row 1) file, or several of them.
+    columns
+        Column mapping; the long form with default names when None.
+    date_format
+        ``strptime`` format of the dates (e.g. ``"%d/%m/%Y"``). By default ``YYYY-MM-DD``
+        (a time after it is ignored), ``YYYYMMDD`` and Excel date cells are accepted; other forms
+        are rejected rather than guessed, since ``03/04/2020`` is ambiguous.
+
+    Returns
+    -------
+    LabImport
+        The accepted values and the problems. Blank rows are skipped; every other row either
+        yields values or is reported. A row repeating an earlier (patient, day, test) is
+        rejected: as a duplicate when the value is the same, as a conflict when it differs
+        (the earlier row is kept and named in the message).
+
+    Raises
+    ------
+    LabFileError
+        A file is missing, is not CSV/Excel, cannot be parsed, or lacks required columns.
+    """
+    columns = columns or LabColumns()
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    records: list[dict[str, Any]] = []
+    problems: list[LabProblem] = []
+    for path in paths:
+        file_records, file_problems = _read_one(Path(path), columns, date_format)
+        records.extend(file_records)
+        problems.extend(file_problems)
+    records, dup_problems = _reject_duplicates(records)
+    problems.extend(dup_problems)
+    order = {name: i for i, name in enumerate(dict.fromkeys(str(p) for p in paths))}
+    problems.sort(key=lambda p: (order.get(p.file, len(order)), p.line))
+    values = pd.DataFrame.from_records(records, columns=list(VALUE_COLUMNS))
+    values = values.astype({"value": float, "line": int})
+    values["date"] = pd.to_datetime(values["date"])
+    values = values.sort_values(["patient_id", "test", "date", "file", "line"], ignore_index=True)
+    logger.info("read %d lab values, rejected %d rows or cells", len(values), len(problems))
+    return LabImport(values=values, problems=problems)
+
+
+def parse_date(value: object, date_format: str | None = None) -> dt.date:
+    """Return the calendar day of a date cell.
+
+    Accepts ``datetime``/``date``/``pandas.Timestamp`` objects, ``YYYY-MM-DD`` text (anything
+    after the day, such as a time, is ignored), ``YYYYMMDD`` text or integer, or text in
+    ``date_format`` when given.
+
+    Raises
+    ------
+    ValueError
+        With a short message saying what was wrong.
+    """
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if _is_missing(value):
+        raise ValueError("missing date")
+    if (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and float(value).is_integer()
+    ):
+        value = str(int(value))
+    text = str(value).strip()
+    try:
+        if date_format:
+            return dt.datetime.strptime(text, date_format).date()
+        if match := _ISO_DATE.fullmatch(text) or _COMPACT_DATE.fullmatch(text):
+            return dt.date(*(int(g) for g in match.groups()))
+    except ValueError:
+        pass
+    expected = f"format {date_format!r}" if date_format else "YYYY-MM-DD or YYYYMMDD"
+    raise ValueError(f"unparseable date {text!r} (expected {expected})")
+
+
+def _read_one(
+    path: Path, columns: LabColumns, date_format: str | None
+) -> tuple[list[dict[str, Any]], list[LabProblem]]:
+    """Parse one file into value records and problems."""
+    header, rows = _read_table(path)
+    index = _column_index(path, header, columns)
+    records: list[dict[str, Any]] = []
+    problems: list[LabProblem] = []
+    name = str(path)
+    for line, cells in rows:
+
+        def cell(key: str, cells: list[object] = cells) -> object:
+            pos = index[key]
+            return cells[pos] if pos < len(cells) else None
+
+        row_problems: list[str] = []
+        patient = _parse_patient(cell("patient_id"))
+        if patient is None:
+            row_problems.append("missing patient_id")
+        try:
+            day = parse_date(cell("date"), date_format)
+        except ValueError as exc:
+            row_problems.append(str(exc))
+            day = None
+        entries: list[tuple[object, object, object]]
+        if columns.wide:
+            entries = [
+                (test, cell(test.lower()), unit)
+                for test, unit in (("CRP", columns.crp_unit), ("ESR", columns.esr_unit))
+                if test.lower() in index and not _is_missing(cell(test.lower()))
+            ]
+        else:
+            entries = [(cell("test"), cell("value"), cell("unit"))]
+        parsed: list[dict[str, Any]] = []
+        for raw_test, raw_value, raw_unit in entries:
+            entry = _entry_or_error(raw_test, raw_value, raw_unit, wide=columns.wide)
+            if isinstance(entry, str):
+                row_problems.append(entry)
+            else:
+                parsed.append(entry)
+        problems.extend(LabProblem(name, line, message) for message in row_problems)
+        if patient is None or day is None:
+            continue
+        records.extend(
+            {**entry, "patient_id": patient, "date": day, "file": name, "line": line}
+            for entry in parsed
+        )
+    return records, problems
+
+
+def _entry_or_error(
+    test: object, value: object, unit: object, *, wide: bool
+) -> dict[str, Any] | str:
+    """Return the record fields of one (test, value, unit) triple, or the problem message."""
+    try:
+        return _parse_entry(test, value, unit, wide=wide)
+    except ValueError as exc:
+        return str(exc)
+
+
+def _parse_entry(test: object, value: object, unit: object, *, wide: bool) -> dict[str, Any]:
+    """Check one (test, value, unit) triple; return the record fields or raise ValueError."""
+    test_name = "" if _is_missing(test) else str(test).strip().upper()
+    if test_name not in _UNIT_FACTORS:
+        shown = "missing test" if not test_name else f"unknown test {str(test).strip()!r}"
+        raise ValueError(f"{shown} (expected CRP or ESR)")
+    number = _parse_number(value, test_name)
+    if _is_missing(unit):
+        raise ValueError(f"missing unit for {test_name} (expected {_UNIT_HINT[test_name]})")
+    factor = _UNIT_FACTORS[test_name].get(_unit_key(str(unit)))
+    if factor is None:
+        where = " given for the column" if wide else ""
+        raise ValueError(
+            f"unknown unit {str(unit).strip()!r}{where} for {test_name} "
+            f"(expected {_UNIT_HINT[test_name]})"
+        )
+    return {
+        "test": test_name,
+        "value": round(number * factor, _DECIMALS),
+        "unit": CANONICAL_UNITS[test_name],
+        "raw_value": str(value).strip(),
+        "raw_unit": str(unit).strip(),
+    }
+
+
+def _parse_number(value: object, test: str) -> float:
+    """Return a finite, non-negative number or raise ValueError."""
+    if _is_missing(value):
+        raise ValueError(f"missing {test} value")
+    if isinstance(value, bool):
+        raise ValueError(f"unparseable {test} value {value!r}")
+    if isinstance(value, (int, float)):
+        number = float(value)
+    else:
+        text = str(value).strip()
+        if text[:1] in "<>":
+            raise ValueError(
+                f"censored {test} value {text!r} is not used; write a number "
+                "(e.g. the detection limit) to use it"
+            )
+        if not _NUMBER.fullmatch(text):
+            raise ValueError(f"unparseable {test} value {text!r}")
+        number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"unparseable {test} value {value!r}")
+    if number < 0:
+        raise ValueError(f"negative {test} value {number:g}")
+    return number
+
+
+def _parse_patient(value: object) -> str | None:
+    if _is_missing(value):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = str(value).strip()
+    return text or None
+
+
+def _is_missing(value: object) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, str) and not value.strip()
+
+
+def _unit_key(unit: str) -> str:
+    return "".join(unit.split()).lower()
+
+
+def _reject_duplicates(
+    records: list[dict[str, Any]],
+) -> tuple[list[dict[str, Any]], list[LabProblem]]:
+    """Keep the first value per (patient, day, test); report the others."""
+    first: dict[tuple[str, dt.date, str], dict[str, Any]] = {}
+    kept: list[dict[str, Any]] = []
+    problems: list[LabProblem] = []
+    for rec in records:
+        key = (rec["patient_id"], rec["date"], rec["test"])
+        earlier = first.get(key)
+        if earlier is None:
+            first[key] = rec
+            kept.append(rec)
+            continue
+        where = (
+            f"line {earlier['line']}"
+            if earlier["file"] == rec["file"]
+            else f"{earlier['file']}:{earlier['line']}"
+        )
+        if earlier["value"] == rec["value"]:
+            message = f"duplicate of {where} (same patient, date, test and value)"
+        else:
+            message = (
+                f"{rec['test']} {rec['value']:g} {rec['unit']} conflicts with {where} "
+                f"({earlier['value']:g} {rec['unit']}, same patient and date); {where} is used"
+            )
+        problems.append(LabProblem(rec["file"], rec["line"], message))
+    return kept, problems
+
+
+def _read_table(path: Path) -> tuple[list[str], list[tuple[int, list[object]]]]:
+    """Return the header and the numbered non-blank rows of a CSV or Excel file."""
+    if not path.exists():
+        raise LabFileError(f"{path}: no such file")
+    if path.is_dir():
+        raise LabFileError(f"{path}: is a directory, not a lab file")
+    suffix = path.suffix.lower()
+    if suffix in _CSV_SUFFIXES:
+        rows = list(_csv_rows(path))
+    elif suffix in _EXCEL_SUFFIXES:
+        rows = list(_excel_rows(path))
+    else:
+        raise LabFileError(f"{path}: not a CSV or Excel (.xlsx) file")
+    if not rows or rows[0][0] != 1:
+        raise LabFileError(f"{path}: no header in line 1")
+    header = ["" if c is None else str(c).strip() for c in rows[0][1]]
+    return header, rows[1:]
+
+
+def _csv_rows(path: Path) -> Iterator[tuple[int, list[object]]]:
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        logger.warning("%s is not UTF-8; reading it as Windows-1252", path)
+        text = raw.decode("cp1252", errors="replace")
+    if "\0" in text:
+        raise LabFileError(f"{path}: binary data, not a CSV file")
+    first = text.split("\n", 1)[0]
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else max(",;\t", key=first.count)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    previous = 0
+    try:
+        for cells in reader:
+            start, previous = previous + 1, reader.line_num
+            if any(c.strip() for c in cells):
+                yield start, list(cells)
+    except csv.Error as exc:
+        raise LabFileError(f"{path}:{reader.line_num}: cannot parse CSV ({exc})") from exc
+
+
+def _excel_rows(path: Path) -> Iterator[tuple[int, list[object]]]:
+    import zipfile
+
+    from openpyxl import load_workbook
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
+        raise LabFileError(f"{path}: cannot read as an Excel .xlsx file ({exc})") from exc
+    try:
+        if not book.worksheets:
+            raise LabFileError(f"{path}: the workbook has no sheet")
+        sheet = book.worksheets[0]
+        for number, cells in enumerate(sheet.iter_rows(values_only=True), start=1):
+            if any(not _is_missing(c) for c in cells):
+                yield number, list(cells)
+    finally:
+        book.close()
+
+
+def _column_index(path: Path, header: list[str], columns: LabColumns) -> dict[str, int]:
+    """Map each needed field to its column position, or raise LabFileError."""
+    lowered: dict[str, int] = {}
+    for position, name in enumerate(header):
+        lowered.setdefault(name.lower(), position)
+    wanted: dict[str, str] = {"patient_id": columns.patient_id, "date": columns.date}
+    if columns.wide:
+        wanted |= {k: v for k, v in (("crp", columns.crp), ("esr", columns.esr)) if v}
+    else:
+        wanted |= {"test": columns.test, "value": columns.value, "unit": columns.unit}
+    index: dict[str, int] = {}
+    missing: list[str] = []
+    for key, name in wanted.items():
+        pos: int | None = header.index(name) if name in header else lowered.get(name.lower())
+        if pos is None:
+            missing.append(name)
+        else:
+            index[key] = pos
+    if missing:
+        form = "wide" if columns.wide else "long"
+        raise LabFileError(
+            f"{path}: missing column(s) {', '.join(missing)} for the {form} lab form "
+            f"(header: {', '.join(h for h in header if h) or 'empty'})"
+        )
+    return index
+
+
+# --------------------------------------------------------------------------------------------
+# Linking
+
+
+@dataclass(frozen=True)
+class LinkWindow:
+    """Days around an MRI date in which a lab draw counts for it.
+
+    A draw ``offset`` days after the MRI (negative: before) is usable when
+    ``-before_days <= offset <= after_days``; both ends are included.
+    """
+
+    before_days: int = 7
+    after_days: int = 3
+
+    def __post_init__(self) -> None:
+        if self.before_days < 0 or self.after_days < 0:
+            raise ValueError("link window days must be >= 0")
+
+    def contains(self, offset_days: int) -> bool:
+        """True when a draw ``offset_days`` after the MRI is in the window."""
+        return -self.before_days <= offset_days <= self.after_days
+
+    def __str__(self) -> str:
+        return f"{self.before_days} days before to {self.after_days} days after the MRI"
+
+
+@dataclass(frozen=True)
+class LinkResult:
+    """The draws chosen for each case, and what could not be linked.
+
+    Attributes
+    ----------
+    draws
+        One row per case x test x timepoint with a usable draw: ``case_id, test, timepoint``
+        (``baseline``/``followup``), ``mri_date, draw_date, offset_days, value, unit, file, line``.
+    missing
+        One row per case x test x timepoint without one: ``case_id, test, timepoint, reason``
+        (the reason gives offsets, never dates or patient IDs).
+    window
+        The window used.
+    """
+
+    draws: pd.DataFrame
+    missing: pd.DataFrame
+    window: LinkWindow
+
+
+_TIMEPOINTS = ("baseline", "followup")
+DRAW_COLUMNS = (
+    "case_id", "test", "timepoint", "mri_date", "draw_date", "offset_days", "value", "unit",
+    "file", "line",
+)  # fmt: skip
+
+
+def link_labs(
+    cases: pd.DataFrame,
+    values: pd.DataFrame,
+    window: LinkWindow | None = None,
+    *,
+    tests: Sequence[str] = ("CRP", "ESR"),
+) -> LinkResult:
+    """Choose, for each case, test and MRI date, the lab draw nearest to the MRI.
+
+    Parameters
+    ----------
+    cases
+        One row per case: ``case_id, patient_id, baseline_date, followup_date`` (dates as
+        anything :func:`parse_date` reads; a missing date makes the case unlinkable).
+    values
+        :attr:`LabImport.values`.
+    window
+        Draws outside it are not used (default 7 days before to 3 days after).
+    tests
+        Tests to link.
+
+    Returns
+    -------
+    LinkResult
+
+    Notes
+    -----
+    The nearest draw is the one with the smallest ``|offset|``; at equal distance the draw
+    *before* the MRI wins (the value known when the scan was read). A draw is used for one
+    timepoint only: the baseline is linked first and the follow-up takes the nearest remaining
+    draw, which matters only when the two windows overlap.
+    """
+    window = window or LinkWindow()
+    by_key = dict(list(values.groupby(["patient_id", "test"], sort=False)))
+    draws: list[dict[str, Any]] = []
+    missing: list[dict[str, Any]] = []
+    for case in cases.itertuples(index=False):
+        for test in tests:
+            group = by_key.get((str(case.patient_id), test))
+            used: set[tuple[str, int]] = set()
+            for timepoint in _TIMEPOINTS:
+                raw_date = getattr(case, f"{timepoint}_date")
+                draw, reason = _nearest(group, raw_date, window, used, test, timepoint)
+                base = {"case_id": case.case_id, "test": test, "timepoint": timepoint}
+                if draw is None:
+                    missing.append({**base, "reason": reason})
+                else:
+                    used.add((draw["file"], draw["line"]))
+                    draws.append({**base, **draw})
+    return LinkResult(
+        draws=pd.DataFrame.from_records(draws, columns=list(DRAW_COLUMNS)),
+        missing=pd.DataFrame.from_records(
+            missing, columns=["case_id", "test", "timepoint", "reason"]
+        ),
+        window=window,
+    )
+
+
+def _nearest(
+    group: pd.DataFrame | None,
+    raw_date: object,
+    window: LinkWindow,
+    used: set[tuple[str, int]],
+    test: str,
+    timepoint: str,
+) -> tuple[dict[str, Any] | None, str]:
+    """Return the chosen draw (or None) and the reason when there is none."""
+    label = "follow-up" if timepoint == "followup" else timepoint
+    try:
+        mri = pd.Timestamp(parse_date(raw_date))
+    except ValueError:
+        return None, f"{label} MRI date unknown"
+    if group is None or group.empty:
+        return None, f"no {test} values for this patient"
+    offsets = (group["date"] - mri).dt.days
+    chosen: dict[str, Any] | None = None
+    best: tuple[int, int, str, int] | None = None
+    nearest_outside: int | None = None
+    for row, offset in zip(group.itertuples(index=False), offsets, strict=True):
+        if (row.file, row.line) in used:
+            continue
+        if not window.contains(offset):
+            if nearest_outside is None or abs(offset) < abs(nearest_outside):
+                nearest_outside = int(offset)
+            continue
+        rank = (abs(offset), 1 if offset > 0 else 0, str(row.file), int(row.line))
+        if best is None or rank < best:
+            best = rank
+            chosen = {
+                "mri_date": mri,
+                "draw_date": row.date,
+                "offset_days": int(offset),
+                "value": float(row.value),
+                "unit": row.unit,
+                "file": row.file,
+                "line": int(row.line),
+            }
+    if chosen is not None:
+        return chosen, ""
+    reason = (
+        f"no {test} draw within -{window.before_days}..+{window.after_days} days of {label} MRI"
+    )
+    if nearest_outside is not None:
+        reason += f" (nearest at {nearest_outside:+d} days)"
+    elif used:
+        reason += " other than the baseline draw"
+    return None, reason
+
+
+# --------------------------------------------------------------------------------------------
+# Classification
+
+
+class LabClass(enum.IntEnum):
+    """Course of a lab value from baseline to follow-up (Ahn et al. 2020); the value is its code."""
+
+    RESOLVED = 0
+    """The follow-up value is within the normal range (at or below the upper normal limit)."""
+
+    RESOLVING = 1
+    """The follow-up value is lower than at baseline but still above the normal limit."""
+
+    AGGRAVATED = 2
+    """The follow-up value is above the normal limit and not lower than at baseline."""
+
+    @property
+    def label(self) -> str:
+        """Lower-case name used in tables (``resolved``, ``resolving``, ``aggravated``)."""
+        return self.name.lower()
+
+
+@dataclass(frozen=True)
+class ClassificationSettings:
+    """Thresholds and edge-case rule of the lab classification.
+
+    Attributes
+    ----------
+    crp_normal
+        Upper normal limit of CRP in mg/L (inclusive).
+    esr_normal
+        Upper normal limit of ESR in mm/h (inclusive).
+    unchanged_as
+        Class of a follow-up value equal to the baseline value and above normal:
+        ``AGGRAVATED`` (default; "not lower than baseline") or ``RESOLVING``.
+    """
+
+    crp_normal: float = 5.0
+    esr_normal: float = 20.0
+    unchanged_as: LabClass = LabClass.AGGRAVATED
+
+    def __post_init__(self) -> None:
+        if self.unchanged_as is LabClass.RESOLVED:
+            raise ValueError("unchanged_as must be AGGRAVATED or RESOLVING")
+        if self.crp_normal < 0 or self.esr_normal < 0:
+            raise ValueError("normal limits must be >= 0")
+
+    def normal_limit(self, test: str) -> float:
+        """Upper normal limit of ``test`` in its canonical unit."""
+        return {"CRP": self.crp_normal, "ESR": self.esr_normal}[test]
+
+
+def classify_change(
+    baseline: float,
+    followup: float,
+    normal_limit: float,
+    unchanged_as: LabClass = LabClass.AGGRAVATED,
+) -> tuple[LabClass, bool]:
+    """Classify one baseline/follow-up pair.
+
+    Returns
+    -------
+    tuple of LabClass and bool
+        The class and whether the pair is the *unchanged* edge case (follow-up equal to
+        baseline and above normal), which is placed by ``unchanged_as``.
+
+    Examples
+    --------
+    >>> classify_change(80.0, 5.0, 5.0)
+    (<LabClass.RESOLVED: 0>, False)
+    >>> classify_change(80.0, 80.0, 5.0)
+    (<LabClass.AGGRAVATED: 2>, True)
+    """
+    if followup <= normal_limit:
+        return LabClass.RESOLVED, False
+    if followup < baseline:
+        return LabClass.RESOLVING, False
+    if followup == baseline:
+        return unchanged_as, True
+    return LabClass.AGGRAVATED, False
+
+
+CLASS_COLUMNS = (
+    "case_id", "test", "baseline_value", "followup_value", "unit",
+    "baseline_offset_days", "followup_offset_days", "baseline_draw_date", "followup_draw_date",
+    "lab_class", "lab_code", "unchanged", "baseline_normal",
+)  # fmt: skip
+
+
+def classify_labs(link: LinkResult, settings: ClassificationSettings | None = None) -> pd.DataFrame:
+    """Classify every case and test that has both a baseline and a follow-up draw.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``case_id, test, baseline_value, followup_value, unit, baseline_offset_days,
+        followup_offset_days, baseline_draw_date, followup_draw_date, lab_class`` (label),
+        ``lab_code`` (0 resolved < 1 resolving < 2 aggravated), ``unchanged`` (the edge case)
+        and ``baseline_normal`` (already normal at baseline, still classed resolved).
+    """
+    settings = settings or ClassificationSettings()
+    keep = ["case_id", "test", "value", "unit", "offset_days", "draw_date"]
+    base = link.draws.loc[link.draws["timepoint"] == "baseline", keep]
+    follow = link.draws.loc[link.draws["timepoint"] == "followup", keep]
+    pairs = base.merge(follow, on=["case_id", "test"], suffixes=("_b", "_f"), sort=False)
+    rows: list[dict[str, Any]] = []
+    for row in pairs.itertuples(index=False):
+        limit = settings.normal_limit(str(row.test))
+        lab_class, unchanged = classify_change(
+            float(row.value_b), float(row.value_f), limit, settings.unchanged_as
+        )
+        rows.append(
+            {
+                "case_id": row.case_id,
+                "test": row.test,
+                "baseline_value": float(row.value_b),
+                "followup_value": float(row.value_f),
+                "unit": row.unit_b,
+                "baseline_offset_days": int(row.offset_days_b),
+                "followup_offset_days": int(row.offset_days_f),
+                "baseline_draw_date": row.draw_date_b,
+                "followup_draw_date": row.draw_date_f,
+                "lab_class": lab_class.label,
+                "lab_code": int(lab_class),
+                "unchanged": unchanged,
+                "baseline_normal": float(row.value_b) <= limit,
+            }
+        )
+    return pd.DataFrame.from_records(rows, columns=list(CLASS_COLUMNS))

@@ -1,0 +1,151 @@
+"""Indexing a messy export: right series, every skipped file with its reason, headers only."""
+
+import json
+import shutil
+
+import pytest
+from dicom_factory import AXIAL, write_enhanced, write_series
+from pydicom.data import get_testdata_file
+from pydicom.dataset import Dataset
+
+from spondy_annotate.cli import main
+from spondy_annotate.dicom_index import SERIES_COLUMNS, index_folder
+from spondy_annotate.errors import DicomIndexError
+
+
+@pytest.fixture
+def messy_export(tmp_path):
+    """Two patients (2 and 1 studies), several series per folder, junk and broken files."""
+    root = tmp_path / "export"
+    study_a1, study_a2 = "1.2.826.0.1.3680043.8.498.1", "1.2.826.0.1.3680043.8.498.2"
+    write_series(root / "A" / "X1", patient_id="P1", study_uid=study_a1, description="SAG STIR")
+    write_series(
+        root / "A" / "X1", patient_id="P1", study_uid=study_a1, description="SAG T1 TSE",
+        series_number=2, tr=550, te=10, ti=None, scanning_sequence="SE", seed=1,
+    )
+    write_series(root / "A" / "X2" / "deep", patient_id="P1", study_uid=study_a2,
+                 study_date="20240221", description="SAG STIR", seed=2)
+    write_series(root / "B", patient_id="P2", description="AX T2", orientation=AXIAL,
+                 tr=3500, te=100, ti=None, scanning_sequence="SE", seed=3)
+    write_enhanced(root / "B" / "ENH0001", patient_id="P2", frames=6)
+    junk = root / "junk"
+    junk.mkdir()
+    (junk / "README.TXT").write_text("Exported by PACS\n")
+    (junk / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1" + b"\x00" * 64)
+    (junk / "THUMB.JPG").write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 100)
+    (junk / "EMPTY").write_bytes(b"")
+    good = next((root / "A" / "X1").iterdir()).read_bytes()
+    (junk / "TRUNC").write_bytes(good[:300])
+    shutil.copy(get_testdata_file("DICOMDIR"), junk / "DICOMDIR")
+    return root
+
+
+def test_messy_export_series_and_skips(messy_export):
+    result = index_folder(messy_export)
+    table = result.series
+    assert list(table.columns) == list(SERIES_COLUMNS)
+    assert len(table) == 5
+    by_desc = {r.series_description: r for r in table.itertuples()}
+    assert by_desc["SAG STIR"].num_images == 5
+    assert by_desc["SAG STIR"].orientation == "sagittal"
+    assert by_desc["SAG STIR"].sequence == "STIR"
+    assert by_desc["SAG T1 TSE"].sequence == "T1"
+    assert by_desc["AX T2"].orientation == "axial"
+    assert by_desc["AX T2"].sequence == "T2"
+    assert by_desc["SAG STIR"].slice_spacing == pytest.approx(4.4)
+    assert by_desc["SAG STIR"].pixel_spacing == [0.8, 0.7]
+    enhanced = by_desc["AX T2 ENH"]
+    assert enhanced.num_images == 6 and len(enhanced.files) == 1
+    assert enhanced.slice_spacing == pytest.approx(3.0)
+    assert set(table.patient_id) == {"P1", "P2"}
+    reasons = {s.path.rsplit("/", 1)[-1]: s.reason for s in result.skipped}
+    assert reasons["README.TXT"].startswith("not DICOM")
+    assert reasons[".DS_Store"].startswith("not DICOM")
+    assert reasons["THUMB.JPG"] == "not DICOM (a JPEG image)"
+    assert reasons["EMPTY"] == "empty file (0 bytes)"
+    assert reasons["TRUNC"].startswith("truncated DICOM")
+    assert reasons["DICOMDIR"].startswith("DICOMDIR")
+    assert len(result.skipped) == 6
+
+
+def test_index_reads_headers_only(messy_export, monkeypatch):
+    def refuse(self):
+        raise AssertionError("pixel data decoded while indexing")
+
+    monkeypatch.setattr(Dataset, "pixel_array", property(refuse))
+    # Corrupt every file's pixel bytes at the end: a header-only read does not notice.
+    for path in (messy_export / "B").iterdir():
+        if path.is_file():
+            data = path.read_bytes()
+            path.write_bytes(data[:-20])
+    result = index_folder(messy_export)
+    assert len(result.series) == 5
+
+
+def test_parallel_and_serial_agree(messy_export):
+    serial = index_folder(messy_export, workers=1).series
+    from spondy_annotate import dicom_index
+
+    old = dicom_index.PARALLEL_MIN_FILES
+    dicom_index.PARALLEL_MIN_FILES = 1
+    try:
+        parallel = index_folder(messy_export, workers=2).series
+    finally:
+        dicom_index.PARALLEL_MIN_FILES = old
+    assert serial.drop(columns=["files"]).equals(parallel.drop(columns=["files"]))
+
+
+def test_duplicate_instances_are_skipped(tmp_path):
+    files, _ = write_series(tmp_path / "a")
+    (tmp_path / "copy").mkdir()
+    shutil.copy(files[0], tmp_path / "copy" / "DUP")
+    result = index_folder(tmp_path)
+    assert result.series.num_images.tolist() == [5]
+    assert [s.reason.split(" (")[0] for s in result.skipped] == [f"duplicate of {files[0]}"] or (
+        "same SOPInstanceUID" in result.skipped[0].reason
+    )
+
+
+def test_real_pydicom_files(tmp_path):
+    names = ("MR_small.dcm", "CT_small.dcm", "reportsi.dcm", "rtplan.dcm")
+    for name in names:
+        shutil.copy(get_testdata_file(name), tmp_path / name)
+    result = index_folder(tmp_path)
+    assert sorted(result.series.modality) == ["CT", "MR"]
+    reasons = {s.path.rsplit("/", 1)[-1]: s.reason for s in result.skipped}
+    assert reasons["reportsi.dcm"].startswith("not an image (Basic Text SR")
+    assert reasons["rtplan.dcm"].startswith("not an image (RT Plan Storage")
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: p / "missing", "no such folder"),
+        (lambda p: p, "the folder is empty"),
+        (lambda p: (p / "x.txt").write_text("hi") and p, "no DICOM images found"),
+    ],
+)
+def test_bad_folders(tmp_path, make, message, capsys):
+    folder = make(tmp_path)
+    with pytest.raises(DicomIndexError, match=message):
+        index_folder(folder)
+    assert main(["index", str(folder)]) == 1
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_cli_json_and_csv(messy_export, capsys):
+    assert main(["index", str(messy_export), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    keys = {"patient_id", "study_instance_uid", "study_date", "series_instance_uid",
+            "series_number", "series_description", "modality", "orientation", "num_images",
+            "rows", "columns", "pixel_spacing", "slice_spacing", "transfer_syntaxes", "files"}
+    assert keys <= set(data["series"][0])
+    assert len(data["series"]) == 5 and len(data["skipped"]) == 6
+    assert {"path", "reason"} == set(data["skipped"][0])
+    assert main(["index", str(messy_export), "--csv"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("patient_id,") and len(lines) == 6
+    assert main(["index", str(messy_export)]) == 0
+    out = capsys.readouterr().out
+    assert "5 series in" in out and "6 files skipped" in out and "THUMB.JPG" in out

@@ -18,6 +18,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 PLANES = ("sagittal", "coronal", "axial")
+PLANE_ABBREVIATIONS = {"sagittal": "SAG", "coronal": "COR", "axial": "AX"}
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class ProtocolEntry:
     @property
     def label(self) -> str:
         """A short label such as ``"SAG STIR"``."""
-        return f"{self.orientation[:3].upper()} {self.sequence.value}"
+        return f"{PLANE_ABBREVIATIONS[self.orientation]} {self.sequence.value}"
 
 
 @dataclass(frozen=True)

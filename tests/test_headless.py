@@ -1,0 +1,39 @@
+"""The core runs headless: importing it never pulls in napari, Qt or magicgui."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CORE_MODULES = [
+    p.stem
+    for p in (Path(__file__).parents[1] / "spondy_annotate").glob("*.py")
+    if not p.stem.startswith("_")
+]
+FORBIDDEN = ("napari", "qtpy", "magicgui", "superqt", "PyQt5", "PyQt6", "PySide2", "PySide6")
+
+
+def test_core_imports_no_gui_modules():
+    imports = "; ".join(f"import spondy_annotate.{m}" for m in CORE_MODULES)
+    code = (
+        f"import sys, spondy_annotate.cli; {imports}; spondy_annotate.cli.build_parser(); "
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {FORBIDDEN!r}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_import_linter_contract():
+    lint = Path(sys.executable).parent / "lint-imports"
+    if not lint.exists():
+        pytest.skip("import-linter is not installed")
+    out = subprocess.run([str(lint)], capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_python_m_entry_point():
+    out = subprocess.run(
+        [sys.executable, "-m", "spondy_annotate", "--help"], capture_output=True, text=True
+    )
+    assert out.returncode == 0 and "index" in out.stdout and "cases" in out.stdout

@@ -56,7 +56,7 @@ class HeaderRecord:
 
     path: str
     size: int
-    mtime: float
+    mtime_ns: int
     patient_id: str
     study_instance_uid: str
     study_date: str
@@ -214,7 +214,7 @@ def _enhanced_or_classic(ds: Dataset, keyword: str, sequence: str, nested: str) 
     return value
 
 
-def header_from_dataset(ds: Dataset, path: str, size: int = 0, mtime: float = 0.0) -> HeaderRecord:
+def header_from_dataset(ds: Dataset, path: str, size: int = 0, mtime_ns: int = 0) -> HeaderRecord:
     """Build the header record of an image dataset; raise :class:`NotAnImage` otherwise."""
     if not ds.get("SeriesInstanceUID"):
         raise NotAnImage("no SeriesInstanceUID (0020,000E)")
@@ -229,7 +229,7 @@ def header_from_dataset(ds: Dataset, path: str, size: int = 0, mtime: float = 0.
     return HeaderRecord(
         path=path,
         size=size,
-        mtime=mtime,
+        mtime_ns=mtime_ns,
         patient_id=_text(ds.get("PatientID")),
         study_instance_uid=_text(ds.get("StudyInstanceUID")),
         study_date=_text(ds.get("StudyDate")),
@@ -312,7 +312,7 @@ def read_header(path: str | os.PathLike[str]) -> HeaderRecord:
     if not has_marker and not ds.get("SeriesInstanceUID"):
         raise NotAnImage("not DICOM (no 'DICM' marker and no DICOM header)")
     try:
-        record = header_from_dataset(ds, path, st.st_size, st.st_mtime)
+        record = header_from_dataset(ds, path, st.st_size, st.st_mtime_ns)
     except NotAnImage as exc:
         if ends_early and not ds.get("SeriesInstanceUID"):
             raise NotAnImage(f"truncated DICOM: the file ends after {st.st_size} bytes ({exc})") from None

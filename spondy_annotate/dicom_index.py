@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from spondy_annotate.dicom_headers import HeaderRecord, NotAnImage, orientation_label, read_header
 from spondy_annotate.errors import DicomIndexError, SeriesGeometryError
 from spondy_annotate.geometry import plan_stacks
+from spondy_annotate.index_cache import IndexCache
 from spondy_annotate.matching import MatchingRules, load_rules
 from spondy_annotate.sequence import classify_sequence
 
@@ -94,22 +95,39 @@ class IndexResult:
     headers: dict[str, HeaderRecord] = field(default_factory=dict, repr=False)
 
 
-def iter_files(root: Path, skipped: list[SkippedFile]) -> Iterator[str]:
-    """Yield every regular file below ``root``; never follows symlinked folders (no loops)."""
+def scan_files(root: Path, skipped: list[SkippedFile]) -> dict[str, tuple[int, int]]:
+    """Every regular file below ``root`` with its (size, mtime_ns).
 
-    def on_error(exc: OSError) -> None:
-        skipped.append(SkippedFile(str(exc.filename), f"folder unreadable ({exc.strerror})"))
-
-    for folder, dirs, files in os.walk(root, onerror=on_error):
-        dirs.sort()
-        for name in sorted(files):
-            path = os.path.join(folder, name)
-            if os.path.islink(path) and not os.path.exists(path):
-                skipped.append(SkippedFile(path, "broken symbolic link"))
-            elif os.path.isfile(path):
-                yield path
+    Symlinked folders are not followed (no loops); broken links and unreadable folders are
+    reported in ``skipped``.
+    """
+    found: dict[str, tuple[int, int]] = {}
+    stack = [os.fspath(root)]
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            skipped.append(SkippedFile(folder, f"folder unreadable ({exc.strerror})"))
+            continue
+        for entry in reversed(entries):
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                    continue
+                st = entry.stat()
+            except OSError as exc:
+                reason = "broken symbolic link" if entry.is_symlink() else exc.strerror
+                skipped.append(SkippedFile(entry.path, str(reason)))
+                continue
+            if entry.is_symlink() and os.path.isdir(entry.path):
+                skipped.append(SkippedFile(entry.path, "symbolic link to a folder (not followed)"))
+            elif entry.is_file():
+                found[entry.path] = (st.st_size, st.st_mtime_ns)
             else:
-                skipped.append(SkippedFile(path, "not a regular file"))
+                skipped.append(SkippedFile(entry.path, "not a regular file"))
+    return dict(sorted(found.items()))
 
 
 def _read_one(path: str) -> HeaderRecord | SkippedFile:
@@ -229,6 +247,7 @@ def index_folder(
     rules: MatchingRules | None = None,
     workers: int | None = None,
     progress: ProgressCallback | None = None,
+    cache: str | os.PathLike[str] | None = None,
 ) -> IndexResult:
     """Index every DICOM image below ``root`` (headers only).
 
@@ -242,6 +261,9 @@ def index_folder(
         Processes to parse headers with (default: one per core; small folders use one).
     progress : callable, optional
         Called as ``progress(done, total)`` while headers are read.
+    cache : path, optional
+        A SQLite file (the project database) keeping header records by path, size and mtime:
+        a re-index reads only new or changed files.
 
     Returns
     -------
@@ -260,14 +282,32 @@ def index_folder(
         raise DicomIndexError(f"{root}: not a folder")
     rules = rules or load_rules()
     skipped: list[SkippedFile] = []
-    paths = list(iter_files(root, skipped))
-    if not paths:
+    stats = scan_files(root, skipped)
+    if not stats:
         raise DicomIndexError(f"{root}: the folder is empty (no files)")
-    logger.info("reading headers of %d files below %s", len(paths), root)
-    results = read_headers(paths, workers=workers, progress=progress)
+    known: dict[str, HeaderRecord | str] = {}
+    todo = list(stats)
+    store = IndexCache(cache) if cache is not None else None
+    if store:
+        known, todo = store.lookup(stats)
+    logger.info("reading headers of %d of %d files below %s", len(todo), len(stats), root)
+    fresh = read_headers(todo, workers=workers, progress=progress)
+    if store:
+        store.update(
+            stats,
+            [r for r in fresh if isinstance(r, HeaderRecord)],
+            {r.path: r.reason for r in fresh if isinstance(r, SkippedFile)},
+            under=os.fspath(root),
+        )
+        store.close()
+    by_path: dict[str, HeaderRecord | SkippedFile] = {
+        p: SkippedFile(p, v) if isinstance(v, str) else v for p, v in known.items()
+    }
+    by_path.update((r.path, r) for r in fresh)
     headers: dict[str, HeaderRecord] = {}
     seen: dict[str, str] = {}
-    for item in results:
+    for path in stats:
+        item = by_path[path]
         if isinstance(item, SkippedFile):
             skipped.append(item)
         elif item.sop_instance_uid and item.sop_instance_uid in seen:
@@ -278,7 +318,7 @@ def index_folder(
             headers[item.path] = item
     if not headers:
         raise DicomIndexError(
-            f"{root}: no DICOM images found among {len(paths)} files "
+            f"{root}: no DICOM images found among {len(stats)} files "
             f"(first skipped: {skipped[0].path}: {skipped[0].reason})"
         )
     table = build_series_table(list(headers.values()), rules)

@@ -149,3 +149,29 @@ def test_cli_json_and_csv(messy_export, capsys):
     assert main(["index", str(messy_export)]) == 0
     out = capsys.readouterr().out
     assert "5 series in" in out and "6 files skipped" in out and "THUMB.JPG" in out
+
+
+def test_cache_reads_only_new_or_changed_files(messy_export, tmp_path, monkeypatch):
+    from spondy_annotate import dicom_index
+
+    cache = tmp_path / "project.sqlite"
+    first = index_folder(messy_export, cache=cache)
+    read = []
+    original = dicom_index.read_header
+    monkeypatch.setattr(dicom_index, "read_header", lambda p: read.append(p) or original(p))
+    again = index_folder(messy_export, cache=cache)
+    assert read == []
+    assert again.series.drop(columns="files").equals(first.series.drop(columns="files"))
+    assert sorted(map(str, again.skipped)) == sorted(map(str, first.skipped))
+    # one file changed, one added, one removed
+    changed = next(iter(sorted((messy_export / "B").glob("[0-9A-F]*"))))
+    changed.write_bytes(changed.read_bytes())  # same content, new mtime
+    import os
+
+    os.utime(changed, ns=(1, 1))
+    files, _ = write_series(messy_export / "new", patient_id="P9", seed=9)
+    (messy_export / "junk" / "README.TXT").unlink()
+    third = index_folder(messy_export, cache=cache)
+    assert sorted(read) == sorted([str(changed), *map(str, files)])
+    assert len(third.series) == 6
+    assert not any(s.path.endswith("README.TXT") for s in third.skipped)

@@ -35,7 +35,16 @@ if TYPE_CHECKING:
     from spondy_annotate.dicom_index import IndexResult, SkippedFile, index_folder
     from spondy_annotate.volume import Volume, load_series
 
-__all__ = ["__version__", *_LAZY]
+__all__ = [
+    "Case",
+    "IndexResult",
+    "SkippedFile",
+    "Volume",
+    "__version__",
+    "find_cases",
+    "index_folder",
+    "load_series",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -7,8 +7,9 @@ functional group sequences, which are read the same way.
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,9 @@ import numpy as np
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+from pydicom.uid import UID
+
+from spondy_annotate.fast_header import scan_header
 
 #: Raw Data, structured reports, presentation states and the like share series UIDs with images
 #: but have no pixels; they are reported as skipped, never indexed as images.
@@ -120,7 +124,7 @@ def _floats(value: Any, n: int) -> tuple[float, ...] | None:
         out = tuple(float(v) for v in value)
     except (TypeError, ValueError):
         return None
-    if len(out) != n or not all(np.isfinite(out)):
+    if len(out) != n or not all(math.isfinite(v) for v in out):
         return None
     return out
 
@@ -214,18 +218,23 @@ def _enhanced_or_classic(ds: Dataset, keyword: str, sequence: str, nested: str) 
     return value
 
 
-def header_from_dataset(ds: Dataset, path: str, size: int = 0, mtime_ns: int = 0) -> HeaderRecord:
-    """Build the header record of an image dataset; raise :class:`NotAnImage` otherwise."""
+def header_from_dataset(
+    ds: Dataset | Mapping[str, Any], path: str, size: int = 0, mtime_ns: int = 0
+) -> HeaderRecord:
+    """Build the header record of an image dataset; raise :class:`NotAnImage` otherwise.
+
+    ``ds`` is a pydicom dataset or the keyword mapping of :func:`~.fast_header.scan_header`.
+    """
     if not ds.get("SeriesInstanceUID"):
         raise NotAnImage("no SeriesInstanceUID (0020,000E)")
-    sop = ds.get("SOPClassUID")
-    name = getattr(sop, "name", None) or _text(sop) or "unknown SOP class"
-    if sop and getattr(sop, "is_valid", False) and "Image Storage" not in name and name != sop:
+    sop = UID(_text(ds.get("SOPClassUID")))
+    name = sop.name or "unknown SOP class"
+    if sop.is_valid and "Image Storage" not in name and name != sop:
         raise NotAnImage(f"not an image ({name})")
     if not ds.get("Rows") or not ds.get("Columns"):
         raise NotAnImage(f"not an image ({name}: no Rows/Columns)")
-    meta = getattr(ds, "file_meta", None)
-    tsyntax = _text(meta.get("TransferSyntaxUID")) if meta is not None else ""
+    meta = getattr(ds, "file_meta", None) or ds
+    tsyntax = _text(meta.get("TransferSyntaxUID"))
     return HeaderRecord(
         path=path,
         size=size,
@@ -243,8 +252,8 @@ def header_from_dataset(ds: Dataset, path: str, size: int = 0, mtime_ns: int = 0
         sop_instance_uid=_text(ds.get("SOPInstanceUID")),
         frame_of_reference_uid=_text(ds.get("FrameOfReferenceUID")),
         transfer_syntax=tsyntax,
-        rows=int(ds.Rows),
-        columns=int(ds.Columns),
+        rows=int(ds.get("Rows")),
+        columns=int(ds.get("Columns")),
         number_of_frames=to_int(ds.get("NumberOfFrames")) or 1,
         pixel_spacing=_spacing(ds),
         slice_thickness=to_float(
@@ -283,6 +292,7 @@ def header_from_dataset(ds: Dataset, path: str, size: int = 0, mtime_ns: int = 0
 def read_header(path: str | os.PathLike[str]) -> HeaderRecord:
     """Read one file's header; raise :class:`NotAnImage` with a one-line reason to skip it.
 
+    The common file is read by :func:`~.fast_header.scan_header`, anything else by pydicom.
     Files without the ``DICM`` marker are still tried (old exports omit the preamble), but are
     only accepted when they parse into a dataset with a series UID and an image size.
     """
@@ -296,6 +306,10 @@ def read_header(path: str | os.PathLike[str]) -> HeaderRecord:
             has_marker = len(head) == 132 and head[128:132] == b"DICM"
             if not has_marker and head[:3] == b"\xff\xd8\xff":
                 raise NotAnImage("not DICOM (a JPEG image)")
+            fp.seek(0)
+            values = scan_header(fp) if has_marker else None
+            if values is not None:
+                return header_from_dataset(values, path, st.st_size, st.st_mtime_ns)
             fp.seek(0)
             ds = dcmread(fp, stop_before_pixels=True, force=not has_marker)
             ends_early = fp.tell() >= st.st_size
@@ -315,12 +329,16 @@ def read_header(path: str | os.PathLike[str]) -> HeaderRecord:
         record = header_from_dataset(ds, path, st.st_size, st.st_mtime_ns)
     except NotAnImage as exc:
         if ends_early and not ds.get("SeriesInstanceUID"):
-            raise NotAnImage(f"truncated DICOM: the file ends after {st.st_size} bytes ({exc})") from None
+            raise NotAnImage(
+                f"truncated DICOM: the file ends after {st.st_size} bytes ({exc})"
+            ) from None
         raise
     except Exception as exc:
         raise NotAnImage(f"corrupt DICOM header ({_one_line(exc)})") from None
     if ends_early:
-        raise NotAnImage(f"truncated DICOM: the file ends after {st.st_size} bytes, before the pixel data")
+        raise NotAnImage(
+            f"truncated DICOM: the file ends after {st.st_size} bytes, before the pixel data"
+        )
     return record
 
 

@@ -11,8 +11,8 @@ import logging
 import os
 from collections import defaultdict
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,9 +59,6 @@ SERIES_COLUMNS = (
     "files",
 )
 
-#: Below this many files the scan stays in one process (starting workers costs more).
-PARALLEL_MIN_FILES = 400
-
 ProgressCallback = Callable[[int, int], None]
 
 
@@ -81,8 +78,8 @@ class IndexResult:
     ----------
     root : Path
         The folder that was indexed.
-    series : pandas.DataFrame
-        One row per series, columns :data:`SERIES_COLUMNS`.
+    rows : tuple of dict
+        One dict per series, keys :data:`SERIES_COLUMNS` (what :attr:`series` tabulates).
     skipped : list of SkippedFile
         Every file that is not part of a series, with its reason.
     headers : dict
@@ -90,9 +87,16 @@ class IndexResult:
     """
 
     root: Path
-    series: pd.DataFrame
+    rows: tuple[dict[str, Any], ...]
     skipped: list[SkippedFile] = field(default_factory=list)
     headers: dict[str, HeaderRecord] = field(default_factory=dict, repr=False)
+
+    @cached_property
+    def series(self) -> pd.DataFrame:
+        """The series table: one row per series, columns :data:`SERIES_COLUMNS`."""
+        import pandas as pd
+
+        return pd.DataFrame(list(self.rows), columns=list(SERIES_COLUMNS))
 
 
 def scan_files(root: Path, skipped: list[SkippedFile]) -> dict[str, tuple[int, int]]:
@@ -137,31 +141,17 @@ def _read_one(path: str) -> HeaderRecord | SkippedFile:
         return SkippedFile(path, str(exc))
 
 
-def _read_chunk(paths: list[str]) -> list[HeaderRecord | SkippedFile]:
-    return [_read_one(p) for p in paths]
-
-
 def read_headers(
-    paths: list[str], *, workers: int | None = None, progress: ProgressCallback | None = None
+    paths: list[str], *, progress: ProgressCallback | None = None
 ) -> list[HeaderRecord | SkippedFile]:
-    """Read the headers of ``paths``, across processes when there are many."""
+    """Read the headers of ``paths`` (one process: the fast scanner is I/O-bound, and worker
+    processes measured slower here than the time they save)."""
     total = len(paths)
-    workers = workers or os.cpu_count() or 1
-    if workers <= 1 or total < PARALLEL_MIN_FILES:
-        out = []
-        for n, path in enumerate(paths, start=1):
-            out.append(_read_one(path))
-            if progress and (n % 100 == 0 or n == total):
-                progress(n, total)
-        return out
-    size = max(50, min(500, total // (workers * 8) or 1))
-    chunks = [paths[i : i + size] for i in range(0, total, size)]
     out = []
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        for chunk in pool.map(_read_chunk, chunks):
-            out.extend(chunk)
-            if progress:
-                progress(len(out), total)
+    for n, path in enumerate(paths, start=1):
+        out.append(_read_one(path))
+        if progress and (n % 100 == 0 or n == total):
+            progress(n, total)
     return out
 
 
@@ -224,28 +214,32 @@ def _series_row(records: list[HeaderRecord], rules: MatchingRules) -> dict[str, 
     }
 
 
-def build_series_table(records: list[HeaderRecord], rules: MatchingRules) -> pd.DataFrame:
-    """Group header records by series UID into the series table."""
-    import pandas as pd
-
+def series_rows(records: list[HeaderRecord], rules: MatchingRules) -> tuple[dict[str, Any], ...]:
+    """Group header records by series UID into rows of the series table, sorted by patient,
+    study date and time, study and series number."""
     by_series: dict[str, list[HeaderRecord]] = defaultdict(list)
     for rec in records:
         by_series[rec.series_instance_uid].append(rec)
     rows = [_series_row(recs, rules) for recs in by_series.values()]
-    table = pd.DataFrame(rows, columns=list(SERIES_COLUMNS))
-    table = table.sort_values(
-        ["patient_id", "study_date", "study_time", "study_instance_uid", "series_number"],
-        na_position="last",
-        kind="stable",
-    )
-    return table.reset_index(drop=True)
+
+    def order(row: dict[str, Any]) -> tuple[Any, ...]:
+        number = row["series_number"]
+        return (
+            row["patient_id"],
+            row["study_date"],
+            row["study_time"],
+            row["study_instance_uid"],
+            number is None,
+            number or 0,
+        )
+
+    return tuple(sorted(rows, key=order))
 
 
 def index_folder(
     root: str | os.PathLike[str],
     *,
     rules: MatchingRules | None = None,
-    workers: int | None = None,
     progress: ProgressCallback | None = None,
     cache: str | os.PathLike[str] | None = None,
 ) -> IndexResult:
@@ -257,8 +251,6 @@ def index_folder(
         A folder (a CD or PACS export), searched recursively.
     rules : MatchingRules, optional
         Sequence naming rules (default: the built-in ``matching.toml``).
-    workers : int, optional
-        Processes to parse headers with (default: one per core; small folders use one).
     progress : callable, optional
         Called as ``progress(done, total)`` while headers are read.
     cache : path, optional
@@ -291,7 +283,7 @@ def index_folder(
     if store:
         known, todo = store.lookup(stats)
     logger.info("reading headers of %d of %d files below %s", len(todo), len(stats), root)
-    fresh = read_headers(todo, workers=workers, progress=progress)
+    fresh = read_headers(todo, progress=progress)
     if store:
         store.update(
             stats,
@@ -321,6 +313,6 @@ def index_folder(
             f"{root}: no DICOM images found among {len(stats)} files "
             f"(first skipped: {skipped[0].path}: {skipped[0].reason})"
         )
-    table = build_series_table(list(headers.values()), rules)
-    logger.info("indexed %d series, skipped %d files", len(table), len(skipped))
-    return IndexResult(root, table, skipped, headers)
+    rows = series_rows(list(headers.values()), rules)
+    logger.info("indexed %d series, skipped %d files", len(rows), len(skipped))
+    return IndexResult(root, rows, skipped, headers)

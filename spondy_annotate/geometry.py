@@ -58,16 +58,19 @@ class Stack:
 
 
 def _orientation_groups(frames: Sequence[FrameGeometry]) -> list[list[int]]:
-    groups: list[tuple[np.ndarray, list[int]]] = []
+    exact: dict[tuple[float, ...], list[int]] = {}
     for i, frame in enumerate(frames):
-        ori = np.asarray(frame.orientation)
+        exact.setdefault(frame.orientation, []).append(i)
+    groups: list[tuple[np.ndarray, list[int]]] = []
+    for orientation, indices in exact.items():
+        ori = np.asarray(orientation)
         for rep, members in groups:
             if np.allclose(ori, rep, atol=1e-3):
-                members.append(i)
+                members.extend(indices)
                 break
         else:
-            groups.append((ori, [i]))
-    return [members for _, members in groups]
+            groups.append((ori, list(indices)))
+    return [sorted(members) for _, members in groups]
 
 
 def _normal(orientation: Sequence[float]) -> np.ndarray:

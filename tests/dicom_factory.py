@@ -31,7 +31,7 @@ def _base(sop_class: str, patient_id: str, study_uid: str, series_uid: str) -> D
     ds.PatientID = patient_id
     ds.StudyInstanceUID = study_uid
     ds.SeriesInstanceUID = series_uid
-    ds.FrameOfReferenceUID = study_uid + ".1"
+    ds.FrameOfReferenceUID = generate_uid(prefix=None, entropy_srcs=[study_uid])
     ds.Modality = "MR"
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = "MONOCHROME2"

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
 from typing import Any
 
 from spondy_annotate.cli._common import add_rules_option, index_with_progress
+from spondy_annotate.dicom_index import SERIES_COLUMNS
 
 #: Columns of the human-readable table.
 TABLE_COLUMNS = [
@@ -42,30 +44,30 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     return p
 
 
-def _jsonable(value: Any) -> Any:
+def _cell(value: Any) -> Any:
     if isinstance(value, float) and value != value:
         return None
-    if hasattr(value, "item"):
-        return value.item()
     return value
 
 
 def run(args: argparse.Namespace) -> int:
     """Index the folder and print the table."""
     result = index_with_progress(args.folder, args.rules)
-    table = result.series
     if args.json:
-        records = [{k: _jsonable(v) for k, v in row.items()} for row in table.to_dict("records")]
+        rows = [{k: _cell(v) for k, v in row.items()} for row in result.rows]
         skipped = [{"path": s.path, "reason": s.reason} for s in result.skipped]
-        json.dump({"series": records, "skipped": skipped}, sys.stdout, indent=1)
+        json.dump({"series": rows, "skipped": skipped}, sys.stdout, indent=1)
         sys.stdout.write("\n")
         return 0
     if args.csv:
-        out = table.copy()
-        for col in ("pixel_spacing", "transfer_syntaxes", "files"):
-            out[col] = out[col].map(lambda v: "" if v is None else "|".join(map(str, v)))
-        out.to_csv(sys.stdout, index=False)
+        writer = csv.DictWriter(sys.stdout, fieldnames=SERIES_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for row in result.rows:
+            writer.writerow(
+                {k: "|".join(map(str, v)) if isinstance(v, list) else v for k, v in row.items()}
+            )
         return 0
+    table = result.series
     print(table[TABLE_COLUMNS].fillna("").to_string(index=False))
     files = sum(len(f) for f in table["files"])
     print(f"\n{len(table)} series in {files} files; {len(result.skipped)} files skipped")

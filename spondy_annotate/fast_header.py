@@ -1,0 +1,205 @@
+"""A fast scan of the header elements the index needs, for the common kind of file.
+
+pydicom builds a full :class:`~pydicom.dataset.Dataset` and converts every value it is asked
+for; for indexing thousands of files that is most of the cost. This scanner reads the file once,
+walks the explicit-VR little-endian elements in one loop, keeps the raw bytes of the few
+top-level tags in :data:`WANTED` and stops at the pixel data. Anything it is not sure of — no
+``DICM`` marker, implicit VR or big endian, Enhanced multi-frame functional groups, a DICOMDIR,
+a file that ends before its pixel data, a malformed element — returns None, and the caller uses
+pydicom. The tests check that both paths give the same record.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+from pydicom.datadict import dictionary_VR, tag_for_keyword
+
+#: Keywords read by :func:`~spondy_annotate.dicom_headers.header_from_dataset` for classic images.
+KEYWORDS = (
+    "ImageType",
+    "SOPClassUID",
+    "SOPInstanceUID",
+    "StudyDate",
+    "StudyTime",
+    "AcquisitionTime",
+    "Modality",
+    "StudyDescription",
+    "SeriesDescription",
+    "PatientID",
+    "ContrastBolusAgent",
+    "ScanningSequence",
+    "SequenceVariant",
+    "ScanOptions",
+    "SliceThickness",
+    "RepetitionTime",
+    "EchoTime",
+    "InversionTime",
+    "MagneticFieldStrength",
+    "SpacingBetweenSlices",
+    "EchoNumbers",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "SeriesNumber",
+    "AcquisitionNumber",
+    "InstanceNumber",
+    "ImagePositionPatient",
+    "ImageOrientationPatient",
+    "FrameOfReferenceUID",
+    "TemporalPositionIdentifier",
+    "NumberOfFrames",
+    "Rows",
+    "Columns",
+    "PixelSpacing",
+    "EchoPulseSequence",
+)
+WANTED = {int(tag_for_keyword(k)): (k, dictionary_VR(k)) for k in KEYWORDS}  # type: ignore[arg-type]
+#: Tags that send a file to pydicom: functional groups (Enhanced MR), DICOMDIR records.
+FALLBACK_TAGS = {0x52009229, 0x52009230, 0x00041220}
+PIXEL_TAGS = {0x7FE00008, 0x7FE00009, 0x7FE00010}
+LONG_VRS = {
+    b"OB",
+    b"OD",
+    b"OF",
+    b"OL",
+    b"OV",
+    b"OW",
+    b"SQ",
+    b"SV",
+    b"UC",
+    b"UN",
+    b"UR",
+    b"UT",
+    b"UV",
+}
+#: Transfer syntaxes whose data set is explicit VR little endian (native and encapsulated).
+BIG_OR_IMPLICIT = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99"}
+UNDEFINED = 0xFFFFFFFF
+_HEAD = struct.Struct("<HH2s")
+_U16 = struct.Struct("<H")
+_U32 = struct.Struct("<I")
+CHUNK = 16384
+
+
+class _Fallback(Exception):
+    """The file needs pydicom."""
+
+
+class _Reader:
+    def __init__(self, fp: Any) -> None:
+        self.fp = fp
+        self.buf = fp.read(CHUNK)
+        self.pos = 0
+
+    def need(self, n: int) -> None:
+        if self.pos + n > len(self.buf):
+            more = self.fp.read(max(CHUNK, self.pos + n - len(self.buf)))
+            self.buf = self.buf[self.pos :] + more
+            self.pos = 0
+            if n > len(self.buf):
+                raise _Fallback
+
+    def element(self) -> tuple[int, bytes, int]:
+        self.need(8)
+        group, elem, vr = _HEAD.unpack_from(self.buf, self.pos)
+        tag = group << 16 | elem
+        if group == 0xFFFE:
+            (length,) = _U32.unpack_from(self.buf, self.pos + 4)
+            self.pos += 8
+            return tag, b"", length
+        if vr in LONG_VRS:
+            self.need(12)
+            (length,) = _U32.unpack_from(self.buf, self.pos + 8)
+            self.pos += 12
+        elif vr.isalpha() and vr.isupper():
+            (length,) = _U16.unpack_from(self.buf, self.pos + 6)
+            self.pos += 8
+        else:
+            raise _Fallback
+        return tag, vr, length
+
+    def value(self, length: int) -> bytes:
+        self.need(length)
+        out = self.buf[self.pos : self.pos + length]
+        self.pos += length
+        return out
+
+    def skip(self, length: int) -> None:
+        if self.pos + length <= len(self.buf):
+            self.pos += length
+        else:
+            self.fp.seek(self.pos + length - len(self.buf), 1)
+            self.buf, self.pos = b"", 0
+
+    def skip_undefined_sequence(self) -> None:
+        while True:
+            tag, _, length = self.element()
+            if tag == 0xFFFEE0DD:  # sequence delimiter
+                return
+            if tag != 0xFFFEE000:
+                raise _Fallback
+            if length != UNDEFINED:
+                self.skip(length)
+                continue
+            while True:  # an item of undefined length: its elements, then the delimiter
+                tag, vr, length = self.element()
+                if tag == 0xFFFEE00D:
+                    break
+                if length == UNDEFINED:
+                    self.skip_undefined_sequence()
+                else:
+                    self.skip(length)
+
+
+def _convert(raw: bytes, vr: str) -> Any:
+    if vr == "US":
+        return _U16.unpack_from(raw)[0] if len(raw) >= 2 else None
+    text = raw.decode("latin-1").strip(" \x00")
+    if "\\" in text:
+        return text.split("\\")
+    return text or None
+
+
+def scan_header(fp: Any) -> dict[str, Any] | None:
+    """Scan an open file's header; return ``{keyword: value}`` or None to use pydicom.
+
+    The mapping also holds ``"TransferSyntaxUID"`` and ``"MediaStorageSOPClassUID"`` from the
+    file meta information. Values are text (split at backslashes when multi-valued) or int (US).
+    """
+    try:
+        reader = _Reader(fp)
+        reader.need(132)
+        if reader.buf[128:132] != b"DICM":
+            return None
+        reader.pos = 132
+        out: dict[str, Any] = {}
+        while True:
+            tag, vr, length = reader.element()
+            if length == UNDEFINED:
+                if vr != b"SQ" and vr != b"UN":
+                    return None
+                if tag in FALLBACK_TAGS:
+                    return None
+                reader.skip_undefined_sequence()
+                continue
+            if tag >> 16 == 0x0002:
+                if tag in (0x00020010, 0x00020002):
+                    key = "TransferSyntaxUID" if tag == 0x00020010 else "MediaStorageSOPClassUID"
+                    out[key] = _convert(reader.value(length), "UI")
+                    if key == "TransferSyntaxUID" and out[key] in BIG_OR_IMPLICIT:
+                        return None
+                else:
+                    reader.skip(length)
+                continue
+            if "TransferSyntaxUID" not in out or tag in FALLBACK_TAGS:
+                return None
+            if tag in PIXEL_TAGS:
+                return out
+            if tag in WANTED:
+                keyword, dict_vr = WANTED[tag]
+                out[keyword] = _convert(reader.value(length), dict_vr)
+            else:
+                reader.skip(length)
+    except (_Fallback, struct.error, UnicodeDecodeError):
+        return None

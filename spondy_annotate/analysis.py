@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from itertools import combinations
@@ -50,6 +49,7 @@ __all__ = [
     "MRI_CHANGE_CODES",
     "PAPER_CLASS_COUNTS",
     "PAPER_ITEMS",
+    "PAPER_RHO",
     "AnalysisResult",
     "AnalysisSettings",
     "SpearmanResult",
@@ -81,7 +81,6 @@ REQUIRED_GRADING_COLUMNS = ("patient_id", "item", "change", "baseline_date", "fo
 IDENTIFIER_COLUMNS = ("patient_id", "baseline_date", "followup_date")
 #: Change labels meaning "not judged"; such gradings are left out and counted.
 _NOT_JUDGED = {"", "na", "n/a", "nan", "none", "not assessable", "not_assessable", "not assessed"}
-_DATE_LIKE = re.compile(r"\d{4}-?\d{2}-?\d{2}")
 
 
 @dataclass(frozen=True)
@@ -308,7 +307,7 @@ def weighted_kappa(
 
 
 def read_gradings(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read a gradings table (CSV or Excel .xlsx), every cell as text.
+    """Read a gradings table (CSV, Excel .xlsx or Parquet); CSV and Excel cells as text.
 
     Raises
     ------
@@ -328,8 +327,10 @@ def read_gradings(path: str | os.PathLike[str]) -> pd.DataFrame:
             )  # fmt: skip
         elif suffix in {".xlsx", ".xlsm"}:
             table = pd.read_excel(path, dtype=str, keep_default_na=False)
+        elif suffix == ".parquet":
+            table = pd.read_parquet(path)
         else:
-            raise SpondyError(f"{path}: gradings must be a CSV or Excel (.xlsx) file")
+            raise SpondyError(f"{path}: gradings must be a CSV, Excel (.xlsx) or Parquet file")
     except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         raise SpondyError(f"{path}: cannot read gradings ({exc})") from exc
     table.columns = [str(c).strip() for c in table.columns]
@@ -403,7 +404,8 @@ def prepare_gradings(gradings: pd.DataFrame) -> tuple[pd.DataFrame, tuple[str, .
 
 
 def _text(value: object) -> str | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    """Stripped text of a cell, or None when empty (None, NaN, pd.NA, blank)."""
+    if value is None or (not isinstance(value, str) and bool(pd.isna(value))):
         return None
     if isinstance(value, float) and value.is_integer():
         value = int(value)
@@ -435,8 +437,10 @@ def _assign_case_ids(g: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
             f"gradings: {clash.nunique()} case ID(s) belong to more than one patient or date pair"
         )
     leaks = not complete or any(
-        (pid is not None and pid in cid) or _DATE_LIKE.search(cid)
-        for cid, pid in zip(per_case["case_id"], per_case["patient_id"], strict=True)
+        _holds_identifier(
+            str(case.case_id), case.patient_id, case.baseline_date, case.followup_date
+        )
+        for case in per_case.itertuples(index=False)
     )
     if leaks:
         order = {cid: f"case-{i:03d}" for i, cid in enumerate(per_case["case_id"], start=1)}
@@ -444,6 +448,17 @@ def _assign_case_ids(g: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
         if given is not None:
             notes.append("case IDs replaced by case-NNN (some were missing or held identifiers)")
     return g
+
+
+def _holds_identifier(case_id: str, patient_id: str | None, *dates: pd.Timestamp) -> bool:
+    """True when a case ID contains its patient ID or one of its dates (as YYYYMMDD or ISO)."""
+    if patient_id and patient_id in case_id:
+        return True
+    digits = case_id.replace("-", "")
+    return any(
+        not pd.isna(day) and (day.strftime("%Y%m%d") in digits or day.strftime("%y%m%d") in digits)
+        for day in dates
+    )
 
 
 def _merge_repeats(g: pd.DataFrame, notes: list[str]) -> pd.DataFrame:

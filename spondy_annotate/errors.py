@@ -41,3 +41,7 @@ class StoreError(SpondyError):
 
 class LabFileError(SpondyError):
     """A lab file could not be read at all (as opposed to bad rows, which are reported)."""
+
+
+class ExportError(SpondyError):
+    """A gradings table could not be written or read (unknown format, unwritable folder)."""

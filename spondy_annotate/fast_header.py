@@ -16,7 +16,8 @@ from typing import Any
 
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 
-#: Keywords read by :func:`~spondy_annotate.dicom_headers.header_from_dataset` for classic images.
+#: Keywords read by :func:`~spondy_annotate.dicom_headers.header_from_dataset` for classic images,
+#: and those :mod:`spondy_annotate.volume` needs to read native pixel data without pydicom.
 KEYWORDS = (
     "ImageType",
     "SOPClassUID",
@@ -53,6 +54,15 @@ KEYWORDS = (
     "Columns",
     "PixelSpacing",
     "EchoPulseSequence",
+    "SamplesPerPixel",
+    "PhotometricInterpretation",
+    "BitsAllocated",
+    "BitsStored",
+    "PixelRepresentation",
+    "WindowCenter",
+    "WindowWidth",
+    "RescaleIntercept",
+    "RescaleSlope",
 )
 WANTED = {int(tag_for_keyword(k)): (k, dictionary_VR(k)) for k in KEYWORDS}  # type: ignore[arg-type]
 #: Tags that send a file to pydicom: functional groups (Enhanced MR), DICOMDIR records.
@@ -89,12 +99,14 @@ class _Fallback(Exception):
 class _Reader:
     def __init__(self, fp: Any) -> None:
         self.fp = fp
+        self.base = fp.tell()  # file offset of buf[0]
         self.buf = fp.read(CHUNK)
         self.pos = 0
 
     def need(self, n: int) -> None:
         if self.pos + n > len(self.buf):
             more = self.fp.read(max(CHUNK, self.pos + n - len(self.buf)))
+            self.base += self.pos
             self.buf = self.buf[self.pos :] + more
             self.pos = 0
             if n > len(self.buf):
@@ -130,6 +142,7 @@ class _Reader:
             self.pos += length
         else:
             self.fp.seek(self.pos + length - len(self.buf), 1)
+            self.base = self.fp.tell()
             self.buf, self.pos = b"", 0
 
     def skip_undefined_sequence(self) -> None:
@@ -165,7 +178,8 @@ def scan_header(fp: Any) -> dict[str, Any] | None:
     """Scan an open file's header; return ``{keyword: value}`` or None to use pydicom.
 
     The mapping also holds ``"TransferSyntaxUID"`` and ``"MediaStorageSOPClassUID"`` from the
-    file meta information. Values are text (split at backslashes when multi-valued) or int (US).
+    file meta information and, for native (not encapsulated) pixel data, ``"PixelDataOffset"``
+    and ``"PixelDataLength"`` in bytes. Values are text (split at backslashes when multi-valued) or int (US).
     """
     try:
         reader = _Reader(fp)
@@ -195,6 +209,9 @@ def scan_header(fp: Any) -> dict[str, Any] | None:
             if "TransferSyntaxUID" not in out or tag in FALLBACK_TAGS:
                 return None
             if tag in PIXEL_TAGS:
+                if tag == 0x7FE00010 and length != UNDEFINED:
+                    out["PixelDataOffset"] = reader.base + reader.pos
+                    out["PixelDataLength"] = length
                 return out
             if tag in WANTED:
                 keyword, dict_vr = WANTED[tag]

@@ -233,7 +233,7 @@ def read_labs(
         problems.extend(file_problems)
     records, dup_problems = _reject_duplicates(records)
     problems.extend(dup_problems)
-    order = {name: i for i, name in enumerate(dict.fromkeys(str(p) for p in paths))}
+    order = {name: i for i, name in enumerate(dict.fromkeys(str(Path(p)) for p in paths))}
     problems.sort(key=lambda p: (order.get(p.file, len(order)), p.line))
     values = pd.DataFrame.from_records(records, columns=list(VALUE_COLUMNS))
     values = values.astype({"value": float, "line": int})
@@ -255,12 +255,12 @@ def parse_date(value: object, date_format: str | None = None) -> dt.date:
     ValueError
         With a short message saying what was wrong.
     """
+    if _is_missing(value):
+        raise ValueError("missing date")
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):
         return value
-    if _is_missing(value):
-        raise ValueError("missing date")
     if (
         isinstance(value, (int, float))
         and not isinstance(value, bool)
@@ -399,11 +399,13 @@ def _parse_patient(value: object) -> str | None:
 
 
 def _is_missing(value: object) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    return isinstance(value, str) and not value.strip()
+    """True for None, NaN, NaT, pd.NA and blank text."""
+    if isinstance(value, str):
+        return not value.strip()
+    try:
+        return value is None or bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
 
 
 def _unit_key(unit: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,8 +23,10 @@ from spondy_annotate.dicom_headers import (
     group_attr,
     pixel_spacing_value,
     to_float,
+    to_int,
 )
 from spondy_annotate.errors import SeriesGeometryError, SeriesLoadError
+from spondy_annotate.fast_header import scan_header
 from spondy_annotate.geometry import Stack, plan_stacks
 
 logger = logging.getLogger(__name__)
@@ -101,7 +103,55 @@ def _decoder_error(path: str, ds: Dataset, exc: Exception) -> SeriesLoadError:
     return SeriesLoadError(f"{path}: cannot decode pixel data ({name}){hint}: {reason}")
 
 
-def _pixels(path: str, ds: Dataset) -> np.ndarray:
+#: Native (uncompressed) explicit VR little endian: read straight from the file with numpy.
+NATIVE_LE = "1.2.840.10008.1.2.1"
+
+Source = Dataset | Mapping[str, Any]
+
+
+def _open(path: str) -> Source:
+    """The header of ``path``: the fast scanner's mapping when numpy can read the pixels
+    straight from the file (native little-endian gray images), else a full pydicom dataset."""
+    try:
+        with open(path, "rb") as fp:
+            values = scan_header(fp)
+    except OSError:
+        values = None
+    if (
+        values is not None
+        and values.get("TransferSyntaxUID") == NATIVE_LE
+        and "PixelDataOffset" in values
+        and values.get("SamplesPerPixel") in (None, 1)
+        and values.get("BitsAllocated") in (8, 16)
+        and (to_int(values.get("NumberOfFrames")) or 1) == 1
+    ):
+        return values
+    return _read(path)
+
+
+def _native_pixels(path: str, values: Mapping[str, Any]) -> np.ndarray:
+    rows, cols = int(values.get("Rows") or 0), int(values.get("Columns") or 0)
+    allocated = int(values["BitsAllocated"])
+    stored = int(values.get("BitsStored") or allocated)
+    signed = values.get("PixelRepresentation") == 1
+    dtype = np.dtype(f"<{'i' if signed else 'u'}{allocated // 8}")
+    if rows * cols * dtype.itemsize > int(values["PixelDataLength"]):
+        raise SeriesLoadError(
+            f"{path}: pixel data holds {values['PixelDataLength']} bytes, "
+            f"less than Rows x Columns ({rows} x {cols}) needs"
+        )
+    arr = np.fromfile(path, dtype=dtype, count=rows * cols, offset=int(values["PixelDataOffset"]))
+    if arr.size != rows * cols:
+        raise SeriesLoadError(f"{path}: the file ends inside its pixel data (truncated)")
+    if stored < allocated:  # as pydicom does: mask unused bits, or sign-extend
+        shift = allocated - stored
+        arr = (arr << shift) >> shift if signed else arr & ((1 << stored) - 1)
+    return arr.reshape(1, rows, cols)
+
+
+def _pixels(path: str, ds: Source) -> np.ndarray:
+    if not isinstance(ds, Dataset):
+        return _native_pixels(path, ds)
     if "PixelData" not in ds and "FloatPixelData" not in ds:
         raise SeriesLoadError(f"{path}: no pixel data (7FE0,0010)")
     try:
@@ -122,7 +172,7 @@ def _pixels(path: str, ds: Dataset) -> np.ndarray:
     return arr
 
 
-def _rescale(ds: Dataset, frame: int) -> tuple[float, float]:
+def _rescale(ds: Source, frame: int) -> tuple[float, float]:
     group = None
     per_frame = ds.get("PerFrameFunctionalGroupsSequence")
     if per_frame and frame < len(per_frame):
@@ -138,7 +188,7 @@ def _rescale(ds: Dataset, frame: int) -> tuple[float, float]:
     return (1.0 if slope in (None, 0.0) else slope), (intercept or 0.0)
 
 
-def _dicom_window(ds: Dataset) -> tuple[float, float] | None:
+def _dicom_window(ds: Source) -> tuple[float, float] | None:
     center, width = to_float(ds.get("WindowCenter")), to_float(ds.get("WindowWidth"))
     if center is None or width is None:
         group = first_item(ds, "PerFrameFunctionalGroupsSequence")
@@ -183,10 +233,10 @@ def load_series(files: Sequence[str | os.PathLike[str]], *, stack: int | None = 
     """
     if not files:
         raise SeriesLoadError("no files given")
-    datasets = {}
+    datasets: dict[str, tuple[str, Source]] = {}
     for path in map(os.fspath, files):
-        ds = _read(path)
-        uid = str(ds.get("SOPInstanceUID", path))
+        ds = _open(path)
+        uid = str(ds.get("SOPInstanceUID") or path)
         datasets.setdefault(uid, (path, ds))
     entries = [(path, ds, g) for path, ds in datasets.values() for g in frame_geometries(ds)]
     first_path = entries[0][0] if entries else os.fspath(files[0])
@@ -217,7 +267,7 @@ def _choose(stacks: list[Stack], stack: int | None, where: str) -> Stack:
     return stacks[stack]
 
 
-def _assemble(entries: list[tuple[str, Dataset, Any]], stack: Stack) -> Volume:
+def _assemble(entries: list[tuple[str, Source, Any]], stack: Stack) -> Volume:
     pixel_cache: dict[str, np.ndarray] = {}
     slices = []
     for path, ds, geom in entries:
@@ -247,7 +297,7 @@ def _assemble(entries: list[tuple[str, Dataset, Any]], stack: Stack) -> Volume:
         "series_instance_uid": str(ds0.get("SeriesInstanceUID", "")),
         "study_instance_uid": str(ds0.get("StudyInstanceUID", "")),
         "series_description": str(ds0.get("SeriesDescription", "")),
-        "series_number": ds0.get("SeriesNumber"),
+        "series_number": to_int(ds0.get("SeriesNumber")),
         "modality": str(ds0.get("Modality", "")),
         "stack": stack.label,
         "files": sorted({e[0] for e in entries}),
@@ -265,7 +315,7 @@ def _assemble(entries: list[tuple[str, Dataset, Any]], stack: Stack) -> Volume:
     )
 
 
-def _pixel_spacing(path: str, ds: Dataset) -> tuple[float, float]:
+def _pixel_spacing(path: str, ds: Source) -> tuple[float, float]:
     value = pixel_spacing_value(ds)
     try:
         dy, dx = (float(v) for v in value)

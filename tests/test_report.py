@@ -1,0 +1,299 @@
+"""The analyze command end to end: CLI exit codes, CSV/PNG/HTML outputs, de-identification."""
+
+from __future__ import annotations
+
+import base64
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import spondy_annotate.cli as cli
+from spondy_annotate.analysis import AnalysisSettings, analyze
+from spondy_annotate.cohort import synthetic_cohort, write_synthetic_cohort
+from spondy_annotate.labs import read_labs
+from spondy_annotate.report import crosstab_figure, figure_png, format_summary, write_report
+
+PNG = b"\x89PNG\r\n\x1a\n"
+COHORT = synthetic_cohort(0)
+PATIENT_IDS = sorted(COHORT.truth["patient_id"])
+# every MRI and lab date of the cohort, as written in the inputs and as ISO dates
+DATES = sorted(
+    {d for col in ("baseline_date", "followup_date") for d in COHORT.gradings[col]}
+    | {
+        pd.Timestamp(d).strftime("%Y-%m-%d")
+        for col in ("baseline_date", "followup_date")
+        for d in COHORT.gradings[col]
+    }
+    | set(COHORT.labs["date"])
+)
+BAD_ROWS = [
+    ("{pid},2020-01-01,CRP,-3,mg/L", "negative CRP value -3"),
+    (
+        "{pid},2020-13-01,ESR,30,mm/h",
+        "unparseable date '2020-13-01' (expected YYYY-MM-DD or YYYYMMDD)",
+    ),
+    ("{pid},2020-01-01,WBC,9,G/L", "unknown test 'WBC' (expected CRP or ESR)"),
+]
+
+
+@pytest.fixture(autouse=True)
+def only_analyze(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Register only this subcommand, so other subcommands' modules do not matter here."""
+    monkeypatch.setattr(cli, "COMMANDS", ("analyze",))
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """Clean lab file, lab file with bad rows appended, gradings file."""
+    folder = tmp_path_factory.mktemp("inputs")
+    labs, grads = write_synthetic_cohort(folder, seed=0)
+    bad = folder / "labs_bad.csv"
+    text = labs.read_text()
+    bad.write_text(text + "".join(r.format(pid=PATIENT_IDS[0]) + "\n" for r, _ in BAD_ROWS))
+    return labs, bad, grads
+
+
+def run_cli(*argv: str) -> int:
+    return cli.main(["analyze", *argv])
+
+
+def all_output_text(folder: Path) -> str:
+    return "\n".join(
+        p.read_bytes().decode("latin-1") for p in sorted(folder.rglob("*")) if p.is_file()
+    )
+
+
+def assert_no_identifiers(text: str) -> None:
+    leaked = [s for s in [*PATIENT_IDS, *DATES] if s in text]
+    assert not leaked, leaked[:5]
+
+
+def test_end_to_end_with_rejected_rows(
+    inputs: tuple[Path, Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, bad_labs, grads = inputs
+    out = tmp_path / "out"
+    status = run_cli(
+        "--gradings", str(grads), "--labs", str(bad_labs), "--out", str(out), "--bootstrap", "50"
+    )
+    captured = capsys.readouterr()
+    assert status == 3  # analysis done, lab rows rejected
+    n_lines = len(bad_labs.read_text().splitlines())
+    first_bad = n_lines - len(BAD_ROWS) + 1
+    assert captured.err.splitlines() == [
+        f"{bad_labs}:{first_bad + i}: {message}" for i, (_, message) in enumerate(BAD_ROWS)
+    ]
+    # the good rows are still used: the paper's counts in the terminal table
+    assert re.search(r"^CRP\s+19\s+19\s+10\s+1\s+0\s+19/19/10$", captured.out, re.M)
+    assert re.search(r"^ESR\s+8\s+22\s+18\s+0\s+0\s+8/22/18$", captured.out, re.M)
+    assert "3 lab row(s) or cell(s) rejected" in captured.out
+    assert_no_identifiers(captured.out + captured.err)
+
+    tables = {p.name for p in out.glob("*.csv")}
+    assert tables == {
+        "correlations.csv", "class_counts.csv", "crosstabs.csv", "kappa.csv",
+        "analysis_dataset.csv", "lab_classes.csv", "lab_draws.csv", "unlinked_labs.csv",
+        "lab_problems.csv",
+    }  # fmt: skip
+    problems = pd.read_csv(out / "lab_problems.csv")
+    assert problems["line"].tolist() == [first_bad, first_bad + 1, first_bad + 2]
+    corr = pd.read_csv(out / "correlations.csv")
+    assert {"reader", "test", "item", "n", "rho", "p", "ci_low", "ci_high"} <= set(corr.columns)
+    dataset = pd.read_csv(out / "analysis_dataset.csv")
+    assert len(dataset) == 48 * 2 * 3
+    assert "patient_id" not in dataset.columns
+    draws = pd.read_csv(out / "lab_draws.csv")
+    assert len(draws) == 48 * 2 * 2 and draws["offset_days"].between(-7, 3).all()
+    assert "draw_date" not in draws.columns and (draws["file"] == str(bad_labs)).all()
+
+    figures = sorted((out / "figures").glob("*.png"))
+    assert len(figures) == 2 * 3 + 2  # cross-tab per test x item, trajectory per test
+    for fig in figures:
+        data = fig.read_bytes()
+        assert data.startswith(PNG) and len(data) > 5000, fig.name
+    assert not list(out.rglob(".*.tmp"))  # atomic writes leave no temporary files
+    assert_no_identifiers(all_output_text(out))
+
+
+def test_html_report_is_self_contained(inputs: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    labs, _, grads = inputs
+    out = tmp_path / "out"
+    assert (
+        run_cli(
+            "--gradings", str(grads), "--labs", str(labs), "--out", str(out), "--bootstrap", "50"
+        )
+        == 0
+    )
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>")
+    assert not re.search(r"""(?:src|href)\s*=\s*["']?(?:https?:|//|file:)""", page, re.I)
+    for forbidden in ("<script", "<link", "@import", "url("):
+        assert forbidden not in page.lower()
+    sources = re.findall(r'<img[^>]*\ssrc="([^"]+)"', page)
+    assert len(sources) == 8
+    for src in sources:
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.split(",", 1)[1], validate=True).startswith(PNG)
+    for text in (
+        "Methods", "7 days before to 3 days after", "CRP &lt;= 5 mg/L", "ESR &lt;= 20 mm/h",
+        "improved = 0", "resolved = 0", "50 resamples", "seed 0",
+        "linear weights", "scipy", "Cross-tabulations", "Inter-reader agreement",
+        "Unchanged lab values",
+    ):  # fmt: skip
+        assert text in page, text
+    assert_no_identifiers(page)
+
+
+def test_include_identifiers_only_in_the_per_case_tables(
+    inputs: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    labs, _, grads = inputs
+    out = tmp_path / "out"
+    status = run_cli(
+        "--gradings", str(grads), "--labs", str(labs), "--out", str(out), "--bootstrap", "0",
+        "--include-identifiers",
+    )  # fmt: skip
+    assert status == 0
+    dataset = pd.read_csv(out / "analysis_dataset.csv", dtype=str)
+    assert set(dataset["patient_id"]) == set(PATIENT_IDS)
+    assert {"baseline_date", "followup_date", "CRP_baseline_draw_date"} <= set(dataset.columns)
+    draws = pd.read_csv(out / "lab_draws.csv")
+    assert {"draw_date", "mri_date", "file", "line", "offset_days"} <= set(draws.columns)
+    assert set(pd.read_csv(out / "unlinked_labs.csv").columns) >= {"case_id", "patient_id"}
+    assert_no_identifiers((out / "report.html").read_text(encoding="utf-8"))
+    assert_no_identifiers((out / "correlations.csv").read_text())
+
+
+def test_cli_options_reach_the_analysis(
+    inputs: tuple[Path, Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    labs, _, grads = inputs
+    status = run_cli(
+        "--gradings", str(grads), "--labs", str(labs), "--bootstrap", "0",
+        "--unchanged-as", "resolving", "--crp-normal", "4.9", "--window-before", "0",
+        "--window-after", "0", "--primary-reader", "reader_b", "--kappa-weights", "quadratic",
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "unchanged counted as resolving" in out and "CRP <= 4.9 mg/L" in out
+    assert "linked within 0 days before to 0 days after" in out
+    assert "primary reader reader_b" in out and "quadratic" in out
+    assert "No usable lab value" in out  # most draws are off the MRI day
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--gradings", "{grads}", "--labs", "{missing}"], "no such file"),
+        (["--gradings", "{missing}", "--labs", "{labs}"], "no such gradings file"),
+        (
+            ["--gradings", "{grads}", "--labs", "{labs}", "--labs-map", "foo=x"],
+            "unknown lab column",
+        ),
+        (
+            ["--gradings", "{grads}", "--labs", "{labs}", "--primary-reader", "zz"],
+            "no reader named",
+        ),
+        (["--db", "{missing}", "--labs", "{labs}"], "no such grading database"),
+    ],
+)
+def test_fatal_errors_are_one_line_exit_1(
+    inputs: tuple[Path, Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    message: str,
+) -> None:
+    labs, _, grads = inputs
+    names = {"grads": grads, "labs": labs, "missing": tmp_path / "missing.csv"}
+    assert run_cli(*(a.format(**names) for a in argv)) == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert err.startswith("spondy-annotate: error: ") and message in err
+    assert "Traceback" not in err
+
+
+def test_usage_error_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        run_cli("--gradings", "g.csv")  # --labs missing
+    assert info.value.code == 2
+
+
+def test_db_source(
+    inputs: tuple[Path, Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--db`` reads the gradings through export.gradings_table (pseudonymous case IDs)."""
+    from spondy_annotate.rubric import load_rubric
+    from spondy_annotate.store import Store
+
+    labs, _, _ = inputs
+    db = tmp_path / "gradings.sqlite"
+    store = Store(db)
+    rubric = load_rubric("ahn2020")
+    case_ids = {
+        row.case_id: store.register_case(
+            row.patient_id, f"1.2.3.{row.case_id}.1", row.baseline_date,
+            f"1.2.3.{row.case_id}.2", row.followup_date,
+        )
+        for row in COHORT.gradings.drop_duplicates("case_id").itertuples()
+    }  # fmt: skip
+    sessions = {
+        r: store.start_session(r, rubric=rubric) for r in COHORT.gradings["reader"].unique()
+    }
+    for row in COHORT.gradings.itertuples():
+        store.record_answer(
+            sessions[row.reader], case_ids[row.case_id], f"{row.item}.change", row.change
+        )
+    store.close()
+
+    out = tmp_path / "out"
+    assert run_cli("--db", str(db), "--labs", str(labs), "--bootstrap", "0", "--out", str(out)) == 0
+    printed = capsys.readouterr().out
+    assert re.search(r"^CRP\s+19\s+19\s+10\s+1\s+0", printed, re.M)
+    dataset = pd.read_csv(out / "analysis_dataset.csv", dtype=str)
+    assert set(dataset["case_id"]) == set(case_ids.values())  # the database's pseudonyms
+    assert_no_identifiers(all_output_text(out))
+
+
+def test_write_report_replaces_files_and_returns_paths(tmp_path: Path) -> None:
+    labs = read_labs(write_synthetic_cohort(tmp_path / "in")[0])
+    result = analyze(COHORT.gradings, labs.values, AnalysisSettings(bootstrap=0))
+    first = write_report(result, tmp_path / "out")
+    second = write_report(result, tmp_path / "out")
+    assert first.html == second.html == tmp_path / "out" / "report.html"
+    assert all(p.stat().st_size > 0 for p in (*second.tables, *second.figures, second.html))
+    assert (tmp_path / "out" / "settings.json") in second.tables
+    summary = format_summary(result)
+    assert "reader_a (primary)" in summary
+    assert_no_identifiers(summary)
+
+
+def test_figure_helpers_render_png() -> None:
+    table = pd.DataFrame(
+        [[3, 1, 0], [1, 2, 1], [0, 1, 4]],
+        index=pd.Index(["resolved", "resolving", "aggravated"], name="CRP class"),
+        columns=pd.Index(["improved", "unchanged", "aggravated"], name="change"),
+    )
+    fig = crosstab_figure(table, title="CRP class vs marrow_edema")
+    image = fig.axes[0].images[0].get_array()
+    assert image is not None and image.sum() == 13
+    assert figure_png(fig).startswith(PNG)
+
+
+def test_core_stays_headless() -> None:
+    code = (
+        "import sys, spondy_annotate.labs, spondy_annotate.analysis, spondy_annotate.report, "
+        "spondy_annotate.cli.analyze_cmd, spondy_annotate.cohort\n"
+        "from spondy_annotate.report import figure_png, trajectory_figure\n"
+        "import pandas as pd\n"
+        "figure_png(trajectory_figure(pd.DataFrame(columns=['test','baseline_value',"
+        "'followup_value','lab_class']), 'CRP', 5.0))\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in "
+        "{'napari','qtpy','PyQt5','PyQt6','PySide2','PySide6','magicgui','superqt'}]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,42 +1,34 @@
-"""The index cache: header records kept in SQLite, keyed by path, size and modification time.
+"""The index cache, in the project database: header records keyed by path, size and mtime.
 
 Re-opening an export reads only the files that are new or changed since the last scan; files
-that are gone are forgotten. Skipped files are cached too, so junk is not re-read either. The
-records are stored as JSON (never pickled), one row per file.
+that are gone are forgotten; skipped files are cached too, so junk is not re-read either. When
+nothing at all changed (same files, sizes, times and matching rules) the whole series table is
+taken from the last scan. Everything is stored as JSON (never pickled). The tables are created
+by the store's schema (:data:`spondy_annotate.store.MIGRATIONS`, version 3).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from spondy_annotate.dicom_headers import FrameGeometry, HeaderRecord
+if TYPE_CHECKING:
+    from spondy_annotate.dicom_headers import HeaderRecord
 
 logger = logging.getLogger(__name__)
-
-#: The cache table; the grading store creates it in the project database (schema version 3),
-#: and :class:`IndexCache` creates it in a file of its own.
-CREATE_TABLE = """CREATE TABLE IF NOT EXISTS index_cache (
-    path TEXT PRIMARY KEY,
-    size INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL,
-    skip_reason TEXT,
-    record TEXT
-)"""
 
 FileStat = tuple[int, int]  # (size, mtime_ns)
 
 
-def _encode(record: HeaderRecord) -> str:
-    return json.dumps(asdict(record), separators=(",", ":"))
-
-
 def _decode(text: str) -> HeaderRecord:
+    from spondy_annotate.dicom_headers import FrameGeometry, HeaderRecord
+
     data: dict[str, Any] = json.loads(text)
     data["frames"] = tuple(
         FrameGeometry(
@@ -53,21 +45,60 @@ def _decode(text: str) -> HeaderRecord:
     return HeaderRecord(**data)
 
 
+def snapshot_digest(stats: Mapping[str, FileStat], rules_key: str) -> str:
+    """A digest of a folder's files (paths, sizes, times) and of the matching rules."""
+    h = hashlib.sha256(rules_key.encode())
+    for path, (size, mtime) in stats.items():
+        h.update(f"{path}\0{size}\0{mtime}\n".encode("utf-8", "surrogateescape"))
+    return h.hexdigest()
+
+
 class IndexCache:
-    """Header records of a folder's files, in the ``index_cache`` table of a SQLite file.
+    """The index cache tables of a project database.
 
     Parameters
     ----------
     path : path
-        The SQLite file (the project database, or any file); created when missing.
+        The project database; created (and migrated) when needed. A file that is not a project
+        database, is damaged or comes from a newer version raises
+        :class:`~spondy_annotate.errors.StoreError`.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
+        if not (os.path.exists(self.path) and self._current()):
+            from spondy_annotate.store import open_store
+
+            open_store(self.path).close()  # creates, migrates or refuses the file
         self._conn = sqlite3.connect(self.path, timeout=30.0)
-        self._conn.execute("PRAGMA journal_mode=WAL")
+
+    def _current(self) -> bool:
+        from spondy_annotate.store import APPLICATION_ID, SCHEMA_VERSION
+
+        try:
+            with sqlite3.connect(f"file:{self.path}?mode=ro", uri=True) as conn:
+                app = conn.execute("PRAGMA application_id").fetchone()[0]
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.Error:
+            return False
+        return bool(app == APPLICATION_ID and version == SCHEMA_VERSION)
+
+    def snapshot(self, root: str, digest: str) -> tuple[list[dict[str, Any]], list[list[str]]] | None:
+        """The series rows and skipped files of the last scan of ``root``, if it had ``digest``."""
+        found = self._conn.execute(
+            "SELECT rows, skipped FROM index_snapshot WHERE root = ? AND digest = ?", (root, digest)
+        ).fetchone()
+        return None if found is None else (json.loads(found[0]), json.loads(found[1]))
+
+    def save_snapshot(
+        self, root: str, digest: str, rows: Iterable[Mapping[str, Any]], skipped: Iterable[Any]
+    ) -> None:
+        """Keep the result of a scan of ``root`` for an unchanged re-open."""
         with self._conn:
-            self._conn.execute(CREATE_TABLE)
+            self._conn.execute(
+                "INSERT OR REPLACE INTO index_snapshot VALUES (?, ?, ?, ?)",
+                (root, digest, json.dumps(list(rows)), json.dumps([list(s) for s in skipped])),
+            )
 
     def lookup(
         self, stats: Mapping[str, FileStat]
@@ -90,8 +121,8 @@ class IndexCache:
         under: str,
     ) -> None:
         """Store new records and skip reasons; forget files below ``under`` that are gone."""
-        rows = [(r.path, *stats[r.path], None, _encode(r)) for r in records if r.path in stats]
-        rows += [(p, *stats[p], reason, None) for p, reason in skipped.items() if p in stats]
+        rows = [(r.path, *stats[r.path], None, json.dumps(asdict(r))) for r in records]
+        rows += [(p, *stats[p], reason, None) for p, reason in skipped.items()]
         prefix = os.path.join(under, "")
         with self._conn:
             self._conn.executemany("INSERT OR REPLACE INTO index_cache VALUES (?, ?, ?, ?, ?)", rows)

@@ -12,6 +12,7 @@ import argparse
 import importlib
 import logging
 import sys
+import warnings
 from collections.abc import Sequence
 
 from spondy_annotate.errors import SpondyError
@@ -46,6 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s: %(message)s",
     )
+    # pydicom warns about every odd file it is shown; the index reports those files itself.
+    logging.getLogger("pydicom").setLevel(logging.INFO if args.verbose else logging.ERROR)
+    warnings.filterwarnings("ignore", module="pydicom")
     if not getattr(args, "run", None):
         parser.print_help(sys.stderr)
         return 2

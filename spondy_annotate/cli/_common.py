@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import TYPE_CHECKING
 
@@ -34,10 +35,29 @@ def add_rules_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def index_with_progress(folder: str, rules_path: str | None) -> IndexResult:
-    """Index ``folder`` with the rules file given, showing progress on a terminal."""
+def add_index_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--rules FILE`` and the index cache options."""
+    add_rules_option(parser)
+    cache = parser.add_mutually_exclusive_group()
+    cache.add_argument(
+        "--cache",
+        metavar="FILE",
+        help="keep header records in this SQLite file (default: the project database beside "
+        "the export, EXPORT.spondy.sqlite); a re-index reads only new or changed files",
+    )
+    cache.add_argument("--no-cache", action="store_true", help="read every file's header")
+
+
+def index_with_progress(args: argparse.Namespace) -> IndexResult:
+    """Index ``args.folder`` as the index options say, showing progress on a terminal."""
     from spondy_annotate.dicom_index import index_folder
     from spondy_annotate.matching import load_rules
+    from spondy_annotate.project import default_db_path
 
-    rules = load_rules(rules_path)
-    return index_folder(folder, rules=rules, progress=terminal_progress("reading headers"))
+    rules = load_rules(args.rules)
+    cache = None
+    if not args.no_cache and os.path.isdir(args.folder):
+        cache = args.cache or default_db_path(args.folder)
+    return index_folder(
+        args.folder, rules=rules, cache=cache, progress=terminal_progress("reading headers")
+    )

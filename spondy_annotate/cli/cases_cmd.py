@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from spondy_annotate.cli._common import add_rules_option, index_with_progress
+from spondy_annotate.cli._common import add_index_options, index_with_progress
 from spondy_annotate.errors import CaseSelectionError
 
 
@@ -25,7 +25,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         help="for a patient with more than two studies: the two to compare, each a study UID, "
         "an ISO date or a number in date order (repeatable)",
     )
-    add_rules_option(p)
+    add_index_options(p)
     return p
 
 
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from spondy_annotate.matching import load_rules
 
     choices = parse_choices(args.choose)
-    result = index_with_progress(args.folder, args.rules)
+    result = index_with_progress(args)
     cases = find_cases(result.series, choices=choices, rules=load_rules(args.rules))
     for case in cases:
         print(f"patient {case.patient_id}: {case.status.value}")

@@ -8,8 +8,7 @@ import json
 import sys
 from typing import Any
 
-from spondy_annotate.cli._common import add_rules_option, index_with_progress
-from spondy_annotate.dicom_index import SERIES_COLUMNS
+from spondy_annotate.cli._common import add_index_options, index_with_progress
 
 #: Columns of the human-readable table.
 TABLE_COLUMNS = [
@@ -40,7 +39,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     fmt.add_argument(
         "--json", action="store_true", help='print {"series": [...], "skipped": [...]}'
     )
-    add_rules_option(p)
+    add_index_options(p)
     return p
 
 
@@ -52,7 +51,9 @@ def _cell(value: Any) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Index the folder and print the table."""
-    result = index_with_progress(args.folder, args.rules)
+    from spondy_annotate.dicom_index import SERIES_COLUMNS
+
+    result = index_with_progress(args)
     if args.json:
         rows = [{k: _cell(v) for k, v in row.items()} for row in result.rows]
         skipped = [{"path": s.path, "reason": s.reason} for s in result.skipped]

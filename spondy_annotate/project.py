@@ -1,0 +1,28 @@
+"""Where a DICOM export's project database lives: beside the export, by default.
+
+The project database is one SQLite file holding the gradings (:mod:`spondy_annotate.store`) and
+the index cache (:mod:`spondy_annotate.index_cache`). By default it sits next to the export
+folder, named after it (``/data/export`` -> ``/data/export.spondy.sqlite``), so that exports on
+read-only media still work: when that folder cannot be written, the file goes to the user's
+cache folder instead, under a name derived from the export's absolute path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+SUFFIX = ".spondy.sqlite"
+
+
+def default_db_path(export_dir: str | os.PathLike[str]) -> Path:
+    """The project database of ``export_dir``: beside it, or in the user cache when read-only."""
+    export = Path(export_dir).resolve()
+    beside = export.parent / f"{export.name or 'export'}{SUFFIX}"
+    if beside.exists() or os.access(export.parent, os.W_OK):
+        return beside
+    digest = hashlib.sha256(str(export).encode()).hexdigest()[:16]
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "spondy_annotate"
+    cache.mkdir(parents=True, exist_ok=True)
+    return cache / f"{digest}{SUFFIX}"

@@ -145,6 +145,25 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE sessions ADD COLUMN settings TEXT NOT NULL DEFAULT '{}'",
         ),
     ),
+    Migration(
+        3,
+        "DICOM index cache: header records by path, size and mtime; last scan per folder",
+        (
+            """CREATE TABLE index_cache (
+                path TEXT PRIMARY KEY,
+                size INTEGER NOT NULL,
+                mtime_ns INTEGER NOT NULL,
+                skip_reason TEXT,
+                record TEXT
+            )""",
+            """CREATE TABLE index_snapshot (
+                root TEXT PRIMARY KEY,
+                digest TEXT NOT NULL,
+                rows TEXT NOT NULL,
+                skipped TEXT NOT NULL
+            )""",
+        ),
+    ),
 )
 
 #: The schema version this code writes.
@@ -312,19 +331,22 @@ class Store:
         return str(row[0])
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > 0:  # keep a copy of existing data (backup cannot run inside the write)
+            backup = self.path.with_name(f"{self.path.name}.schema-v{version}.bak")
+            if not backup.exists():
+                target = sqlite3.connect(backup)
+                try:
+                    conn.backup(target)
+                finally:
+                    target.close()
+                logger.info("%s: copy kept as %s before upgrading", self.path, backup.name)
         conn.execute("BEGIN IMMEDIATE")
         try:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version >= SCHEMA_VERSION:  # another process migrated meanwhile
                 conn.execute("COMMIT")
                 return
-            if version > 0:
-                backup = self.path.with_name(f"{self.path.name}.schema-v{version}.bak")
-                if not backup.exists():
-                    with sqlite3.connect(backup) as target:
-                        conn.backup(target)
-                    target.close()
-                    logger.info("%s: copy kept as %s before upgrading", self.path, backup.name)
             now = utc_now()
             for migration in MIGRATIONS:
                 if migration.version <= version:

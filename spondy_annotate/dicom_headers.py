@@ -7,8 +7,10 @@ functional group sequences, which are read the same way.
 
 from __future__ import annotations
 
+import io
 import math
 import os
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -97,6 +99,52 @@ class NotAnImage(Exception):
     """Raised by :func:`read_header` for a file the index skips; the message is the reason."""
 
 
+_FILE_KINDS = (
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISDIR, "a folder"),
+)
+
+
+def file_kind(mode: int) -> str:
+    """Name what kind of non-regular file ``mode`` (``st_mode``) describes."""
+    return next((name for test, name in _FILE_KINDS if test(mode)), "not a regular file")
+
+
+class _BoundedReader(io.BufferedReader):
+    """A file whose reads never ask for more than the bytes left, so that a corrupt length
+    field cannot make pydicom or the fast scanner allocate gigabytes."""
+
+    size = 0
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        if size is not None and size > 0:
+            size = min(size, max(self.size - self.tell(), 0))
+        return super().read(size)
+
+
+def open_regular(path: str | os.PathLike[str]) -> tuple[io.BufferedReader, os.stat_result]:
+    """Open a regular file for reading, without ever blocking on a FIFO or a device.
+
+    Raises
+    ------
+    NotAnImage
+        When ``path`` is a FIFO, a socket or a device (``"not a regular file (a FIFO)"``).
+    OSError
+        When it cannot be opened.
+    """
+    raw = io.FileIO(path, "r", opener=lambda p, flags: os.open(p, flags | os.O_NONBLOCK))
+    st = os.fstat(raw.fileno())
+    if not stat.S_ISREG(st.st_mode):
+        raw.close()
+        raise NotAnImage(f"not a regular file ({file_kind(st.st_mode)})")
+    fp = _BoundedReader(raw)
+    fp.size = st.st_size
+    return fp, st
+
+
 def _text(value: Any) -> str:
     if value is None:
         return ""
@@ -106,12 +154,14 @@ def _text(value: Any) -> str:
 
 
 def to_float(value: Any) -> float | None:
+    """The (first) value as a finite float, or None."""
     try:
         if type(value).__name__ == "MultiValue" or isinstance(value, (list, tuple)):
             value = value[0]
-        return None if value is None or value == "" else float(value)
+        f = None if value is None or value == "" else float(value)
     except (TypeError, ValueError, IndexError):
         return None
+    return f if f is not None and math.isfinite(f) else None
 
 
 def to_int(value: Any) -> int | None:
@@ -120,6 +170,8 @@ def to_int(value: Any) -> int | None:
 
 
 def _floats(value: Any, n: int) -> tuple[float, ...] | None:
+    if isinstance(value, (str, bytes)):  # one value (a fast-scanner string is not a sequence)
+        value = [value]
     try:
         out = tuple(float(v) for v in value)
     except (TypeError, ValueError):
@@ -298,8 +350,8 @@ def read_header(path: str | os.PathLike[str]) -> HeaderRecord:
     """
     path = os.fspath(path)
     try:
-        st = os.stat(path)
-        with open(path, "rb") as fp:
+        fp, st = open_regular(path)
+        with fp:
             head = fp.read(132)
             if len(head) == 0:
                 raise NotAnImage("empty file (0 bytes)")
@@ -321,6 +373,18 @@ def read_header(path: str | os.PathLike[str]) -> HeaderRecord:
         raise NotAnImage(f"unreadable ({exc.strerror or _one_line(exc)})") from None
     except Exception as exc:  # pydicom raises many kinds on corrupt headers
         raise NotAnImage(f"corrupt or truncated DICOM header ({_one_line(exc)})") from None
+    try:
+        return _pydicom_record(ds, path, st, has_marker=has_marker, ends_early=ends_early)
+    except NotAnImage:
+        raise
+    except Exception as exc:  # a value pydicom cannot convert
+        raise NotAnImage(f"corrupt DICOM header ({_one_line(exc)})") from None
+
+
+def _pydicom_record(
+    ds: Dataset, path: str, st: os.stat_result, *, has_marker: bool, ends_early: bool
+) -> HeaderRecord:
+    """The record of a dataset pydicom read; ``ends_early``: no pixel data was reached."""
     if _text(ds.get("SOPClassUID")) == _DICOMDIR_SOP_CLASS or "DirectoryRecordSequence" in ds:
         raise NotAnImage("DICOMDIR (media directory; its images are indexed directly)")
     if not has_marker and not ds.get("SeriesInstanceUID"):
@@ -328,16 +392,18 @@ def read_header(path: str | os.PathLike[str]) -> HeaderRecord:
     try:
         record = header_from_dataset(ds, path, st.st_size, st.st_mtime_ns)
     except NotAnImage as exc:
-        if ends_early and not ds.get("SeriesInstanceUID"):
+        # An image whose header stops short, or no header at all: truncated (or a corrupt
+        # length that ran past the end). Objects without pixels (SR, RT plans) end early too.
+        if ends_early and (not ds.get("SeriesInstanceUID") or "Image Storage" in str(exc)):
             raise NotAnImage(
-                f"truncated DICOM: the file ends after {st.st_size} bytes ({exc})"
+                f"truncated DICOM, or a corrupt element length: the file ends after "
+                f"{st.st_size} bytes ({exc})"
             ) from None
         raise
-    except Exception as exc:
-        raise NotAnImage(f"corrupt DICOM header ({_one_line(exc)})") from None
     if ends_early:
         raise NotAnImage(
-            f"truncated DICOM: the file ends after {st.st_size} bytes, before the pixel data"
+            f"truncated DICOM or no pixel data: the file ends after {st.st_size} bytes, "
+            "before any pixel data (7FE0,0010)"
         )
     return record
 

@@ -7,6 +7,7 @@ reports every file it skips with a one-line reason and never stops on one.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 from collections import defaultdict
@@ -16,7 +17,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from spondy_annotate.dicom_headers import HeaderRecord, NotAnImage, orientation_label, read_header
+from spondy_annotate.dicom_headers import (
+    HeaderRecord,
+    NotAnImage,
+    file_kind,
+    orientation_label,
+    read_header,
+)
 from spondy_annotate.errors import DicomIndexError, SeriesGeometryError
 from spondy_annotate.geometry import plan_stacks
 from spondy_annotate.index_cache import IndexCache
@@ -102,8 +109,9 @@ class IndexResult:
 def scan_files(root: Path, skipped: list[SkippedFile]) -> dict[str, tuple[int, int]]:
     """Every regular file below ``root`` with its (size, mtime_ns).
 
-    Symlinked folders are not followed (no loops); broken links and unreadable folders are
-    reported in ``skipped``.
+    Symlinked folders are not followed (no loops); broken links, link loops, unreadable
+    folders and what is not a regular file (FIFOs, sockets, devices: never opened) are reported
+    in ``skipped``.
     """
     found: dict[str, tuple[int, int]] = {}
     stack = [os.fspath(root)]
@@ -122,7 +130,10 @@ def scan_files(root: Path, skipped: list[SkippedFile]) -> dict[str, tuple[int, i
                     continue
                 st = entry.stat()
             except OSError as exc:
-                reason = "broken symbolic link" if entry.is_symlink() else exc.strerror
+                reason = exc.strerror
+                if entry.is_symlink():
+                    loop = exc.errno == errno.ELOOP
+                    reason = "symbolic link loop" if loop else "broken symbolic link"
                 skipped.append(SkippedFile(entry.path, str(reason)))
                 continue
             if entry.is_symlink() and os.path.isdir(entry.path):
@@ -130,7 +141,8 @@ def scan_files(root: Path, skipped: list[SkippedFile]) -> dict[str, tuple[int, i
             elif entry.is_file():
                 found[entry.path] = (st.st_size, st.st_mtime_ns)
             else:
-                skipped.append(SkippedFile(entry.path, "not a regular file"))
+                kind = file_kind(st.st_mode)
+                skipped.append(SkippedFile(entry.path, f"not a regular file ({kind})"))
     return dict(sorted(found.items()))
 
 

@@ -337,7 +337,7 @@ def _write_xlsx(table: pd.DataFrame, path: Path) -> None:
         elif col in IDENTIFIER_COLUMNS[1:]:
             formats[i] = "yyyy-mm-dd"
     for values in cells.astype(object).itertuples(index=False, name=None):
-        row = []
+        row: list[Any] = []
         for v in values:
             if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and v != v):
                 row.append(None)
@@ -395,7 +395,7 @@ def read_gradings(path: str | os.PathLike[str]) -> pd.DataFrame:
     try:
         if ext == ".csv":
             table = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""],
-                                encoding="utf-8")
+                                encoding="utf-8-sig")  # also after a re-save by Excel
         elif ext == ".xlsx":
             table = pd.read_excel(path, sheet_name=_SHEET, dtype=object, engine="openpyxl")
         else:

@@ -5,8 +5,9 @@ for; for indexing thousands of files that is most of the cost. This scanner read
 walks the explicit-VR little-endian elements in one loop, keeps the raw bytes of the few
 top-level tags in :data:`WANTED` and stops at the pixel data. Anything it is not sure of — no
 ``DICM`` marker, implicit VR or big endian, Enhanced multi-frame functional groups, a DICOMDIR,
-a file that ends before its pixel data, a malformed element — returns None, and the caller uses
-pydicom. The tests check that both paths give the same record.
+a file that ends before its pixel data, a malformed element, a wanted tag whose VR is not the
+dictionary's, non-Latin-1 text — returns None, and the caller uses pydicom. The tests check that
+both paths give the same record.
 """
 
 from __future__ import annotations
@@ -83,9 +84,15 @@ LONG_VRS = {
     b"UT",
     b"UV",
 }
-#: Transfer syntaxes whose data set is explicit VR little endian (native and encapsulated).
+#: Transfer syntaxes whose data set is not explicit VR little endian.
 BIG_OR_IMPLICIT = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99"}
 UNDEFINED = 0xFFFFFFFF
+META_UIDS = {0x00020002: "MediaStorageSOPClassUID", 0x00020010: "TransferSyntaxUID"}
+SPECIFIC_CHARACTER_SET = 0x00080005
+#: Text VRs that pydicom decodes with the Specific Character Set, and the character sets that
+#: decode as Latin-1 (as this scanner does); other ones with non-ASCII text go to pydicom.
+CHARSET_VRS = {"SH", "LO", "ST", "LT", "UC", "UT", "PN"}
+LATIN1_CHARSETS = {None, "ISO_IR 6", "ISO_IR 100"}
 _HEAD = struct.Struct("<HH2s")
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
@@ -167,7 +174,9 @@ class _Reader:
 
 def _convert(raw: bytes, vr: str) -> Any:
     if vr == "US":
-        return _U16.unpack_from(raw)[0] if len(raw) >= 2 else None
+        if len(raw) != 2:  # empty, or several values where the index wants one
+            raise _Fallback
+        return _U16.unpack_from(raw)[0]
     text = raw.decode("latin-1").strip(" \x00")
     if "\\" in text:
         return text.split("\\")
@@ -188,6 +197,8 @@ def scan_header(fp: Any) -> dict[str, Any] | None:
             return None
         reader.pos = 132
         out: dict[str, Any] = {}
+        charset: Any = None
+        non_ascii_text = in_data_set = False
         while True:
             tag, vr, length = reader.element()
             if length == UNDEFINED:
@@ -198,8 +209,12 @@ def scan_header(fp: Any) -> dict[str, Any] | None:
                 reader.skip_undefined_sequence()
                 continue
             if tag >> 16 == 0x0002:
-                if tag in (0x00020010, 0x00020002):
-                    key = "TransferSyntaxUID" if tag == 0x00020010 else "MediaStorageSOPClassUID"
+                if in_data_set:
+                    return None  # a meta element after the data set began: corrupt
+                if tag in META_UIDS:
+                    if vr != b"UI":
+                        return None
+                    key = META_UIDS[tag]
                     out[key] = _convert(reader.value(length), "UI")
                     if key == "TransferSyntaxUID" and out[key] in BIG_OR_IMPLICIT:
                         return None
@@ -208,15 +223,26 @@ def scan_header(fp: Any) -> dict[str, Any] | None:
                 continue
             if "TransferSyntaxUID" not in out or tag in FALLBACK_TAGS:
                 return None
+            in_data_set = True
             if tag in PIXEL_TAGS:
+                if non_ascii_text and charset not in LATIN1_CHARSETS:
+                    return None
                 if tag == 0x7FE00010 and length != UNDEFINED:
                     out["PixelDataOffset"] = reader.base + reader.pos
                     out["PixelDataLength"] = length
                 return out
             if tag in WANTED:
                 keyword, dict_vr = WANTED[tag]
-                out[keyword] = _convert(reader.value(length), dict_vr)
+                if vr.decode("latin-1") != dict_vr:  # pydicom would convert it otherwise
+                    return None
+                raw = reader.value(length)
+                if dict_vr in CHARSET_VRS and (not raw.isascii() or b"\x1b" in raw):
+                    non_ascii_text = True
+                out[keyword] = _convert(raw, dict_vr)
+            elif tag == SPECIFIC_CHARACTER_SET:
+                charset = _convert(reader.value(length), "CS")
+                charset = tuple(charset) if isinstance(charset, list) else charset
             else:
                 reader.skip(length)
-    except (_Fallback, struct.error, UnicodeDecodeError):
+    except (_Fallback, struct.error, UnicodeDecodeError, RecursionError):
         return None

@@ -25,6 +25,8 @@ SPACING_TOLERANCE_MM = 0.05
 SPACING_TOLERANCE_REL = 0.02
 #: Allowed in-plane drift of the slice origins across a stack (mm).
 IN_PLANE_TOLERANCE_MM = 0.2
+#: Slices of one orientation spread over more than this (mm) are corrupt positions, not anatomy.
+MAX_EXTENT_MM = 1e6
 
 
 @dataclass(frozen=True)
@@ -198,6 +200,11 @@ def plan_stacks(frames: Sequence[FrameGeometry]) -> list[Stack]:
         normal = _normal(orientation)
         plane = orientation_label(orientation) if len(groups) > 1 else ""
         distances = np.array([np.dot(frames[i].position, normal) for i in members])
+        if not np.isfinite(distances).all() or np.ptp(distances) > MAX_EXTENT_MM:
+            raise SeriesGeometryError(
+                "ImagePositionPatient (0020,0032) values are out of range "
+                f"(slices spread over more than {MAX_EXTENT_MM:.0f} mm)"
+            )
         pos_ids = _position_ids(distances)
         if len(set(pos_ids)) == len(members):
             parts = [(members, "")]

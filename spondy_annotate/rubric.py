@@ -33,7 +33,6 @@ from enum import Enum
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, NoReturn
 
 from spondy_annotate.errors import RubricError
@@ -109,7 +108,7 @@ class Confidence(str, Enum):
     """Grading uncertain (artefacts, incomplete coverage, post-operative changes, ...)."""
 
 
-class CaseStatus(str, Enum):
+class GradingStatus(str, Enum):
     """Grading progress of one case by one reader."""
 
     NOT_STARTED = "not started"
@@ -289,7 +288,10 @@ class Rubric:
     level_required, confidence_required
         Whether these case-level fields must be answered.
     keys
-        Navigation shortcuts of the case-level fields (``level``, ``confidence``, ``note``).
+        Navigation shortcuts of the case-level fields (``level``, ``confidence``, ``note``);
+        see :attr:`shortcuts` for all of them.
+    level_label
+        Label of the level field.
     source
         File the rubric was read from (or ``"<string>"``).
     text
@@ -308,6 +310,7 @@ class Rubric:
     confidence_required: bool = False
     references: tuple[str, ...] = ()
     keys: Mapping[str, str] = dataclasses.field(default_factory=dict, compare=False)
+    level_label: str = "Affected level"
     source: str = dataclasses.field(default="<string>", compare=False)
     text: str = dataclasses.field(default="", repr=False, compare=False)
 
@@ -321,7 +324,7 @@ class Rubric:
         """The fields to fill for a case, in keyboard order."""
         out = [
             Field(
-                "level", CASE_ITEM, "level", FieldKind.LEVEL, "Affected level",
+                "level", CASE_ITEM, "level", FieldKind.LEVEL, self.level_label,
                 self.levels, self.level_required,
             )
         ]
@@ -357,6 +360,15 @@ class Rubric:
         )
         out.append(Field("note", CASE_ITEM, "note", FieldKind.NOTE, "Note", required=False))
         return tuple(out)
+
+    @property
+    def shortcuts(self) -> dict[str, str]:
+        """Navigation keys: ``{key: field key}``, an item's key jumping to its first field."""
+        out = {key: name for name, key in self.keys.items()}
+        for item in self.items:
+            if item.key is not None:
+                out[item.key] = next(f.key for f in self.fields if f.item == item.id)
+        return out
 
     def field(self, key: str) -> Field:
         """Return the field with ``key``; raise ``KeyError`` naming the rubric if unknown."""
@@ -425,11 +437,11 @@ class Rubric:
         """Whether every required field has a value in ``values`` (keyed by field key)."""
         return not self.missing_fields(values)
 
-    def status(self, values: Mapping[str, object]) -> CaseStatus:
-        """Return the :class:`CaseStatus` of a case with the answers ``values``."""
+    def status(self, values: Mapping[str, object]) -> GradingStatus:
+        """Return the :class:`GradingStatus` of a case with the answers ``values``."""
         if not any(v is not None for v in values.values()):
-            return CaseStatus.NOT_STARTED
-        return CaseStatus.DONE if self.is_complete(values) else CaseStatus.PARTLY
+            return GradingStatus.NOT_STARTED
+        return GradingStatus.DONE if self.is_complete(values) else GradingStatus.PARTLY
 
 
 def _point(p: object, what: str) -> tuple[float, float, float]:
@@ -774,7 +786,9 @@ class _Parser:
             confidence_choices=conf_choices,
             level_required=self.boolean(level, "required", "level.", True),
             confidence_required=self.boolean(conf, "required", "confidence.", False),
-            keys=MappingProxyType(case_keys),
+            keys=case_keys,
+            level_label=self.string(level, "label", "level.", required=False,
+                                    default="Affected level") or "Affected level",
             source=self.source,
             text=self.text,
         )

@@ -39,7 +39,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 from spondy_annotate.errors import StoreError
@@ -47,7 +46,7 @@ from spondy_annotate.pseudonym import DEFAULT_LENGTH, case_pseudonym, new_salt
 from spondy_annotate.rubric import (
     CASE_ITEM,
     AnswerValue,
-    CaseStatus,
+    GradingStatus,
     Measurement,
     Rubric,
     parse_rubric,
@@ -546,7 +545,7 @@ class Store:
         session = Session(
             session_id=uuid.uuid4().hex, reader=reader, rubric=rubric, started_at=utc_now(),
             case_order_seed=case_order_seed, hide_dates=bool(hide_dates),
-            app_version=str(app_version), settings=MappingProxyType(settings),
+            app_version=str(app_version), settings=settings,
         )
         with self._write() as conn:
             conn.execute(
@@ -577,7 +576,7 @@ class Store:
             ).fetchall()
         return [
             Session(r[0], r[1], parse_rubric(r[2], source=f"{self.path}:{r[3]}"), r[4], r[5],
-                    bool(r[6]), r[7], MappingProxyType(json.loads(r[8])))
+                    bool(r[6]), r[7], json.loads(r[8]))
             for r in rows
         ]
 
@@ -705,13 +704,13 @@ class Store:
 
     # ------------------------------------------------------------------ progress
 
-    def case_status(self, case_id: str, reader: str, rubric: Rubric) -> CaseStatus:
+    def case_status(self, case_id: str, reader: str, rubric: Rubric) -> GradingStatus:
         """Return whether ``reader`` has not started, partly graded or finished ``case_id``."""
         return rubric.status(self.current_values(case_id, reader, rubric))
 
     def case_statuses(
         self, reader: str, rubric: Rubric, case_ids: Iterable[str] | None = None
-    ) -> dict[str, CaseStatus]:
+    ) -> dict[str, GradingStatus]:
         """Return :meth:`case_status` of many cases (default: all registered) in one query."""
         with self._read() as conn:
             if case_ids is None:

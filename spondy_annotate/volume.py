@@ -3,29 +3,37 @@
 Slices are sorted along the slice normal by ImagePositionPatient; the slice spacing is measured
 from the positions (never taken from SliceThickness); rescale slope/intercept are applied (per
 frame for Enhanced MR) and MONOCHROME1 is inverted, so that the DICOM window applies as it is.
+A series larger than :data:`LAZY_THRESHOLD_BYTES` is loaded lazily: a dask array whose slices
+are read from their files when they are computed.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from pydicom import dcmread
 from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from spondy_annotate.dicom_headers import (
+    FrameGeometry,
+    NotAnImage,
     first_item,
     frame_geometries,
     group_attr,
+    open_regular,
     pixel_spacing_value,
     to_float,
     to_int,
 )
-from spondy_annotate.errors import SeriesGeometryError, SeriesLoadError
+from spondy_annotate.errors import SeriesGeometryError, SeriesLoadError, SpondyError
 from spondy_annotate.fast_header import scan_header
 from spondy_annotate.geometry import Stack, plan_stacks
 
@@ -51,8 +59,9 @@ class Volume:
 
     Attributes
     ----------
-    array : numpy.ndarray
-        Voxel values (float32, rescaled), indexed ``[z, y, x]``: slice, row, column.
+    array : numpy.ndarray or dask.array.Array
+        Voxel values (float32, rescaled), indexed ``[z, y, x]``: slice, row, column. A dask
+        array when the series was loaded lazily (see :func:`load_series`).
     spacing : tuple of float
         Voxel size in mm as ``(z, y, x)``: slice step measured from positions, row spacing,
         column spacing.
@@ -105,18 +114,40 @@ def _decoder_error(path: str, ds: Dataset, exc: Exception) -> SeriesLoadError:
 
 #: Native (uncompressed) explicit VR little endian: read straight from the file with numpy.
 NATIVE_LE = "1.2.840.10008.1.2.1"
+#: Above this many bytes of float32 voxels, :func:`load_series` loads lazily by default (1 GiB).
+LAZY_THRESHOLD_BYTES = 1 << 30
 
 Source = Dataset | Mapping[str, Any]
+Entry = tuple[str, Source, FrameGeometry]
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+@contextmanager
+def _reading(path: str) -> Iterator[None]:
+    """Report any unexpected error while reading ``path`` as a one-line SeriesLoadError."""
+    try:
+        yield
+    except SpondyError:
+        raise
+    except Exception as exc:  # pydicom raises many kinds on values it cannot convert
+        raise SeriesLoadError(f"{path}: corrupt DICOM ({_one_line(exc)})") from None
 
 
 def _open(path: str) -> Source:
     """The header of ``path``: the fast scanner's mapping when numpy can read the pixels
-    straight from the file (native little-endian gray images), else a full pydicom dataset."""
+    straight from the file (native little-endian gray images), else pydicom's header."""
     try:
-        with open(path, "rb") as fp:
+        fp, _ = open_regular(path)
+        with fp:
             values = scan_header(fp)
+    except NotAnImage as exc:  # a FIFO or a device: never read it
+        raise SeriesLoadError(f"{path}: {exc}") from None
     except OSError:
-        values = None
+        values = None  # reported by _read
     if (
         values is not None
         and values.get("TransferSyntaxUID") == NATIVE_LE
@@ -126,7 +157,7 @@ def _open(path: str) -> Source:
         and (to_int(values.get("NumberOfFrames")) or 1) == 1
     ):
         return values
-    return _read(path)
+    return _read(path, stop_before_pixels=True)
 
 
 def _native_pixels(path: str, values: Mapping[str, Any]) -> np.ndarray:
@@ -135,12 +166,15 @@ def _native_pixels(path: str, values: Mapping[str, Any]) -> np.ndarray:
     stored = int(values.get("BitsStored") or allocated)
     signed = values.get("PixelRepresentation") == 1
     dtype = np.dtype(f"<{'i' if signed else 'u'}{allocated // 8}")
-    if rows * cols * dtype.itemsize > int(values["PixelDataLength"]):
+    offset, needed = int(values["PixelDataOffset"]), rows * cols * dtype.itemsize
+    if needed > int(values["PixelDataLength"]):
         raise SeriesLoadError(
             f"{path}: pixel data holds {values['PixelDataLength']} bytes, "
             f"less than Rows x Columns ({rows} x {cols}) needs"
         )
-    arr = np.fromfile(path, dtype=dtype, count=rows * cols, offset=int(values["PixelDataOffset"]))
+    if offset + needed > os.path.getsize(path):  # never allocate what the file cannot hold
+        raise SeriesLoadError(f"{path}: the file ends inside its pixel data (truncated)")
+    arr = np.fromfile(path, dtype=dtype, count=rows * cols, offset=offset)
     if arr.size != rows * cols:
         raise SeriesLoadError(f"{path}: the file ends inside its pixel data (truncated)")
     if stored < allocated:  # as pydicom does: mask unused bits, or sign-extend
@@ -172,6 +206,42 @@ def _pixels(path: str, ds: Source) -> np.ndarray:
     return arr
 
 
+def _read_pixels(path: str, header: Source) -> np.ndarray:
+    """Every frame of one file, read from disk, as ``(frames, rows, columns)``."""
+    return _pixels(path, header if not isinstance(header, Dataset) else _read(path))
+
+
+class _SliceReader:
+    """Reads the rescaled float32 slices of a stack from their files: eager and lazy alike.
+
+    Decoded files are kept while the stack is read eagerly; a lazy reader keeps only the last
+    one (so a multi-frame file is not decoded once per frame when slices are read in order).
+    """
+
+    def __init__(self, entries: list[Entry], shape: tuple[int, int], *, keep_all: bool) -> None:
+        self.entries = entries
+        self.shape = shape
+        self.keep_all = keep_all
+        self._files: dict[str, np.ndarray] = {}
+
+    def __call__(self, index: int) -> np.ndarray:
+        path, header, geom = self.entries[index]
+        with _reading(path):
+            frames = self._files.get(path)
+            if frames is None:
+                frames = _read_pixels(path, header)
+                if not self.keep_all:
+                    self._files.clear()
+                self._files[path] = frames
+            frame = frames[geom.frame]
+            if frame.shape != self.shape:
+                raise SeriesGeometryError(
+                    f"{path}: slices differ in size {sorted({frame.shape, self.shape})}"
+                )
+            slope, intercept = _rescale(header, geom.frame)
+            return frame.astype(np.float32) * np.float32(slope) + np.float32(intercept)
+
+
 def _rescale(ds: Source, frame: int) -> tuple[float, float]:
     group = None
     per_frame = ds.get("PerFrameFunctionalGroupsSequence")
@@ -199,16 +269,45 @@ def _dicom_window(ds: Source) -> tuple[float, float] | None:
     return center, width
 
 
-def _read(path: str) -> Dataset:
+def _read(path: str, *, stop_before_pixels: bool = False) -> Dataset:
     try:
-        return dcmread(path)
+        fp, _ = open_regular(path)
+        with fp:
+            try:
+                ds = dcmread(fp, stop_before_pixels=stop_before_pixels)
+            except InvalidDicomError as exc:  # no 'DICM' marker: the index accepts old exports
+                fp.seek(0)
+                ds = dcmread(fp, stop_before_pixels=stop_before_pixels, force=True)
+                if "SeriesInstanceUID" not in ds:
+                    raise SeriesLoadError(f"{path}: not DICOM ({_one_line(exc)})") from None
+    except SpondyError:
+        raise
     except FileNotFoundError:
         raise SeriesLoadError(f"{path}: file not found (re-index the folder)") from None
+    except NotAnImage as exc:
+        raise SeriesLoadError(f"{path}: {exc}") from None
+    except OSError as exc:
+        raise SeriesLoadError(f"{path}: unreadable ({exc.strerror or _one_line(exc)})") from None
     except Exception as exc:
-        raise SeriesLoadError(f"{path}: unreadable DICOM ({' '.join(str(exc).split())})") from None
+        raise SeriesLoadError(f"{path}: unreadable DICOM ({_one_line(exc)})") from None
+    implicit, little = ds.original_encoding
+    if "TransferSyntaxUID" not in ds.file_meta and implicit is not None:  # no file meta
+        ds.file_meta.TransferSyntaxUID = (
+            ImplicitVRLittleEndian
+            if implicit
+            else ExplicitVRLittleEndian
+            if little
+            else ExplicitVRBigEndian
+        )
+    return ds
 
 
-def load_series(files: Sequence[str | os.PathLike[str]], *, stack: int | None = None) -> Volume:
+def load_series(
+    files: Sequence[str | os.PathLike[str]],
+    *,
+    stack: int | None = None,
+    lazy: bool | None = None,
+) -> Volume:
     """Load a series into a :class:`Volume`.
 
     Parameters
@@ -218,6 +317,11 @@ def load_series(files: Sequence[str | os.PathLike[str]], *, stack: int | None = 
     stack : int, optional
         Which volume to load when the series holds several (time points, echoes, planes); the
         default refuses such a series with a message listing its volumes.
+    lazy : bool, optional
+        Return a dask array whose slices are read from their files when computed, instead of
+        reading every slice now. The default is lazy above :data:`LAZY_THRESHOLD_BYTES` of
+        float32 voxels. Headers are read, and checked, either way; a lazy volume's window is
+        the DICOM one or the percentiles of its middle slice.
 
     Returns
     -------
@@ -229,28 +333,40 @@ def load_series(files: Sequence[str | os.PathLike[str]], *, stack: int | None = 
         When the slices do not form one regular volume (and ``stack`` is not given).
     SeriesLoadError
         When a file is unreadable or its pixel data cannot be decoded (the message names the
-        file, the transfer syntax and the package to install).
+        file, the transfer syntax and the package to install). A lazy volume raises it when
+        the slice is computed.
     """
     if not files:
         raise SeriesLoadError("no files given")
     datasets: dict[str, tuple[str, Source]] = {}
+    entries: list[Entry] = []
     for path in map(os.fspath, files):
         ds = _open(path)
-        uid = str(ds.get("SOPInstanceUID") or path)
-        datasets.setdefault(uid, (path, ds))
-    entries = [(path, ds, g) for path, ds in datasets.values() for g in frame_geometries(ds)]
+        with _reading(path):
+            uid = str(ds.get("SOPInstanceUID") or path)
+            if uid not in datasets:
+                datasets[uid] = (path, ds)
+                entries += [(path, ds, g) for g in frame_geometries(ds)]
+                if "MOSAIC" in str(ds.get("ImageType", "")).upper():
+                    raise SeriesGeometryError(
+                        f"{path}: Siemens mosaic (slices tiled in one image) is not supported; "
+                        "convert the series with dcm2niix"
+                    )
     first_path = entries[0][0] if entries else os.fspath(files[0])
-    if any("MOSAIC" in str(ds.get("ImageType", "")).upper() for _, ds, _ in entries):
-        raise SeriesGeometryError(
-            f"{first_path}: Siemens mosaic (slices tiled in one image) is not supported; "
-            "convert the series with dcm2niix"
-        )
+    lost = [p for p, _, g in entries if g.assumed] if len(entries) > 1 else []
     try:
         stacks = plan_stacks([g for _, _, g in entries])
     except SeriesGeometryError as exc:
-        raise SeriesGeometryError(f"{first_path}: {exc}") from None
+        hint = f" ({lost[0]} has no ImagePositionPatient/Orientation)" if lost else ""
+        raise SeriesGeometryError(f"{first_path}: {exc}{hint}") from None
     chosen = _choose(stacks, stack, first_path)
-    return _assemble([entries[i] for i in chosen.indices], chosen)
+    members = [entries[i] for i in chosen.indices]
+    if len(members) > 1 and (bad := next((p for p, _, g in members if g.assumed), None)):
+        raise SeriesGeometryError(
+            f"{bad}: no ImagePositionPatient (0020,0032) / ImageOrientationPatient (0020,0037); "
+            f"it cannot be placed among the {len(members)} slices of its stack"
+        )
+    return _assemble(members, chosen, lazy)
 
 
 def _choose(stacks: list[Stack], stack: int | None, where: str) -> Stack:
@@ -267,43 +383,67 @@ def _choose(stacks: list[Stack], stack: int | None, where: str) -> Stack:
     return stacks[stack]
 
 
-def _assemble(entries: list[tuple[str, Source, Any]], stack: Stack) -> Volume:
-    pixel_cache: dict[str, np.ndarray] = {}
-    slices = []
-    for path, ds, geom in entries:
-        if path not in pixel_cache:
-            pixel_cache[path] = _pixels(path, ds)
-        frame = pixel_cache[path][geom.frame]
-        slope, intercept = _rescale(ds, geom.frame)
-        slices.append(frame.astype(np.float32) * np.float32(slope) + np.float32(intercept))
-    shapes = {s.shape for s in slices}
+def _shape(path: str, header: Source) -> tuple[int, int]:
+    """Rows x Columns as the header declares them (checked before any pixel is read)."""
+    with _reading(path):
+        if header.get("Rows") is None or header.get("Columns") is None:
+            raise SeriesLoadError(f"{path}: no Rows (0028,0010) or Columns (0028,0011)")
+        rows, cols = to_int(header.get("Rows")) or 0, to_int(header.get("Columns")) or 0
+    if rows <= 0 or cols <= 0:
+        raise SeriesLoadError(f"{path}: Rows x Columns is {rows} x {cols}: no pixels to show")
+    return rows, cols
+
+
+def _assemble(entries: list[Entry], stack: Stack, lazy: bool | None) -> Volume:
+    shapes = {_shape(path, header) for path, header, _ in entries}
     if len(shapes) > 1:
         raise SeriesGeometryError(f"{entries[0][0]}: slices differ in size {sorted(shapes)}")
-    array = np.stack(slices)
+    shape = shapes.pop()
+    if lazy is None:
+        lazy = len(entries) * shape[0] * shape[1] * 4 > LAZY_THRESHOLD_BYTES
+    reader = _SliceReader(entries, shape, keep_all=not lazy)
+    array: Any
+    if lazy:
+        import dask
+        import dask.array as da
+
+        read = dask.delayed(reader, pure=False)
+        array = da.stack(
+            [da.from_delayed(read(i), shape=shape, dtype=np.float32) for i in range(len(entries))]
+        )
+    else:
+        array = np.stack([reader(i) for i in range(len(entries))])
     path0, ds0, geom0 = entries[0]
-    if str(ds0.get("PhotometricInterpretation", "")).strip() == "MONOCHROME1":
-        array = array.max() + array.min() - array
-    spacing_yx = _pixel_spacing(path0, ds0)
-    z_step = (
-        stack.spacing
-        or to_float(ds0.get("SpacingBetweenSlices"))
-        or to_float(ds0.get("SliceThickness"))
-        or 1.0
-    )
-    row, col = np.asarray(stack.orientation[:3]), np.asarray(stack.orientation[3:])
-    direction = np.column_stack([row, col, np.asarray(stack.normal)])
-    window = _dicom_window(ds0) or _percentile_window(array)
-    metadata = {
-        "series_instance_uid": str(ds0.get("SeriesInstanceUID", "")),
-        "study_instance_uid": str(ds0.get("StudyInstanceUID", "")),
-        "series_description": str(ds0.get("SeriesDescription", "")),
-        "series_number": to_int(ds0.get("SeriesNumber")),
-        "modality": str(ds0.get("Modality", "")),
-        "stack": stack.label,
-        "files": sorted({e[0] for e in entries}),
-    }
+    with _reading(path0):
+        if str(ds0.get("PhotometricInterpretation", "")).strip() == "MONOCHROME1":
+            array = array.max() + array.min() - array
+        spacing_yx = _pixel_spacing(path0, ds0)
+        z_step = (
+            stack.spacing
+            or to_float(ds0.get("SpacingBetweenSlices"))
+            or to_float(ds0.get("SliceThickness"))
+            or 1.0
+        )
+        row, col = np.asarray(stack.orientation[:3]), np.asarray(stack.orientation[3:])
+        direction = np.column_stack([row, col, np.asarray(stack.normal)])
+        window = _dicom_window(ds0) or _percentile_window(
+            np.asarray(array[len(entries) // 2]) if lazy else array
+        )
+        metadata = {
+            "series_instance_uid": str(ds0.get("SeriesInstanceUID", "")),
+            "study_instance_uid": str(ds0.get("StudyInstanceUID", "")),
+            "series_description": str(ds0.get("SeriesDescription", "")),
+            "series_number": to_int(ds0.get("SeriesNumber")),
+            "modality": str(ds0.get("Modality", "")),
+            "stack": stack.label,
+            "files": sorted({e[0] for e in entries}),
+        }
     logger.info(
-        "loaded %s: %s voxels %s mm", metadata["series_description"], array.shape, spacing_yx
+        "loaded %s: %s voxels %s mm%s",
+        metadata["series_description"],
+        array.shape,
+        spacing_yx,
+        " (lazily)" if lazy else "",
     )
     return Volume(
         array=array,

@@ -98,6 +98,9 @@ class HeaderRecord:
 class NotAnImage(Exception):
     """Raised by :func:`read_header` for a file the index skips; the message is the reason."""
 
+    def __init__(self, reason: str) -> None:
+        super().__init__(" ".join(str(reason).splitlines()))  # one line, whatever the file holds
+
 
 _FILE_KINDS = (
     (stat.S_ISFIFO, "a FIFO"),
@@ -110,19 +113,19 @@ _FILE_KINDS = (
 
 def file_kind(mode: int) -> str:
     """Name what kind of non-regular file ``mode`` (``st_mode``) describes."""
-    return next((name for test, name in _FILE_KINDS if test(mode)), "not a regular file")
+    return next((name for test, name in _FILE_KINDS if test(mode)), "an unknown kind of file")
 
 
 class _BoundedReader(io.BufferedReader):
-    """A file whose reads never ask for more than the bytes left, so that a corrupt length
-    field cannot make pydicom or the fast scanner allocate gigabytes."""
+    """A file whose large reads never ask for more than the bytes left, so that a corrupt
+    length field cannot make pydicom or the fast scanner allocate gigabytes."""
 
     size = 0
 
     def read(self, size: int | None = -1, /) -> bytes:
-        if size is not None and size > 0:
+        if size is not None and size > 65536:  # small reads go straight through (fast)
             size = min(size, max(self.size - self.tell(), 0))
-        return super().read(size)
+        return io.BufferedReader.read(self, size)
 
 
 def open_regular(path: str | os.PathLike[str]) -> tuple[io.BufferedReader, os.stat_result]:

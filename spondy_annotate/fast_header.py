@@ -66,6 +66,7 @@ KEYWORDS = (
     "RescaleSlope",
 )
 WANTED = {int(tag_for_keyword(k)): (k, dictionary_VR(k)) for k in KEYWORDS}  # type: ignore[arg-type]
+_WANTED_VR = {tag: vr.encode() for tag, (_, vr) in WANTED.items()}
 #: Tags that send a file to pydicom: functional groups (Enhanced MR), DICOMDIR records.
 FALLBACK_TAGS = {0x52009229, 0x52009230, 0x00041220}
 PIXEL_TAGS = {0x7FE00008, 0x7FE00009, 0x7FE00010}
@@ -84,6 +85,13 @@ LONG_VRS = {
     b"UT",
     b"UV",
 }
+#: The other VRs (2-byte length); any VR in neither set is a corrupt element.
+SHORT_VRS = {
+    b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"IS", b"LO",
+    b"LT", b"PN", b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL", b"US",
+}  # fmt: skip
+#: Bytes per value of binary VRs: pydicom refuses a file meta element of another length.
+BINARY_SIZES = {b"AT": 4, b"FL": 4, b"FD": 8, b"SL": 4, b"SS": 2, b"SV": 8, b"UL": 4, b"US": 2}
 #: Transfer syntaxes whose data set is not explicit VR little endian.
 BIG_OR_IMPLICIT = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99"}
 UNDEFINED = 0xFFFFFFFF
@@ -131,7 +139,7 @@ class _Reader:
             self.need(12)
             (length,) = _U32.unpack_from(self.buf, self.pos + 8)
             self.pos += 12
-        elif vr.isalpha() and vr.isupper():
+        elif vr in SHORT_VRS:
             (length,) = _U16.unpack_from(self.buf, self.pos + 6)
             self.pos += 8
         else:
@@ -201,6 +209,8 @@ def scan_header(fp: Any) -> dict[str, Any] | None:
         non_ascii_text = in_data_set = False
         while True:
             tag, vr, length = reader.element()
+            if tag >> 16 == 0xFFFE:
+                return None  # an item or delimiter outside any sequence: pydicom stops there
             if length == UNDEFINED:
                 if vr != b"SQ" and vr != b"UN":
                     return None
@@ -209,15 +219,17 @@ def scan_header(fp: Any) -> dict[str, Any] | None:
                 reader.skip_undefined_sequence()
                 continue
             if tag >> 16 == 0x0002:
-                if in_data_set:
-                    return None  # a meta element after the data set began: corrupt
+                if in_data_set or length % BINARY_SIZES.get(vr, 1):
+                    return None  # a meta element after the data set began, or a corrupt one
                 if tag in META_UIDS:
                     if vr != b"UI":
                         return None
-                    key = META_UIDS[tag]
-                    out[key] = _convert(reader.value(length), "UI")
-                    if key == "TransferSyntaxUID" and out[key] in BIG_OR_IMPLICIT:
+                    key, uid = META_UIDS[tag], _convert(reader.value(length), "UI")
+                    if not isinstance(uid, str):
+                        return None  # empty, or several values
+                    if key == "TransferSyntaxUID" and uid in BIG_OR_IMPLICIT:
                         return None
+                    out[key] = uid
                 else:
                     reader.skip(length)
                 continue
@@ -232,12 +244,14 @@ def scan_header(fp: Any) -> dict[str, Any] | None:
                     out["PixelDataLength"] = length
                 return out
             if tag in WANTED:
-                keyword, dict_vr = WANTED[tag]
-                if vr.decode("latin-1") != dict_vr:  # pydicom would convert it otherwise
+                if vr != _WANTED_VR[tag]:  # pydicom would convert it otherwise
                     return None
+                keyword, dict_vr = WANTED[tag]
                 raw = reader.value(length)
-                if dict_vr in CHARSET_VRS and (not raw.isascii() or b"\x1b" in raw):
-                    non_ascii_text = True
+                if dict_vr in CHARSET_VRS:
+                    if b"\x1b" in raw:
+                        return None  # an ISO 2022 escape sequence: pydicom decodes it
+                    non_ascii_text = non_ascii_text or not raw.isascii()
                 out[keyword] = _convert(raw, dict_vr)
             elif tag == SPECIFIC_CHARACTER_SET:
                 charset = _convert(reader.value(length), "CS")

@@ -9,6 +9,7 @@ are read from their files when they are computed.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 from collections.abc import Iterator, Mapping, Sequence
@@ -105,7 +106,7 @@ class Volume:
 
 def _decoder_error(path: str, ds: Dataset, exc: Exception) -> SeriesLoadError:
     tsyntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
-    name = getattr(tsyntax, "name", str(tsyntax))
+    name = " ".join(str(getattr(tsyntax, "name", tsyntax)).split())  # as read from the file
     package = DECODER_PACKAGES.get(str(tsyntax))
     hint = f"; install {package} (pip install {package})" if package else ""
     reason = " ".join(str(exc).split())[:200]
@@ -137,27 +138,32 @@ def _reading(path: str) -> Iterator[None]:
         raise SeriesLoadError(f"{path}: corrupt DICOM ({_one_line(exc)})") from None
 
 
-def _open(path: str) -> Source:
+def _open(path: str, *, pixels: bool = False) -> Source:
     """The header of ``path``: the fast scanner's mapping when numpy can read the pixels
-    straight from the file (native little-endian gray images), else pydicom's header."""
+    straight from the file (native little-endian gray images), else pydicom's dataset (with
+    its pixel data when ``pixels``, as an eager load decodes them next)."""
     try:
         fp, _ = open_regular(path)
-        with fp:
-            values = scan_header(fp)
     except NotAnImage as exc:  # a FIFO or a device: never read it
         raise SeriesLoadError(f"{path}: {exc}") from None
     except OSError:
-        values = None  # reported by _read
-    if (
-        values is not None
-        and values.get("TransferSyntaxUID") == NATIVE_LE
-        and "PixelDataOffset" in values
-        and values.get("SamplesPerPixel") in (None, 1)
-        and values.get("BitsAllocated") in (8, 16)
-        and (to_int(values.get("NumberOfFrames")) or 1) == 1
-    ):
-        return values
-    return _read(path, stop_before_pixels=True)
+        return _read(path)  # which says why
+    with fp:
+        try:
+            values = scan_header(fp)
+        except OSError:
+            values = None
+        if (
+            values is not None
+            and values.get("TransferSyntaxUID") == NATIVE_LE
+            and "PixelDataOffset" in values
+            and values.get("SamplesPerPixel") in (None, 1)
+            and values.get("BitsAllocated") in (8, 16)
+            and (to_int(values.get("NumberOfFrames")) or 1) == 1
+        ):
+            return values
+        fp.seek(0)
+        return _read(path, stop_before_pixels=not pixels, fp=fp)
 
 
 def _native_pixels(path: str, values: Mapping[str, Any]) -> np.ndarray:
@@ -207,8 +213,11 @@ def _pixels(path: str, ds: Source) -> np.ndarray:
 
 
 def _read_pixels(path: str, header: Source) -> np.ndarray:
-    """Every frame of one file, read from disk, as ``(frames, rows, columns)``."""
-    return _pixels(path, header if not isinstance(header, Dataset) else _read(path))
+    """Every frame of one file as ``(frames, rows, columns)``; a dataset read without its
+    pixel data is read again, whole."""
+    if isinstance(header, Dataset) and "PixelData" not in header:
+        header = _read(path)
+    return _pixels(path, header)
 
 
 class _SliceReader:
@@ -269,9 +278,13 @@ def _dicom_window(ds: Source) -> tuple[float, float] | None:
     return center, width
 
 
-def _read(path: str, *, stop_before_pixels: bool = False) -> Dataset:
+def _read(
+    path: str, *, stop_before_pixels: bool = False, fp: io.BufferedReader | None = None
+) -> Dataset:
+    """pydicom's dataset of ``path`` (read from ``fp`` when given, which is then closed)."""
     try:
-        fp, _ = open_regular(path)
+        if fp is None:
+            fp, _ = open_regular(path)
         with fp:
             try:
                 ds = dcmread(fp, stop_before_pixels=stop_before_pixels)
@@ -336,12 +349,33 @@ def load_series(
         file, the transfer syntax and the package to install). A lazy volume raises it when
         the slice is computed.
     """
+    try:
+        return _load_series(files, stack, lazy)
+    except SpondyError as exc:  # one line, even when a value read from a file breaks lines
+        text = str(exc)
+        if len(text.splitlines()) > 1:
+            raise type(exc)(" ".join(text.splitlines())) from None
+        raise
+
+
+def _load_series(
+    files: Sequence[str | os.PathLike[str]], stack: int | None, lazy: bool | None
+) -> Volume:
     if not files:
         raise SeriesLoadError("no files given")
+    paths = [os.fspath(f) for f in files]
+    if lazy is None:  # estimated from the first file, before any pixel data is read
+        first = _open(paths[0])
+        with _reading(paths[0]):
+            frames = max(to_int(first.get("NumberOfFrames")) or 1, 1)
+            size = [to_int(first.get(k)) or 0 for k in ("Rows", "Columns")]
+        pixels = len(paths) * frames * size[0] * size[1] * 4 <= LAZY_THRESHOLD_BYTES
+    else:
+        pixels = not lazy
     datasets: dict[str, tuple[str, Source]] = {}
     entries: list[Entry] = []
-    for path in map(os.fspath, files):
-        ds = _open(path)
+    for path in paths:
+        ds = _open(path, pixels=pixels)
         with _reading(path):
             uid = str(ds.get("SOPInstanceUID") or path)
             if uid not in datasets:
@@ -352,7 +386,7 @@ def load_series(
                         f"{path}: Siemens mosaic (slices tiled in one image) is not supported; "
                         "convert the series with dcm2niix"
                     )
-    first_path = entries[0][0] if entries else os.fspath(files[0])
+    first_path = entries[0][0] if entries else paths[0]
     lost = [p for p, _, g in entries if g.assumed] if len(entries) > 1 else []
     try:
         stacks = plan_stacks([g for _, _, g in entries])

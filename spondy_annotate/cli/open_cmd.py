@@ -41,9 +41,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--size",
-        default="1600x900",
+        default="1920x1080",
         metavar="WxH",
-        help="window size for --screenshot (default: 1600x900)",
+        help="window size for --screenshot (default: 1920x1080)",
     )
     add_rules_option(p)
     return p

@@ -1,0 +1,142 @@
+"""Loading series in the background and keeping the recent ones: the reading room's volume cache.
+
+The core loads one series at a time and knows nothing of threads; this cache runs
+:func:`spondy_annotate.volume.load_series` (and :func:`~spondy_napari._layers.prepare`) in a small
+thread pool, so that the next case is read while the radiologist looks at the current one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from spondy_annotate.cases import SeriesRef
+from spondy_annotate.errors import SpondyError
+from spondy_annotate.volume import Volume, load_series
+from spondy_napari._layers import PreparedVolume, prepare
+
+logger = logging.getLogger(__name__)
+
+#: Volumes kept in memory (about three cases of six series).
+DEFAULT_MAX_ITEMS = 24
+
+Loader = Callable[[Sequence[str]], Volume]
+
+
+class VolumeCache:
+    """Prepared volumes by SeriesInstanceUID, loaded by a thread pool on demand or in advance.
+
+    Parameters
+    ----------
+    max_items : int
+        Completed volumes kept; the least recently used beyond this are dropped (never one that
+        is still loading).
+    workers : int
+        Loader threads.
+    loader : callable, optional
+        ``loader(files) -> Volume`` (default :func:`~spondy_annotate.volume.load_series`).
+    """
+
+    def __init__(
+        self,
+        *,
+        max_items: int = DEFAULT_MAX_ITEMS,
+        workers: int = 2,
+        loader: Loader | None = None,
+    ) -> None:
+        self.max_items = max_items
+        self._loader = loader or load_series
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="spondy-load")
+        self._futures: OrderedDict[str, Future[PreparedVolume]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._pinned: set[str] = set()
+
+    def _load(self, files: tuple[str, ...]) -> PreparedVolume:
+        return prepare(self._loader(files))
+
+    def submit(self, ref: SeriesRef) -> Future[PreparedVolume]:
+        """Start loading ``ref`` unless it is loaded or loading; return its future."""
+        key = ref.series_instance_uid
+        with self._lock:
+            future = self._futures.get(key)
+            if future is None or (future.done() and future.exception() is not None):
+                future = self._pool.submit(self._load, ref.files)
+                self._futures[key] = future
+            self._futures.move_to_end(key)
+            self._evict()
+        return future
+
+    def prefetch(self, refs: Iterable[SeriesRef | None]) -> None:
+        """Queue ``refs`` (in order; None is skipped) for loading in the background."""
+        for ref in refs:
+            if ref is not None:
+                self.submit(ref)
+
+    def get(self, ref: SeriesRef, timeout: float | None = None) -> PreparedVolume:
+        """Return the prepared volume of ``ref``, waiting for it if it is still loading.
+
+        Raises
+        ------
+        SpondyError
+            What the loader raised (a one-line message naming the file).
+        """
+        return self.submit(ref).result(timeout)
+
+    def is_cached(self, ref: SeriesRef | str) -> bool:
+        """True when the volume is loaded (successfully) and in memory."""
+        key = ref if isinstance(ref, str) else ref.series_instance_uid
+        future = self._futures.get(key)
+        return bool(future and future.done() and future.exception() is None)
+
+    def is_pending(self, ref: SeriesRef | str) -> bool:
+        """True when the volume is queued or loading."""
+        key = ref if isinstance(ref, str) else ref.series_instance_uid
+        future = self._futures.get(key)
+        return bool(future and not future.done())
+
+    def busy(self) -> bool:
+        """True while a volume is queued or loading."""
+        return any(not f.done() for f in list(self._futures.values()))
+
+    def error(self, ref: SeriesRef) -> SpondyError | None:
+        """The load error of ``ref``, if loading it has failed."""
+        future = self._futures.get(ref.series_instance_uid)
+        if future and future.done():
+            exc = future.exception()
+            if isinstance(exc, SpondyError):
+                return exc
+        return None
+
+    def __len__(self) -> int:
+        return len(self._futures)
+
+    def keys(self) -> list[str]:
+        """SeriesInstanceUIDs held or loading, least recently used first."""
+        return list(self._futures)
+
+    def pin(self, keys: Iterable[str]) -> None:
+        """Never drop these SeriesInstanceUIDs (the case on screen); replaces earlier pins."""
+        with self._lock:
+            self._pinned = set(keys)
+            self._evict()
+
+    def _evict(self) -> None:
+        done = [k for k, f in self._futures.items() if f.done() and k not in self._pinned]
+        excess = len(self._futures) - self.max_items
+        for key in done[: max(excess, 0)]:
+            del self._futures[key]
+
+    def clear(self) -> None:
+        """Forget every volume (queued loads still run, their results are dropped)."""
+        with self._lock:
+            for future in self._futures.values():
+                future.cancel()
+            self._futures.clear()
+
+    def shutdown(self) -> None:
+        """Stop the threads (queued loads are cancelled)."""
+        self.clear()
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,223 @@
+"""The napari reader: a DICOM folder (an export) or a single DICOM file as image layers.
+
+A folder is indexed from headers only; then only the **first case's hanging-protocol series**
+are loaded (baseline and follow-up of each sequence, the first sequence visible), never every
+series of the export. A folder without a baseline/follow-up pair (one study, a single series)
+gives its first :data:`MAX_SERIES` regular series. The reading room dock reads the other cases.
+
+:func:`napari_get_reader` answers from at most :data:`PROBE_FILES` file headers (132 bytes
+each) and never raises; the reader reports a bad folder in napari's notification area and
+returns napari's "nothing to add" sentinel instead of raising.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from napari.utils.notifications import show_error, show_info, show_warning
+
+from spondy_annotate.errors import SpondyError
+from spondy_napari._layers import PreparedVolume, layer_kwargs, layer_metadata, layer_name, prepare
+
+logger = logging.getLogger(__name__)
+
+#: Files looked at (header bytes only) before deciding a folder holds no DICOM.
+PROBE_FILES = 64
+#: Series loaded from a folder that holds no baseline/follow-up case.
+MAX_SERIES = 8
+#: Threads loading a folder's series.
+LOAD_THREADS = 4
+
+LayerData = tuple[Any, ...]
+ReaderFunction = Callable[[str | list[str]], list[LayerData]]
+#: What a reader returns when it handled the path but has nothing to add (npe2's sentinel).
+NOTHING: list[LayerData] = [(None,)]
+
+
+def _looks_like_dicom(path: str) -> bool:
+    """True for a file with the DICM marker, or starting with a group 0002/0008 element."""
+    try:
+        with open(path, "rb") as fp:
+            head = fp.read(132)
+    except OSError:
+        return False
+    if head[128:132] == b"DICM":
+        return True
+    # Preamble-less files (some old exports) start with a little-endian (0008,xxxx) element.
+    return len(head) >= 8 and head[:2] in (b"\x08\x00", b"\x02\x00") and head[3] == 0
+
+
+def _walk_files(root: str, limit: int) -> Iterator[str]:
+    """Up to ``limit`` regular files below ``root``, shallowest first, never following links."""
+    folders, seen = [root], 0
+    while folders and seen < limit:
+        folder = folders.pop(0)
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+            kinds = [(e.path, e.is_dir(follow_symlinks=False), e.is_file()) for e in entries]
+        except OSError:
+            continue
+        for path, is_dir, is_file in kinds:
+            if is_dir:
+                folders.append(path)
+            elif is_file:
+                seen += 1
+                yield path
+                if seen >= limit:
+                    return
+
+
+def folder_has_dicom(path: str | os.PathLike[str], *, limit: int = PROBE_FILES) -> bool:
+    """True when one of the first ``limit`` files below ``path`` looks like DICOM."""
+    for file in _walk_files(os.fspath(path), limit):
+        if os.path.basename(file).upper() == "DICOMDIR" or _looks_like_dicom(file):
+            return True
+    return False
+
+
+def napari_get_reader(path: str | list[str]) -> ReaderFunction | None:
+    """Return a reader for a DICOM folder or file, or None (fast, never raises)."""
+    if isinstance(path, list | tuple):
+        if len(path) != 1:
+            return None
+        path = path[0]
+    try:
+        path = os.fspath(path)
+        if os.path.isdir(path):
+            return read_dicom if folder_has_dicom(path) else None
+        if os.path.isfile(path) and (
+            os.path.basename(path).upper() == "DICOMDIR" or _looks_like_dicom(path)
+        ):
+            return read_dicom
+    except (OSError, TypeError, ValueError):
+        return None
+    return None
+
+
+def read_dicom(path: str | list[str]) -> list[LayerData]:
+    """Read a DICOM folder or file into layer data; problems go to napari's notifications."""
+    if isinstance(path, list | tuple):
+        path = path[0]
+    path = os.fspath(path)
+    try:
+        if os.path.isdir(path):
+            return read_folder(path)
+        if os.path.basename(path).upper() == "DICOMDIR":
+            return read_folder(os.path.dirname(path) or ".")
+        return read_file(path)
+    except SpondyError as exc:
+        show_error(str(exc))
+    except Exception as exc:  # a reader must not raise into napari's open dialog
+        logger.exception("reading %s failed", path)
+        show_error(f"{path}: could not be read ({type(exc).__name__}: {exc})")
+    return NOTHING
+
+
+def read_file(path: str) -> list[LayerData]:
+    """One file as one layer (an Enhanced MR file holds a whole series)."""
+    from spondy_annotate.volume import load_series
+
+    prepared = prepare(load_series([path]))
+    description = prepared.volume.metadata.get("series_description") or Path(path).name
+    meta = layer_metadata(prepared, side="", date_text="", label=str(description))
+    return [_layer(prepared, str(description), meta)]
+
+
+def _layer(
+    prepared: PreparedVolume, name: str, metadata: dict[str, Any], visible: bool = True
+) -> LayerData:
+    kwargs = layer_kwargs(prepared, name=name, metadata=metadata)
+    kwargs["visible"] = visible
+    return prepared.data, kwargs, "image"
+
+
+def read_folder(path: str) -> list[LayerData]:
+    """The first case's hanging-protocol series (or the first series when there is no case)."""
+    from spondy_annotate.cases import CaseStatus, find_cases
+    from spondy_annotate.dicom_index import index_folder
+
+    result = index_folder(path)
+    cases = find_cases(result.series)
+    ready = [c for c in cases if c.status is CaseStatus.READY and c.pairs]
+    if not ready:
+        return _read_series(result.series)
+    case = ready[0]
+    assert case.baseline is not None and case.followup is not None
+    jobs = []
+    for n, pair in enumerate(case.pairs):
+        for side, ref, study in (
+            ("baseline", pair.baseline, case.baseline),
+            ("followup", pair.followup, case.followup),
+        ):
+            if ref is not None:
+                jobs.append((n, pair.label, side, ref, study.date_text))
+    loaded = _load_all([job[3].files for job in jobs])
+    layers = []
+    for (n, label, side, _ref, date), prepared in zip(jobs, loaded, strict=True):
+        if prepared is None:
+            continue
+        meta = layer_metadata(prepared, side=side, date_text=date, label=label, case="Case 1")
+        layers.append(_layer(prepared, layer_name(side, date, label), meta, visible=n == 0))
+    if len(cases) > 1:
+        show_info(
+            f"{len(cases)} patients in {Path(path).name}: the first case is shown. "
+            "Plugins > spondy-annotate > Reading room reads them side by side."
+        )
+    return layers or NOTHING
+
+
+def _read_series(series: Any) -> list[LayerData]:
+    rows = [r for r in series.to_dict("records") if int(r.get("volumes") or 0) >= 1]
+    unusable = len(series) - len(rows)
+    if not rows:
+        note = series.iloc[0]["note"] if len(series) else ""
+        show_warning(f"No series here forms a volume{': ' + note if note else ''}")
+        return NOTHING
+    if len(rows) > MAX_SERIES or unusable:
+        show_warning(
+            f"{len(series)} series: showing the first {min(len(rows), MAX_SERIES)}"
+            + (f"; {unusable} do not form a volume" if unusable else "")
+        )
+    rows = rows[:MAX_SERIES]
+    loaded = _load_all(
+        [tuple(r["files"]) for r in rows], stacks=[0 if r["volumes"] > 1 else None for r in rows]
+    )
+    layers = []
+    for n, (row, prepared) in enumerate(zip(rows, loaded, strict=True)):
+        if prepared is None:
+            continue
+        name = str(row.get("series_description") or f"series {row.get('series_number')}")
+        if row["volumes"] > 1:
+            name += f" (volume 1 of {row['volumes']})"
+        meta = layer_metadata(
+            prepared, side="", date_text=str(row.get("study_date") or ""), label=name
+        )
+        layers.append(_layer(prepared, name, meta, visible=n == 0))
+    return layers or NOTHING
+
+
+def _load_all(
+    file_lists: list[tuple[str, ...]], stacks: list[int | None] | None = None
+) -> list[PreparedVolume | None]:
+    """Load several series in parallel; a failure is notified and gives None."""
+    from spondy_annotate.volume import load_series
+
+    def load(args: tuple[tuple[str, ...], int | None]) -> PreparedVolume | str:
+        files, stack = args
+        try:
+            return prepare(load_series(files, stack=stack))
+        except SpondyError as exc:
+            return str(exc)
+
+    stacks = stacks or [None] * len(file_lists)
+    with ThreadPoolExecutor(max_workers=LOAD_THREADS) as pool:
+        results = list(pool.map(load, zip(file_lists, stacks, strict=True)))
+    for result in results:  # notified from the calling thread, not the pool's
+        if isinstance(result, str):
+            show_error(result)
+    return [r if isinstance(r, PreparedVolume) else None for r in results]

@@ -1,0 +1,798 @@
+"""The reading room: one patient's baseline (left) and follow-up (right) side by side.
+
+:class:`ReadingRoom` owns two image layers, shown in napari's grid mode (one row, two columns,
+one camera: zoom and pan move both sides). Switching case or sequence puts other volumes into the
+same two layers; the volumes come from a :class:`~spondy_napari._cache.VolumeCache` that loads
+the next case while the current one is read.
+
+Slices: both sides slice at the same world position, in mm along the plane's normal (see
+:mod:`spondy_napari._geometry`). Baseline and follow-up are different visits (different frames of
+reference), so the follow-up carries a per-case *offset* (patient mm) that the reader sets once,
+with Shift-Up/Down (one follow-up slice) or by Shift-clicking the same landmark on both sides.
+
+For the grading panel (a dock of its own beside this one)
+--------------------------------------------------------
+* find the room: ``room = reading_room_for(viewer)`` (the dock's ``ReadingRoomWidget.room``);
+* what is on screen: ``room.current_case`` (:class:`~spondy_annotate.cases.Case`),
+  ``room.current_label`` (pseudonym), ``room.current_pair`` (the sequence, e.g. "SAG STIR"),
+  ``room.current_side`` ("baseline"/"followup": the side last clicked, or toggled with Q),
+  ``room.layers["baseline"]`` / ``room.layers["followup"]`` (the two image layers: the same
+  objects for the whole session) and ``room.prepared[side].volume`` (geometry, metadata);
+* follow it: ``room.events.case``, ``.pair``, ``.side`` (``event.value``);
+* the follow-up offset: ``room.offset`` (patient LPS mm); persist it from ``room.events.offset``
+  (``event.case``, ``event.offset``), give stored ones back with ``room.offset_provider``;
+* the worklist: ``room.label_provider`` (pseudonyms), ``room.state_provider`` ("not started",
+  "partly graded", "done") and ``room.refresh_states()`` after an answer;
+  :func:`spondy_napari._store_link.link_store` wires all of these to the grading store;
+* move on: ``room.next_case()`` / ``room.previous_case()`` (in the worklist's filtered order).
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from concurrent.futures import wait as wait_futures
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+from napari.components.overlays import TextOverlay
+from napari.utils.events import EmitterGroup, Event
+from napari.utils.notifications import show_error, show_info, show_warning
+
+from spondy_annotate.cases import Case, CaseStatus, SeriesPair, SeriesRef
+from spondy_annotate.errors import SpondyError
+from spondy_napari._cache import VolumeCache
+from spondy_napari._geometry import SLICE_AXIS_LABELS
+from spondy_napari._keys import ACTIONS, bind_keys, unbind_keys
+from spondy_napari._layers import (
+    SIDE_TITLES,
+    SIDES,
+    PreparedVolume,
+    apply_to_layer,
+    blank_like,
+    layer_metadata,
+    layer_name,
+)
+from spondy_napari._sync import SliceGrid
+from spondy_napari._window_level import WindowLevel
+
+if TYPE_CHECKING:
+    import napari
+    from napari.layers import Image
+
+    from spondy_annotate.dicom_index import IndexResult
+    from spondy_annotate.matching import MatchingRules
+
+logger = logging.getLogger(__name__)
+
+#: Identifies a case independently of labels and order: patient, baseline and follow-up study.
+CaseKey = tuple[str, str, str]
+#: Pixels between the two sides.
+GRID_SPACING_PX = 6
+#: What a case that has never been opened shows in the worklist's state column.
+NOT_STARTED = "not started"
+
+#: The readout before a case is shown (it also draws most glyphs once, ahead of the first case).
+WELCOME = (
+    "Reading room: open an export folder (F2, or the dock on the right)\n"
+    "N next case · S sequence · Up/Down slices · Shift-Up/Down follow-up offset\n"
+    "3 DICOM · 4 T1 · 5 T2 · 6 STIR · 7 auto · W drag W/L · K link · F1 help"
+)
+
+_ROOMS: dict[int, weakref.ReferenceType[ReadingRoom]] = {}
+
+
+def _unwrap(viewer: Any) -> Any:
+    """The viewer behind the proxy napari hands to plugin widgets."""
+    return getattr(viewer, "__wrapped__", viewer)
+
+
+def reading_room_for(viewer: napari.Viewer) -> ReadingRoom | None:
+    """The reading room docked on ``viewer`` (for the grading panel to find it), or None."""
+    ref = _ROOMS.get(id(_unwrap(viewer)))
+    room = ref() if ref else None
+    return room if room is not None and _unwrap(room.viewer) is _unwrap(viewer) else None
+
+
+def case_key(case: Case) -> CaseKey:
+    """``(patient_id, baseline study UID, follow-up study UID)`` of a case."""
+    base = case.baseline.study_instance_uid if case.baseline else ""
+    follow = case.followup.study_instance_uid if case.followup else ""
+    return case.patient_id, base, follow
+
+
+def index_and_find_cases(
+    folder: str, *, rules: MatchingRules | None = None
+) -> tuple[IndexResult, list[Case]]:
+    """Index ``folder`` and pair its studies (run in a worker by the widget; no Qt here)."""
+    from spondy_annotate.cases import find_cases
+    from spondy_annotate.dicom_index import index_folder
+
+    result = index_folder(folder, rules=rules)
+    return result, find_cases(result.series, rules=rules)
+
+
+class ReadingRoom:
+    """Baseline/follow-up side by side in one napari viewer.
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+        The viewer to show the two sides in (grid mode is turned on when a case is shown).
+    cache : VolumeCache, optional
+        Where volumes come from (default: a new one with two loader threads).
+    keys : bool
+        Bind the reading room's keys on the viewer (see :mod:`spondy_napari._keys`).
+
+    Attributes
+    ----------
+    cases : list of Case
+        The cases of the opened export, in worklist order.
+    layers : dict
+        ``{"baseline": Image, "followup": Image}`` once a case has been shown.
+    prepared : dict
+        The volume on each side (None for a missing or unloadable series).
+    events : EmitterGroup
+        ``cases`` (a folder was opened), ``case`` (another case is shown; ``value`` is its index),
+        ``pair`` (another sequence), ``side`` (the active side), ``offset`` (``case`` and
+        ``offset`` in patient mm: persist it), ``states`` (states should be re-read), ``help``
+        (the key help was toggled), ``request`` (``value`` "open" or "filter": a key asks the dock
+        to open a folder or to focus the worklist filter).
+    offset_provider : callable, optional
+        ``offset_provider(case) -> (x, y, z) | None``: a stored offset, asked the first time a case
+        is shown.
+    state_provider : callable, optional
+        ``state_provider(case) -> str``: "not started", "partly graded" or "done".
+    label_provider : callable, optional
+        ``label_provider(case, index) -> str``: the case's pseudonym (default "Case N").
+    case_order : callable, optional
+        ``case_order(cases) -> cases``: the worklist order (e.g. a seeded shuffle for blinding),
+        applied by :meth:`set_cases`.
+    hide_dates : bool
+        Blinded reading: no study dates or intervals on screen (see :meth:`set_hide_dates`).
+    """
+
+    def __init__(
+        self, viewer: napari.Viewer, *, cache: VolumeCache | None = None, keys: bool = True
+    ) -> None:
+        self.viewer = viewer
+        self.cache = cache or VolumeCache()
+        self.events: EmitterGroup = EmitterGroup(
+            source=self,
+            cases=Event,
+            case=Event,
+            pair=Event,
+            side=Event,
+            offset=Event,
+            states=Event,
+            help=Event,
+            request=Event,
+        )
+        self.cases: list[Case] = []
+        self.folder: str | None = None
+        self.case_index: int | None = None
+        self.pair_index = 0
+        self.current_side = "baseline"
+        self.layers: dict[str, Image] = {}
+        self.prepared: dict[str, PreparedVolume | None] = {}
+        self.navigation: list[int] | None = None
+        self.offset_provider: Callable[[Case], Sequence[float] | None] | None = None
+        self.state_provider: Callable[[Case], str] | None = None
+        self.label_provider: Callable[[Case, int], str] | None = None
+        self.case_order: Callable[[list[Case]], list[Case]] | None = None
+        self.hide_dates = False
+        self._offsets: dict[CaseKey, np.ndarray] = {}
+        self._landmark: tuple[str, np.ndarray] | None = None
+        self._request = 0
+        self._workers: set[Any] = set()
+        self.window_level: WindowLevel = WindowLevel(self)
+        self.window_level.on_change.append(self.update_readout)
+        self.grid = SliceGrid(viewer)
+        self._readout = TextOverlay(visible=False, position="bottom_left", font_size=10)
+        self.help_visible = False
+        viewer.canvas.overlays["spondy_readout"] = self._readout
+        viewer.mouse_drag_callbacks.append(self._on_mouse)
+        viewer.mouse_drag_callbacks.append(self.window_level.drag)
+        viewer.dims.events.point.connect(self.update_readout)
+        viewer.layers.selection.events.active.connect(self._on_active_layer)
+        self._keys = bind_keys(viewer, self) if keys else []
+        _ROOMS[id(_unwrap(viewer))] = weakref.ref(self)
+
+    # -- the export -----------------------------------------------------------------------------
+    def open_folder(self, folder: str, *, rules: MatchingRules | None = None) -> list[Case]:
+        """Index ``folder`` and list its cases (blocking; the widget does this in a worker).
+
+        Raises
+        ------
+        SpondyError
+            When the folder is missing, empty or holds no DICOM image.
+        """
+        result, cases = index_and_find_cases(folder, rules=rules)
+        self.set_cases(cases, folder=str(result.root))
+        if result.skipped:
+            logger.info("%d files skipped in %s", len(result.skipped), folder)
+        return cases
+
+    def set_cases(self, cases: Sequence[Case], *, folder: str | None = None) -> None:
+        """Replace the worklist (forgets the cache and the offsets of the previous export)."""
+        self.cache.clear()
+        self.cases = self.case_order(list(cases)) if self.case_order else list(cases)
+        self.folder = folder
+        self.case_index = None
+        self.navigation = None
+        self._offsets.clear()
+        self.events.cases(value=self.cases)
+
+    def label(self, index: int) -> str:
+        """The case's pseudonymous label ("Case N" until the grading store provides one)."""
+        if self.label_provider is not None:
+            return self.label_provider(self.cases[index], index)
+        return f"Case {index + 1}"
+
+    def state(self, index: int) -> str:
+        """The case's state for the worklist."""
+        case = self.cases[index]
+        if case.status is CaseStatus.INCOMPLETE:
+            return "incomplete (one study)"
+        if case.status is CaseStatus.NEEDS_CHOICE:
+            return f"needs choice ({len(case.studies)} studies)"
+        if not case.pairs:
+            return "no matching series"
+        if self.state_provider is not None:
+            return self.state_provider(case)
+        return NOT_STARTED
+
+    def is_openable(self, index: int) -> bool:
+        """True when the case can be shown side by side."""
+        case = self.cases[index]
+        return case.status is CaseStatus.READY and bool(case.pairs)
+
+    def set_hide_dates(self, hide: bool) -> None:
+        """Hide (or show) study dates and intervals: layer names, worklist, metadata."""
+        self.hide_dates = bool(hide)
+        self.events.cases(value=self.cases)  # the worklist rebuilds its rows
+        if self.current_pair is not None:
+            self._show_pair(middle=False, fit=False)
+
+    def refresh_states(self) -> None:
+        """Tell the worklist to re-read the states (call after grading changed one)."""
+        self.events.states()
+
+    # -- what is on screen ----------------------------------------------------------------------
+    @property
+    def current_case(self) -> Case | None:
+        """The case on screen."""
+        return None if self.case_index is None else self.cases[self.case_index]
+
+    @property
+    def current_label(self) -> str | None:
+        """The label of the case on screen."""
+        return None if self.case_index is None else self.label(self.case_index)
+
+    @property
+    def current_pair(self) -> SeriesPair | None:
+        """The sequence on screen (both sides)."""
+        case = self.current_case
+        return case.pairs[self.pair_index] if case and case.pairs else None
+
+    def layer(self, side: str) -> Image | None:
+        """The image layer of ``"baseline"`` or ``"followup"``."""
+        return self.layers.get(side)
+
+    def set_current_side(self, side: str) -> None:
+        """Make ``side`` the active one (its layer is selected)."""
+        if side not in SIDES:
+            raise ValueError(f"side must be one of {SIDES}, not {side!r}")
+        changed = side != self.current_side
+        self.current_side = side
+        layer = self.layers.get(side)
+        if layer is not None and layer in self.viewer.layers:
+            self.viewer.layers.selection.active = layer
+        if changed:
+            self.events.side(value=side)
+            self.update_readout()
+
+    def _on_active_layer(self, event: Any) -> None:
+        """Selecting a side's layer (in the layer list or by clicking) makes it the active side."""
+        for side, layer in self.layers.items():
+            if event.value is layer and side != self.current_side:
+                self.set_current_side(side)
+
+    def toggle_side(self) -> None:
+        """Switch the active side."""
+        self.set_current_side("followup" if self.current_side == "baseline" else "baseline")
+
+    def side_at(self, event: Any) -> str | None:
+        """The side under a mouse event (the active side when the grid is off)."""
+        if not self.viewer.canvas.grid.enabled:
+            return self.current_side
+        viewbox = getattr(event, "viewbox", None)
+        if viewbox is None:
+            return None
+        inside = self.viewer.canvas.grid.contents_at(tuple(viewbox), self.viewer.layers)
+        for index in inside:
+            for side, layer in self.layers.items():
+                if self.viewer.layers[index] is layer:
+                    return side
+        return None
+
+    def displayed_slice(self, side: str) -> tuple[int, float] | None:
+        """``(index, position)`` of the slice a side shows, or None when the slider is outside it.
+
+        ``index`` is the layer's slice (as napari picks it: the nearest); ``position`` is that
+        slice's centre along the slider axis in mm, in the series' own (scanner) coordinates,
+        i.e. without the follow-up offset: one nudge changes it by one slice spacing.
+        """
+        layer, prepared = self.layers.get(side), self.prepared.get(side)
+        if layer is None or prepared is None:
+            return None
+        point = np.asarray(self.viewer.dims.point, dtype=float)
+        index = int(np.round(layer.world_to_data(point)[0]))
+        if not 0 <= index < layer.data.shape[0]:
+            return None
+        geometry = prepared.geometry
+        position = geometry.translate[0] + index * geometry.scale[0]
+        return index, float(position)
+
+    # -- showing cases --------------------------------------------------------------------------
+    def ready_indices(self) -> list[int]:
+        """Openable cases in navigation order (the worklist's filter, if any)."""
+        order = self.navigation if self.navigation is not None else range(len(self.cases))
+        return [i for i in order if 0 <= i < len(self.cases) and self.is_openable(i)]
+
+    def _neighbour(self, step: int) -> int | None:
+        ready = self.ready_indices()
+        if not ready:
+            return None
+        if self.case_index not in ready:
+            after = [i for i in ready if self.case_index is None or i > self.case_index]
+            before = [i for i in ready if self.case_index is not None and i < self.case_index]
+            return (after[0] if after else None) if step > 0 else (before[-1] if before else None)
+        pos = ready.index(self.case_index) + step
+        return ready[pos] if 0 <= pos < len(ready) else None
+
+    def next_case(self) -> int | None:
+        """Go to the next openable case (in the worklist's order); return its index."""
+        index = self._neighbour(+1)
+        if index is None:
+            show_info("Last case of the worklist")
+            return None
+        self.request_case(index)
+        return index
+
+    def previous_case(self) -> int | None:
+        """Go to the previous openable case; return its index."""
+        index = self._neighbour(-1)
+        if index is None:
+            show_info("First case of the worklist")
+            return None
+        self.request_case(index)
+        return index
+
+    def _pair_for(self, case: Case, label: str | None) -> int:
+        labels = [p.label for p in case.pairs]
+        return labels.index(label) if label in labels else 0
+
+    def _refs(self, pair: SeriesPair) -> dict[str, SeriesRef | None]:
+        return {"baseline": pair.baseline, "followup": pair.followup}
+
+    def request_case(self, index: int, *, pair_label: str | None = None) -> bool:
+        """Show a case as soon as its volumes are loaded, without blocking the GUI.
+
+        Returns False (and says why in the viewer) when the case cannot be opened side by side.
+        """
+        if not self._check_openable(index):
+            return False
+        case = self.cases[index]
+        current = self.current_pair.label if self.current_pair else None
+        pair = case.pairs[self._pair_for(case, pair_label or current)]
+        return self._when_loaded(
+            list(self._refs(pair).values()),
+            lambda: self.show_case(index, pair_label=pair.label),
+            f"Loading {self.label(index)}",
+        )
+
+    def _check_openable(self, index: int) -> bool:
+        if not 0 <= index < len(self.cases):
+            show_warning(f"No case {index + 1} (the worklist has {len(self.cases)})")
+            return False
+        if not self.is_openable(index):
+            show_warning(
+                f"{self.label(index)}: {self.state(index)}; it cannot be opened side by side"
+            )
+            return False
+        return True
+
+    def _when_loaded(
+        self, refs: list[SeriesRef | None], then: Callable[[], Any], what: str
+    ) -> bool:
+        self._request += 1
+        token = self._request
+        futures = [self.cache.submit(r) for r in refs if r is not None]
+        if all(f.done() for f in futures):
+            then()
+            return True
+        from napari.qt.threading import create_worker
+
+        def done(_: Any = None) -> None:
+            self._workers.discard(worker)
+            if token == self._request:
+                then()
+
+        def failed(exc: BaseException) -> None:
+            self._workers.discard(worker)
+            show_error(f"{what}: {exc}")
+
+        worker = create_worker(
+            _wait_for,
+            futures,
+            _progress={"total": len(futures), "desc": what},
+            _connect={"returned": done, "errored": failed},
+        )
+        self._workers.add(worker)
+        return True
+
+    def show_case(self, index: int, *, pair_label: str | None = None) -> bool:
+        """Show a case now (waits for its volumes if they are not loaded yet)."""
+        if not self._check_openable(index):
+            return False
+        self._request += 1  # a pending request for another case is now stale
+        case = self.cases[index]
+        current = self.current_pair.label if self.current_pair else None
+        self.case_index = index
+        self.pair_index = self._pair_for(case, pair_label or current)
+        self._landmark = None
+        key = case_key(case)
+        if key not in self._offsets:
+            stored = self.offset_provider(case) if self.offset_provider else None
+            self._offsets[key] = np.zeros(3) if stored is None else np.asarray(stored, float)
+        self._show_pair(middle=True, fit=True)
+        self.prefetch()
+        self.viewer.title = f"spondy-annotate — {self.label(index)}"
+        self.events.case(value=index)
+        return True
+
+    def cycle_pair(self, step: int = 1) -> None:
+        """Show the next (or previous) sequence of the hanging protocol on both sides."""
+        case = self.current_case
+        if case is None or len(case.pairs) < 2:
+            return
+        index = (self.pair_index + step) % len(case.pairs)
+        self.show_pair(index)
+
+    def show_pair(self, index: int) -> None:
+        """Show sequence ``index`` of the current case (as soon as it is loaded)."""
+        case = self.current_case
+        if case is None:
+            return
+        pair = case.pairs[index]
+        case_index = self.case_index
+
+        def show() -> None:
+            if self.case_index == case_index:
+                self.pair_index = index
+                self._show_pair(middle=False, fit=False)
+
+        self._when_loaded(list(self._refs(pair).values()), show, f"Loading {pair.label}")
+
+    def _fetch(self, ref: SeriesRef | None) -> PreparedVolume | None:
+        if ref is None:
+            return None
+        try:
+            return self.cache.get(ref)
+        except SpondyError as exc:
+            show_error(str(exc))
+        except Exception as exc:  # an unexpected loader failure must not kill the viewer
+            logger.exception("loading %s failed", ref.description)
+            show_error(f"{ref.description}: could not be loaded ({type(exc).__name__}: {exc})")
+        return None
+
+    def _show_pair(self, *, middle: bool, fit: bool) -> None:
+        case, pair = self.current_case, self.current_pair
+        assert case is not None and pair is not None
+        refs = self._refs(pair)
+        old_plane = self._plane()
+        old_point = self.viewer.dims.point[0] if self.viewer.dims.ndim >= 3 else None
+        for ref in refs.values():  # both sides load at once
+            if ref is not None:
+                self.cache.submit(ref)
+        self.prepared = {side: self._fetch(ref) for side, ref in refs.items()}
+        self.ensure_layers()
+        studies = {"baseline": case.baseline, "followup": case.followup}
+        for side in SIDES:
+            prepared, ref, study = self.prepared[side], refs[side], studies[side]
+            other = self.prepared["followup" if side == "baseline" else "baseline"]
+            note = "" if prepared else ("not acquired" if ref is None else "could not be loaded")
+            date = study.date_text if study else "?"
+            if side == "followup" and case.interval_days is not None:
+                date = f"{date} (+{case.interval_days} d)"
+            apply_to_layer(
+                self.layers[side],
+                prepared,
+                name=layer_name(side, "" if self.hide_dates else date, pair.label, note=note),
+                metadata=layer_metadata(
+                    prepared,
+                    side=side,
+                    date_text="" if self.hide_dates or not study else study.date_text,
+                    label=pair.label,
+                    case=self.current_label or "",
+                ),
+                offset_world=self.offset_world() if side == "followup" else None,
+                template=other,
+                window=(
+                    self.window_level.initial_window(prepared, pair.entry.sequence.value)
+                    if prepared
+                    else None
+                ),
+            )
+        if self.window_level.linked:
+            side = self.current_side if self.prepared.get(self.current_side) else "baseline"
+            self.window_level.set_window(side, *self.window_level.window(side))
+        reference = "baseline" if self.prepared["baseline"] is not None else "followup"
+        self.grid.set_reference(self.layers[reference])
+        plane = self._plane()
+        self.viewer.dims.axis_labels = (SLICE_AXIS_LABELS.get(plane or "", "slice"), "y", "x")
+        if middle or old_point is None or plane != old_plane:
+            self.go_to_middle_slice()
+        else:
+            self._go_to_position(old_point)
+        if fit:
+            self.viewer.reset_view()
+        self.update_readout()
+        self.events.pair(value=self.pair_index)
+
+    def _plane(self) -> str | None:
+        for prepared in self.prepared.values():
+            if prepared is not None:
+                return prepared.geometry.plane
+        return None
+
+    def ensure_layers(self) -> None:
+        """Create the two layers once (baseline in the left cell); later they are reused."""
+        if all(self.layers.get(s) in self.viewer.layers for s in SIDES):
+            return
+        for side in SIDES:
+            layer = self.layers.get(side)
+            if layer is not None and layer in self.viewer.layers:
+                self.viewer.layers.remove(layer)
+        template = next((p for p in self.prepared.values() if p is not None), None)
+        for side in SIDES:
+            data, transform = blank_like(template)
+            layer = self.viewer.add_image(
+                data, name=SIDE_TITLES[side], colormap="gray", **transform
+            )
+            layer.name_overlay.visible = True
+            layer.name_overlay.font_size = 11
+            layer.interpolation2d = "linear"
+            layer.events.contrast_limits.connect(self.window_level.on_contrast_limits)
+            layer.mouse_pan = not self.window_level.drag_mode
+            self.layers[side] = layer
+        for position, side in enumerate(SIDES):  # baseline in the left cell, follow-up right
+            self.viewer.layers.move(self.viewer.layers.index(self.layers[side]), position)
+        grid = self.viewer.canvas.grid
+        grid.stride, grid.shape, grid.spacing = 1, (1, 2), GRID_SPACING_PX
+        grid.enabled = True
+        self._readout.visible = True
+        self.set_current_side(self.current_side)
+
+    # -- slices and the follow-up offset --------------------------------------------------------
+    def step_slice(self, step: int) -> None:
+        """Move both sides ``step`` reference (baseline) slices."""
+        index = self.grid.current_index()
+        if index is not None:
+            self.grid.go_to(index + step)
+
+    def go_to_middle_slice(self) -> None:
+        """Show the reference series' middle slice."""
+        reference = self.grid.reference
+        if reference is not None:
+            self.grid.go_to((reference.data.shape[0] - 1) // 2)
+
+    def _go_to_position(self, position: float) -> None:
+        ref = self.grid.reference_step()
+        if ref is not None:
+            self.grid.go_to(round((position - ref[0]) / ref[1]))
+
+    @property
+    def offset(self) -> np.ndarray:
+        """The current case's follow-up offset in patient (LPS) mm."""
+        case = self.current_case
+        if case is None:
+            return np.zeros(3)
+        return self._offsets.get(case_key(case), np.zeros(3)).copy()
+
+    def offsets(self) -> dict[CaseKey, np.ndarray]:
+        """Every offset set in this session, by :func:`case_key`."""
+        return {k: v.copy() for k, v in self._offsets.items()}
+
+    def offset_world(self) -> np.ndarray:
+        """The offset in the current follow-up's world frame (added to its ``translate``)."""
+        prepared = self.prepared.get("followup") or self.prepared.get("baseline")
+        if prepared is None:
+            return np.zeros(3)
+        return prepared.geometry.patient_to_world(self.offset)
+
+    def offset_slices(self) -> float:
+        """The offset along the slice axis, in follow-up slices (+1: one slice further)."""
+        prepared = self.prepared.get("followup")
+        if prepared is None:
+            return 0.0
+        return -float(self.offset_world()[0]) / prepared.slice_spacing
+
+    def set_offset(self, offset: npt.ArrayLike, *, case: int | None = None) -> None:
+        """Set a case's follow-up offset (patient mm); default: the current case.
+
+        Emits ``events.offset(case=Case, offset=ndarray)`` so that it can be persisted.
+        """
+        index = self.case_index if case is None else case
+        if index is None:
+            return
+        value = np.asarray(offset, dtype=float).reshape(3)
+        target = self.cases[index]
+        self._offsets[case_key(target)] = value
+        if index == self.case_index and "followup" in self.layers:
+            keep = self.grid.current_index()
+            prepared = self.prepared.get("followup")
+            if prepared is not None:
+                base = np.asarray(prepared.geometry.translate, dtype=float)
+                self.layers["followup"].translate = tuple(base + self.offset_world())
+            if keep is not None:
+                self.grid.go_to(keep)
+            self.update_readout()
+        self.events.offset(case=target, offset=value.copy())
+
+    def nudge(self, slices: int) -> None:
+        """Shift the follow-up by whole slices against the baseline (+1: show its next slice)."""
+        prepared = self.prepared.get("followup")
+        if self.current_case is None or prepared is None:
+            return
+        delta_world = np.array([-slices * prepared.slice_spacing, 0.0, 0.0])
+        self.set_offset(self.offset + prepared.geometry.world_to_patient(delta_world))
+
+    def reset_offset(self) -> None:
+        """Back to the scanners' coordinates (no offset)."""
+        self.set_offset(np.zeros(3))
+
+    def align_landmarks(self, baseline_world: npt.ArrayLike, followup_world: npt.ArrayLike) -> None:
+        """Offset the follow-up so that its point ``followup_world`` lands on ``baseline_world``.
+
+        Both points are world positions as clicked (the follow-up's includes the current offset);
+        the slider then shows the baseline landmark's slice.
+        """
+        prepared = self.prepared.get("followup")
+        if prepared is None:
+            return
+        target = np.asarray(baseline_world, dtype=float)
+        delta = target - np.asarray(followup_world, dtype=float)
+        self.set_offset(self.offset + prepared.geometry.world_to_patient(delta))
+        self._go_to_position(float(target[0]))
+
+    def _on_mouse(self, viewer: Any, event: Any) -> None:
+        if event.type != "mouse_press":
+            return
+        side = self.side_at(event)
+        if side is None:
+            return
+        self.set_current_side(side)
+        if "Shift" not in event.modifiers or event.button != 1:
+            return
+        position = np.asarray(event.position, dtype=float)
+        if self._landmark is None or self._landmark[0] == side:
+            self._landmark = (side, position)
+            other = SIDE_TITLES["followup" if side == "baseline" else "baseline"]
+            show_info(
+                f"Landmark set on the {SIDE_TITLES[side].lower()}; Shift-click the same point on the {other.lower()}"
+            )
+            return
+        first_side, first = self._landmark
+        self._landmark = None
+        if first_side == "baseline":
+            self.align_landmarks(first, position)
+        else:
+            self.align_landmarks(position, first)
+
+    # -- loading ahead --------------------------------------------------------------------------
+    def prefetch(self) -> None:
+        """Queue the current case's other sequences, then the next case's, then the previous."""
+        case = self.current_case
+        if case is None:
+            return
+        order = [
+            case.pairs[self.pair_index],
+            *(p for p in case.pairs if p is not case.pairs[self.pair_index]),
+        ]
+        refs: list[SeriesRef | None] = [r for p in order for r in (p.baseline, p.followup)]
+        pinned = [r.series_instance_uid for r in refs if r is not None]
+        for step in (+1, -1):
+            neighbour = self._neighbour(step)
+            if neighbour is not None and neighbour != self.case_index:
+                pairs = self.cases[neighbour].pairs
+                first = pairs[
+                    self._pair_for(self.cases[neighbour], case.pairs[self.pair_index].label)
+                ]
+                rest = [p for p in pairs if p is not first] if step > 0 else []
+                refs += [r for p in (first, *rest) for r in (p.baseline, p.followup)]
+        self.cache.pin(pinned)
+        self.cache.prefetch(refs)
+
+    # -- on-screen text -------------------------------------------------------------------------
+    def toggle_help(self) -> None:
+        """Show or hide the key help (the dock draws it; ``events.help`` says which)."""
+        self.help_visible = not self.help_visible
+        self.events.help(value=self.help_visible)
+
+    def readout_text(self) -> str:
+        """The text of the bottom-left readout (case, slice, window/level, offset)."""
+        case, pair = self.current_case, self.current_pair
+        if case is None or pair is None or not self.layers:
+            return WELCOME
+        assert self.case_index is not None
+        ready = self.ready_indices()
+        position = (
+            f"{ready.index(self.case_index) + 1} of {len(ready)}"
+            if self.case_index in ready
+            else ""
+        )
+        lines = [
+            f"{self.label(self.case_index)}  ·  case {position}  ·  "
+            f"{pair.label} ({self.pair_index + 1}/{len(case.pairs)})"
+        ]
+        for side in SIDES:
+            marker = "▶" if side == self.current_side else " "
+            shown = self.displayed_slice(side)
+            layer = self.layers[side]
+            slice_text = f"slice {shown[0] + 1}/{layer.data.shape[0]}" if shown else "no slice here"
+            wl = self.window_level.readout(side) if self.prepared.get(side) else ""
+            text = f"{marker} {SIDE_TITLES[side]:<9}  {slice_text:<13}  {wl}"
+            if side == "followup" and self.prepared.get("followup") is not None:
+                slices = self.offset_slices() + 0.0  # no "-0.0"
+                if np.any(np.abs(self.offset) > 1e-6):
+                    text += f"  offset {slices:+.1f} sl ({np.linalg.norm(self.offset):.1f} mm)"
+            lines.append(text.rstrip())
+        modes = []
+        if self.window_level.drag_mode:
+            modes.append("W/L drag")
+        if self.window_level.linked:
+            modes.append("W/L linked")
+        preset = self.window_level.effective_preset(pair.entry.sequence.value)
+        if preset != "DICOM":
+            modes.append(f"preset {preset}")
+        lines.append("  ·  ".join(modes) + ("  ·  " if modes else "") + "F1: keys")
+        return "\n".join(lines)
+
+    def update_readout(self, event: Any = None) -> None:
+        """Refresh the readout overlay."""
+        self._readout.text = self.readout_text()
+
+    # -- teardown -------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Unbind keys and callbacks and stop the loader threads (layers stay)."""
+        unbind_keys(self.viewer, self._keys)
+        self._keys = []
+        for callbacks, func in (
+            (self.viewer.mouse_drag_callbacks, self._on_mouse),
+            (self.viewer.mouse_drag_callbacks, self.window_level.drag),
+        ):
+            if func in callbacks:
+                callbacks.remove(func)
+        self.viewer.dims.events.point.disconnect(self.update_readout)
+        self.viewer.layers.selection.events.active.disconnect(self._on_active_layer)
+        self.grid.disconnect()
+        for worker in list(self._workers):
+            worker.quit()
+        self.cache.shutdown()
+        if reading_room_for(self.viewer) is self:
+            _ROOMS.pop(id(_unwrap(self.viewer)), None)
+
+
+def _wait_for(futures: list[Future[Any]]) -> Any:
+    """Worker body: wait for each future in turn, yielding progress."""
+    for future in futures:
+        wait_futures([future])
+        yield
+
+
+__all__ = ["ACTIONS", "ReadingRoom", "case_key", "reading_room_for"]

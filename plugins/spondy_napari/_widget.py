@@ -1,0 +1,239 @@
+"""The reading room dock: open an export, the worklist, sequence, window/level and offset controls.
+
+The widget only reads its controls and calls :class:`~spondy_napari._reading_room.ReadingRoom`;
+indexing runs in a napari thread worker (with its progress bar in the activity dock), and
+problems are shown in napari's notification area.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from napari.utils.notifications import show_error, show_warning
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from spondy_annotate.errors import SpondyError
+from spondy_napari._help import HelpOverlay, overlay_parent
+from spondy_napari._reading_room import ReadingRoom, index_and_find_cases
+from spondy_napari._window_level import PRESETS
+from spondy_napari._worklist import WorklistWidget
+
+if TYPE_CHECKING:
+    import napari
+
+    from spondy_annotate.cases import Case
+    from spondy_annotate.dicom_index import IndexResult
+    from spondy_annotate.matching import MatchingRules
+
+logger = logging.getLogger(__name__)
+
+
+class ReadingRoomWidget(QWidget):
+    """Dock widget of the reading room.
+
+    Parameters
+    ----------
+    napari_viewer : napari.Viewer
+        The viewer (napari passes it when the widget is opened from the Plugins menu).
+    rules : MatchingRules, optional
+        Matching rules for indexing (default: the built-in ones).
+
+    Attributes
+    ----------
+    room : ReadingRoom
+        The controller; the grading panel talks to it (or finds it with
+        :func:`~spondy_napari.reading_room_for`).
+    """
+
+    def __init__(self, napari_viewer: napari.Viewer, *, rules: MatchingRules | None = None) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        self.rules = rules
+        self.room = ReadingRoom(napari_viewer)
+        self._worker: Any = None
+
+        self.open_button = QPushButton("Open export folder…")
+        self.open_button.setToolTip("Index a DICOM export and list its cases")
+        self.folder_label = QLabel("No folder open")
+        self.folder_label.setWordWrap(True)
+        self.worklist = WorklistWidget(self.room, self)
+        self.sequence = QComboBox()
+        self.sequence.setToolTip("Sequence shown on both sides (S / Shift-S)")
+        self.preset = QComboBox()
+        self.preset.addItems(list(PRESETS))
+        self.preset.setToolTip("Window preset for both sides (keys 3-7)")
+        self.link = QCheckBox("Link both sides (K)")
+        self.drag = QCheckBox("Drag window/level (W)")
+        self.offset_label = QLabel("—")
+        minus, plus, reset = QPushButton("−1"), QPushButton("+1"), QPushButton("Reset")
+        minus.setToolTip("Follow-up one slice back (Shift-Down)")
+        plus.setToolTip("Follow-up one slice further (Shift-Up)")
+        reset.setToolTip("No offset (Shift-Home)")
+        help_button = QPushButton("Keys (F1)")
+
+        offset_row = QHBoxLayout()
+        offset_row.addWidget(self.offset_label, 1)
+        for button in (minus, plus, reset):
+            offset_row.addWidget(button)
+        wl_row = QHBoxLayout()
+        wl_row.addWidget(self.preset)
+        wl_row.addWidget(self.link)
+        form = QFormLayout()
+        form.addRow("Sequence", self.sequence)
+        form.addRow("Window", wl_row)
+        form.addRow("", self.drag)
+        form.addRow("Follow-up offset", offset_row)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.open_button)
+        layout.addWidget(self.folder_label)
+        layout.addWidget(self.worklist, 1)
+        layout.addLayout(form)
+        layout.addWidget(help_button)
+
+        self.open_button.clicked.connect(self._choose_folder)
+        self.worklist.activated.connect(self.room.request_case)
+        self.sequence.activated.connect(self.room.show_pair)
+        self.preset.activated.connect(
+            lambda i: self.room.window_level.apply_preset(self.preset.itemText(i))
+        )
+        self.link.toggled.connect(self.room.window_level.set_linked)
+        self.drag.toggled.connect(self.room.window_level.set_drag_mode)
+        minus.clicked.connect(lambda: self.room.nudge(-1))
+        plus.clicked.connect(lambda: self.room.nudge(+1))
+        reset.clicked.connect(self.room.reset_offset)
+        help_button.clicked.connect(self.room.toggle_help)
+        self.room.events.case.connect(self._sync_controls)
+        self.room.events.pair.connect(self._sync_controls)
+        self.room.events.offset.connect(self._sync_controls)
+        self.room.window_level.on_change.append(self._sync_controls)
+        self.room.events.help.connect(self._show_help)
+        self.room.events.request.connect(self._on_request)
+        self.help_overlay: HelpOverlay | None = None
+        room = self.room
+        self.destroyed.connect(lambda *_: room.close())
+        # The two sides exist (blank) from the start: napari's one-time set-up of image layers,
+        # shaders and glyphs then happens before a folder is opened, not in front of case 1.
+        room.ensure_layers()
+        room.update_readout()
+
+    # -- opening --------------------------------------------------------------------------------
+    def _choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a DICOM export folder")
+        if folder:
+            self.open_folder(folder)
+
+    def open_folder(self, folder: str, *, case: int | None = None, wait: bool = False) -> None:
+        """Index ``folder`` and show ``case`` (default: the first that can be read).
+
+        With ``wait`` everything happens before returning (scripts, ``--screenshot``) and a
+        :class:`~spondy_annotate.errors.SpondyError` is raised; otherwise indexing runs in a
+        worker and problems are notified in the viewer.
+        """
+        self.folder_label.setText(f"Reading {os.path.basename(os.path.normpath(folder))}…")
+        if wait:
+            result, cases = index_and_find_cases(folder, rules=self.rules)
+            self._on_indexed((result, cases), case, wait=True)
+            return
+        from napari.qt.threading import create_worker
+
+        self._worker = create_worker(
+            index_and_find_cases,
+            folder,
+            rules=self.rules,
+            _progress={"desc": "Reading DICOM headers"},
+            _connect={
+                "returned": lambda result: self._on_indexed(result, case),
+                "errored": self._on_error,
+            },
+        )
+
+    def _on_indexed(
+        self, result: tuple[IndexResult, list[Case]], case: int | None, *, wait: bool = False
+    ) -> None:
+        index, cases = result
+        self._worker = None
+        self.room.set_cases(cases, folder=str(index.root))
+        readable = [i for i in range(len(cases)) if self.room.is_openable(i)]
+        self.folder_label.setText(
+            f"{index.root.name}: {len(cases)} patients, {len(readable)} readable"
+            + (f", {len(index.skipped)} files skipped" if index.skipped else "")
+        )
+        if not readable:
+            message = (
+                f"{index.root.name}: no patient has a baseline and a follow-up study to compare"
+            )
+            if wait:
+                raise SpondyError(message)
+            show_warning(message)
+            return
+        target = readable[0] if case is None else case
+        if wait:
+            if not self.room.show_case(target):
+                raise SpondyError(
+                    f"case {target + 1}: {self.room.state(target) if target < len(cases) else 'no such case'}"
+                )
+            return
+        self.room.request_case(target)
+
+    def _on_error(self, exc: BaseException) -> None:
+        self._worker = None
+        self.folder_label.setText("No folder open")
+        if isinstance(exc, SpondyError):
+            show_error(str(exc))
+        else:
+            logger.error("opening the folder failed", exc_info=exc)
+            show_error(f"Opening the folder failed: {type(exc).__name__}: {exc}")
+
+    def _on_request(self, event: Any) -> None:
+        if event.value == "open":
+            self._choose_folder()
+        elif event.value == "filter":
+            self.worklist.filter.setFocus()
+            self.worklist.filter.selectAll()
+
+    def _show_help(self, event: Any = None) -> None:
+        if self.help_overlay is None:
+            parent = overlay_parent(self)
+            if parent is None:  # not docked: nowhere to draw it
+                return
+            self.help_overlay = HelpOverlay(parent)
+        self.help_overlay.set_shown(self.room.help_visible)
+
+    # -- controls follow the room ---------------------------------------------------------------
+    def _sync_controls(self, event: object = None) -> None:
+        room = self.room
+        case = room.current_case
+        labels = [p.label for p in case.pairs] if case else []
+        if [self.sequence.itemText(i) for i in range(self.sequence.count())] != labels:
+            self.sequence.clear()
+            self.sequence.addItems(labels)
+        if labels:
+            self.sequence.setCurrentIndex(room.pair_index)
+        wl = room.window_level
+        for box, value in ((self.link, wl.linked), (self.drag, wl.drag_mode)):
+            box.blockSignals(True)
+            box.setChecked(value)
+            box.blockSignals(False)
+        pair = room.current_pair
+        self.preset.setCurrentText(
+            wl.effective_preset(pair.entry.sequence.value) if pair else wl.preset
+        )
+        if case is None:
+            self.offset_label.setText("—")
+        else:
+            slices = room.offset_slices() + 0.0  # no "-0.0"
+            distance = float(np.linalg.norm(room.offset))
+            self.offset_label.setText(f"{slices:+.1f} slices ({distance:.1f} mm)")

@@ -1,0 +1,147 @@
+"""The worklist: the export's cases by pseudonymous label, their state and a filter box.
+
+Patient names and IDs are never shown: a case is its label ("Case 3", or the grading store's
+``C-7F3A91``). Cases that cannot be read side by side (one study, or more than two waiting for a
+choice) are listed greyed with that state; activating one only says why.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from qtpy.QtCore import Qt, QTimer, Signal
+from qtpy.QtGui import QBrush, QColor, QKeySequence, QShortcut
+from qtpy.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLineEdit,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+if TYPE_CHECKING:
+    from spondy_napari._reading_room import ReadingRoom
+
+COLUMNS = ("Case", "State", "Interval", "Sequences")
+GREY = QColor(128, 128, 128)
+
+
+class WorklistWidget(QWidget):
+    """A filterable table of the reading room's cases; Enter or double-click opens one.
+
+    Signals
+    -------
+    activated(int)
+        The index (in ``room.cases``) of the case the reader asked to open.
+    """
+
+    activated = Signal(int)
+
+    def __init__(self, room: ReadingRoom, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.room = room
+        self.filter = QLineEdit(self)
+        self.filter.setPlaceholderText("Filter cases (label or state)…")
+        self.filter.setClearButtonEnabled(True)
+        self.table = QTableWidget(0, len(COLUMNS), self)
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        vertical, header = self.table.verticalHeader(), self.table.horizontalHeader()
+        assert vertical is not None and header is not None
+        vertical.setVisible(False)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.filter)
+        layout.addWidget(self.table)
+
+        self.filter.textChanged.connect(self.apply_filter)
+        self.filter.returnPressed.connect(self._open_first_visible)
+        self.table.cellDoubleClicked.connect(lambda row, _col: self._activate_row(row))
+        for key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            shortcut = QShortcut(QKeySequence(key), self.table)
+            shortcut.setContext(Qt.ShortcutContext.WidgetShortcut)
+            shortcut.activated.connect(lambda: self._activate_row(self.table.currentRow()))
+        room.events.cases.connect(self.refresh)
+        room.events.states.connect(self.refresh_states)
+        room.events.case.connect(self._on_case)
+
+    # -- contents -------------------------------------------------------------------------------
+    def refresh(self, event: object = None) -> None:
+        """Rebuild the rows from ``room.cases``."""
+        room = self.room
+        self.table.setRowCount(len(room.cases))
+        for row, case in enumerate(room.cases):
+            interval = case.interval_days
+            values = (
+                room.label(row),
+                room.state(row),
+                "" if interval is None or room.hide_dates else f"{interval} d",
+                str(len(case.pairs)) if case.pairs else "",
+            )
+            openable = room.is_openable(row)
+            for col, text in enumerate(values):
+                item = QTableWidgetItem(text)
+                item.setData(Qt.ItemDataRole.UserRole, row)
+                if not openable:
+                    item.setForeground(QBrush(GREY))
+                    item.setToolTip("Cannot be read side by side: " + room.state(row))
+                self.table.setItem(row, col, item)
+        self.apply_filter()
+        if room.case_index is not None:
+            self._on_case()
+
+    def refresh_states(self, event: object = None) -> None:
+        """Re-read the state column (after grading)."""
+        for row in range(min(self.table.rowCount(), len(self.room.cases))):
+            item = self.table.item(row, 1)
+            if item is not None:
+                item.setText(self.room.state(row))
+        self.apply_filter()
+
+    def apply_filter(self, text: str | None = None) -> None:
+        """Hide rows matching neither label nor state; next/previous case follow the filter."""
+        needle = (self.filter.text() if text is None else text).strip().lower()
+        visible = []
+        for row in range(self.table.rowCount()):
+            cells = [self.table.item(row, c) for c in range(2)]
+            hay = " ".join(c.text().lower() for c in cells if c is not None)
+            hidden = bool(needle) and needle not in hay
+            self.table.setRowHidden(row, hidden)
+            if not hidden:
+                visible.append(row)
+        self.room.navigation = visible if needle else None
+
+    def visible_rows(self) -> list[int]:
+        """Rows the filter shows (case indices)."""
+        return [r for r in range(self.table.rowCount()) if not self.table.isRowHidden(r)]
+
+    # -- activation -----------------------------------------------------------------------------
+    def _activate_row(self, row: int) -> None:
+        if 0 <= row < self.table.rowCount():
+            self.activated.emit(row)
+
+    def _open_first_visible(self) -> None:
+        rows = [r for r in self.visible_rows() if self.room.is_openable(r)]
+        if rows:
+            self.activated.emit(rows[0])
+
+    def _on_case(self, event: object = None) -> None:
+        # After the canvas: the images of the new case are drawn first, then the list follows.
+        QTimer.singleShot(0, self._select_current)
+
+    def _select_current(self) -> None:
+        index = self.room.case_index
+        if index is None or index >= self.table.rowCount():
+            return
+        self.table.blockSignals(True)
+        self.table.selectRow(index)
+        self.table.blockSignals(False)
+        item = self.table.item(index, 0)
+        if item is not None:
+            self.table.scrollToItem(item)

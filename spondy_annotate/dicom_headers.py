@@ -13,15 +13,14 @@ import os
 import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pydicom import dcmread
-from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
-from pydicom.uid import UID
 
 from spondy_annotate.fast_header import scan_header
+
+if TYPE_CHECKING:  # pydicom is imported when a file needs it, not for the fast path
+    from pydicom.dataset import Dataset
 
 #: Raw Data, structured reports, presentation states and the like share series UIDs with images
 #: but have no pixels; they are reported as skipped, never indexed as images.
@@ -273,6 +272,28 @@ def _enhanced_or_classic(ds: Dataset, keyword: str, sequence: str, nested: str) 
     return value
 
 
+#: Image storage SOP classes known without asking pydicom's UID dictionary (which would import
+#: pydicom on the fast path): MR, Enhanced MR, CT, Enhanced CT, CR, DX, secondary capture.
+COMMON_IMAGE_SOP_CLASSES = frozenset(
+    {
+        "1.2.840.10008.5.1.4.1.1.4",
+        "1.2.840.10008.5.1.4.1.1.4.1",
+        "1.2.840.10008.5.1.4.1.1.2",
+        "1.2.840.10008.5.1.4.1.1.2.1",
+        "1.2.840.10008.5.1.4.1.1.1",
+        "1.2.840.10008.5.1.4.1.1.1.1",
+        "1.2.840.10008.5.1.4.1.1.7",
+    }
+)
+
+
+def _sop_class_name(uid: str) -> str:
+    """The SOP class's name from pydicom's UID dictionary, or the UID itself."""
+    from pydicom.uid import UID
+
+    return UID(uid).name if uid else "unknown SOP class"
+
+
 def header_from_dataset(
     ds: Dataset | Mapping[str, Any], path: str, size: int = 0, mtime_ns: int = 0
 ) -> HeaderRecord:
@@ -282,12 +303,13 @@ def header_from_dataset(
     """
     if not ds.get("SeriesInstanceUID"):
         raise NotAnImage("no SeriesInstanceUID (0020,000E)")
-    sop = UID(_text(ds.get("SOPClassUID")))
-    name = sop.name or "unknown SOP class"
-    if sop.is_valid and "Image Storage" not in name and name != sop:
-        raise NotAnImage(f"not an image ({name})")
+    sop_class = _text(ds.get("SOPClassUID"))
+    if sop_class not in COMMON_IMAGE_SOP_CLASSES:
+        name = _sop_class_name(sop_class)
+        if "Image Storage" not in name and name != sop_class and name != "unknown SOP class":
+            raise NotAnImage(f"not an image ({name})")
     if not ds.get("Rows") or not ds.get("Columns"):
-        raise NotAnImage(f"not an image ({name}: no Rows/Columns)")
+        raise NotAnImage(f"not an image ({_sop_class_name(sop_class)}: no Rows/Columns)")
     meta = getattr(ds, "file_meta", None) or ds
     tsyntax = _text(meta.get("TransferSyntaxUID"))
     return HeaderRecord(
@@ -366,15 +388,19 @@ def read_header(path: str | os.PathLike[str]) -> HeaderRecord:
             if values is not None:
                 return header_from_dataset(values, path, st.st_size, st.st_mtime_ns)
             fp.seek(0)
+            from pydicom import dcmread
+
             ds = dcmread(fp, stop_before_pixels=True, force=not has_marker)
             ends_early = fp.tell() >= st.st_size
     except NotAnImage:
         raise
-    except InvalidDicomError as exc:
-        raise NotAnImage(f"not DICOM ({_one_line(exc)})") from None
     except (OSError, PermissionError) as exc:
         raise NotAnImage(f"unreadable ({exc.strerror or _one_line(exc)})") from None
     except Exception as exc:  # pydicom raises many kinds on corrupt headers
+        from pydicom.errors import InvalidDicomError
+
+        if isinstance(exc, InvalidDicomError):
+            raise NotAnImage(f"not DICOM ({_one_line(exc)})") from None
         raise NotAnImage(f"corrupt or truncated DICOM header ({_one_line(exc)})") from None
     try:
         return _pydicom_record(ds, path, st, has_marker=has_marker, ends_early=ends_early)

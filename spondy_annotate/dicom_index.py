@@ -17,21 +17,16 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from spondy_annotate.dicom_headers import (
-    HeaderRecord,
-    NotAnImage,
-    file_kind,
-    orientation_label,
-    read_header,
-)
+from spondy_annotate import __version__
 from spondy_annotate.errors import DicomIndexError, SeriesGeometryError
-from spondy_annotate.geometry import plan_stacks
-from spondy_annotate.index_cache import IndexCache
+from spondy_annotate.index_cache import IndexCache, snapshot_digest
 from spondy_annotate.matching import MatchingRules, load_rules
 from spondy_annotate.sequence import classify_sequence
 
-if TYPE_CHECKING:
-    import pandas as pd
+if TYPE_CHECKING:  # pydicom, numpy and pandas load only when headers are read or tabulated,
+    import pandas as pd  # so that re-opening an unchanged export starts fast
+
+    from spondy_annotate.dicom_headers import HeaderRecord
 
 logger = logging.getLogger(__name__)
 
@@ -89,14 +84,16 @@ class IndexResult:
         One dict per series, keys :data:`SERIES_COLUMNS` (what :attr:`series` tabulates).
     skipped : list of SkippedFile
         Every file that is not part of a series, with its reason.
-    headers : dict
-        The header record of every indexed file, by path (for loading without re-scanning).
     """
 
     root: Path
     rows: tuple[dict[str, Any], ...]
     skipped: list[SkippedFile] = field(default_factory=list)
-    headers: dict[str, HeaderRecord] = field(default_factory=dict, repr=False)
+
+    @cached_property
+    def indexed_files(self) -> frozenset[str]:
+        """The paths of every file that is part of a series."""
+        return frozenset(f for row in self.rows for f in row["files"])
 
     @cached_property
     def series(self) -> pd.DataFrame:
@@ -141,12 +138,16 @@ def scan_files(root: Path, skipped: list[SkippedFile]) -> dict[str, tuple[int, i
             elif entry.is_file():
                 found[entry.path] = (st.st_size, st.st_mtime_ns)
             else:
+                from spondy_annotate.dicom_headers import file_kind
+
                 kind = file_kind(st.st_mode)
                 skipped.append(SkippedFile(entry.path, f"not a regular file ({kind})"))
     return dict(sorted(found.items()))
 
 
 def _read_one(path: str) -> HeaderRecord | SkippedFile:
+    from spondy_annotate.dicom_headers import NotAnImage, read_header
+
     try:
         return read_header(path)
     except NotAnImage as exc:
@@ -168,6 +169,9 @@ def read_headers(
 
 
 def _series_row(records: list[HeaderRecord], rules: MatchingRules) -> dict[str, Any]:
+    from spondy_annotate.dicom_headers import orientation_label
+    from spondy_annotate.geometry import plan_stacks
+
     first = min(records, key=lambda r: (r.instance_number or 0, r.path))
     frames = [f for r in records for f in r.frames]
     note, spacing, volumes = "", None, 0
@@ -285,13 +289,43 @@ def index_folder(
     if not root.is_dir():
         raise DicomIndexError(f"{root}: not a folder")
     rules = rules or load_rules()
-    skipped: list[SkippedFile] = []
-    stats = scan_files(root, skipped)
+    walk_skipped: list[SkippedFile] = []
+    stats = scan_files(root, walk_skipped)
     if not stats:
         raise DicomIndexError(f"{root}: the folder is empty (no files)")
+    store = IndexCache(cache) if cache is not None else None
+    try:
+        if store is None:
+            rows, skipped = _index_files(root, stats, rules, None, progress)
+        else:
+            key = os.fspath(root.resolve())
+            digest = snapshot_digest(stats, f"{__version__}\n{rules!r}")
+            snapshot = store.snapshot(key, digest)
+            if snapshot is not None:
+                logger.info("%s unchanged since the last scan: %d files", root, len(stats))
+                rows, skipped = tuple(snapshot[0]), [SkippedFile(*s) for s in snapshot[1]]
+            else:
+                rows, skipped = _index_files(root, stats, rules, store, progress)
+                store.save_snapshot(key, digest, rows, [(s.path, s.reason) for s in skipped])
+    finally:
+        if store is not None:
+            store.close()
+    logger.info("indexed %d series, skipped %d files", len(rows), len(walk_skipped + skipped))
+    return IndexResult(root, rows, walk_skipped + skipped)
+
+
+def _index_files(
+    root: Path,
+    stats: dict[str, tuple[int, int]],
+    rules: MatchingRules,
+    store: IndexCache | None,
+    progress: ProgressCallback | None,
+) -> tuple[tuple[dict[str, Any], ...], list[SkippedFile]]:
+    """Read the headers the cache does not know, and tabulate every image's series."""
+    from spondy_annotate.dicom_headers import HeaderRecord
+
     known: dict[str, HeaderRecord | str] = {}
     todo = list(stats)
-    store = IndexCache(cache) if cache is not None else None
     if store:
         known, todo = store.lookup(stats)
     logger.info("reading headers of %d of %d files below %s", len(todo), len(stats), root)
@@ -303,12 +337,12 @@ def index_folder(
             {r.path: r.reason for r in fresh if isinstance(r, SkippedFile)},
             under=os.fspath(root),
         )
-        store.close()
     by_path: dict[str, HeaderRecord | SkippedFile] = {
         p: SkippedFile(p, v) if isinstance(v, str) else v for p, v in known.items()
     }
     by_path.update((r.path, r) for r in fresh)
-    headers: dict[str, HeaderRecord] = {}
+    images: list[HeaderRecord] = []
+    skipped: list[SkippedFile] = []
     seen: dict[str, str] = {}
     for path in stats:
         item = by_path[path]
@@ -319,12 +353,10 @@ def index_folder(
             skipped.append(SkippedFile(item.path, f"duplicate of {first} (same SOPInstanceUID)"))
         else:
             seen[item.sop_instance_uid] = item.path
-            headers[item.path] = item
-    if not headers:
+            images.append(item)
+    if not images:
         raise DicomIndexError(
             f"{root}: no DICOM images found among {len(stats)} files "
             f"(first skipped: {skipped[0].path}: {skipped[0].reason})"
         )
-    rows = series_rows(list(headers.values()), rules)
-    logger.info("indexed %d series, skipped %d files", len(rows), len(skipped))
-    return IndexResult(root, rows, skipped, headers)
+    return series_rows(images, rules), skipped

@@ -15,57 +15,56 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from pydicom.datadict import dictionary_VR, tag_for_keyword
-
-#: Keywords read by :func:`~spondy_annotate.dicom_headers.header_from_dataset` for classic images,
-#: and those :mod:`spondy_annotate.volume` needs to read native pixel data without pydicom.
-KEYWORDS = (
-    "ImageType",
-    "SOPClassUID",
-    "SOPInstanceUID",
-    "StudyDate",
-    "StudyTime",
-    "AcquisitionTime",
-    "Modality",
-    "StudyDescription",
-    "SeriesDescription",
-    "PatientID",
-    "ContrastBolusAgent",
-    "ScanningSequence",
-    "SequenceVariant",
-    "ScanOptions",
-    "SliceThickness",
-    "RepetitionTime",
-    "EchoTime",
-    "InversionTime",
-    "MagneticFieldStrength",
-    "SpacingBetweenSlices",
-    "EchoNumbers",
-    "StudyInstanceUID",
-    "SeriesInstanceUID",
-    "SeriesNumber",
-    "AcquisitionNumber",
-    "InstanceNumber",
-    "ImagePositionPatient",
-    "ImageOrientationPatient",
-    "FrameOfReferenceUID",
-    "TemporalPositionIdentifier",
-    "NumberOfFrames",
-    "Rows",
-    "Columns",
-    "PixelSpacing",
-    "EchoPulseSequence",
-    "SamplesPerPixel",
-    "PhotometricInterpretation",
-    "BitsAllocated",
-    "BitsStored",
-    "PixelRepresentation",
-    "WindowCenter",
-    "WindowWidth",
-    "RescaleIntercept",
-    "RescaleSlope",
-)
-WANTED = {int(tag_for_keyword(k)): (k, dictionary_VR(k)) for k in KEYWORDS}  # type: ignore[arg-type]
+#: The tags (with their keyword and dictionary VR) read by
+#: :func:`~spondy_annotate.dicom_headers.header_from_dataset` for classic images, and those
+#: :mod:`spondy_annotate.volume` needs to read native pixel data without pydicom. A literal table,
+#: so that the common case never imports pydicom (a test checks it against pydicom's dictionary).
+WANTED = {
+    0x00080008: ("ImageType", "CS"),
+    0x00080016: ("SOPClassUID", "UI"),
+    0x00080018: ("SOPInstanceUID", "UI"),
+    0x00080020: ("StudyDate", "DA"),
+    0x00080030: ("StudyTime", "TM"),
+    0x00080032: ("AcquisitionTime", "TM"),
+    0x00080060: ("Modality", "CS"),
+    0x00081030: ("StudyDescription", "LO"),
+    0x0008103E: ("SeriesDescription", "LO"),
+    0x00100020: ("PatientID", "LO"),
+    0x00180010: ("ContrastBolusAgent", "LO"),
+    0x00180020: ("ScanningSequence", "CS"),
+    0x00180021: ("SequenceVariant", "CS"),
+    0x00180022: ("ScanOptions", "CS"),
+    0x00180050: ("SliceThickness", "DS"),
+    0x00180080: ("RepetitionTime", "DS"),
+    0x00180081: ("EchoTime", "DS"),
+    0x00180082: ("InversionTime", "DS"),
+    0x00180087: ("MagneticFieldStrength", "DS"),
+    0x00180088: ("SpacingBetweenSlices", "DS"),
+    0x00180086: ("EchoNumbers", "IS"),
+    0x0020000D: ("StudyInstanceUID", "UI"),
+    0x0020000E: ("SeriesInstanceUID", "UI"),
+    0x00200011: ("SeriesNumber", "IS"),
+    0x00200012: ("AcquisitionNumber", "IS"),
+    0x00200013: ("InstanceNumber", "IS"),
+    0x00200032: ("ImagePositionPatient", "DS"),
+    0x00200037: ("ImageOrientationPatient", "DS"),
+    0x00200052: ("FrameOfReferenceUID", "UI"),
+    0x00200100: ("TemporalPositionIdentifier", "IS"),
+    0x00280008: ("NumberOfFrames", "IS"),
+    0x00280010: ("Rows", "US"),
+    0x00280011: ("Columns", "US"),
+    0x00280030: ("PixelSpacing", "DS"),
+    0x00189008: ("EchoPulseSequence", "CS"),
+    0x00280002: ("SamplesPerPixel", "US"),
+    0x00280004: ("PhotometricInterpretation", "CS"),
+    0x00280100: ("BitsAllocated", "US"),
+    0x00280101: ("BitsStored", "US"),
+    0x00280103: ("PixelRepresentation", "US"),
+    0x00281050: ("WindowCenter", "DS"),
+    0x00281051: ("WindowWidth", "DS"),
+    0x00281052: ("RescaleIntercept", "DS"),
+    0x00281053: ("RescaleSlope", "DS"),
+}
 _WANTED_VR = {tag: vr.encode() for tag, (_, vr) in WANTED.items()}
 #: Tags that send a file to pydicom: functional groups (Enhanced MR), DICOMDIR records.
 FALLBACK_TAGS = {0x52009229, 0x52009230, 0x00041220}
@@ -196,7 +195,8 @@ def scan_header(fp: Any) -> dict[str, Any] | None:
 
     The mapping also holds ``"TransferSyntaxUID"`` and ``"MediaStorageSOPClassUID"`` from the
     file meta information and, for native (not encapsulated) pixel data, ``"PixelDataOffset"``
-    and ``"PixelDataLength"`` in bytes. Values are text (split at backslashes when multi-valued) or int (US).
+    and ``"PixelDataLength"`` in bytes. Values are text (split at backslashes when
+    multi-valued) or int (US).
     """
     try:
         reader = _Reader(fp)

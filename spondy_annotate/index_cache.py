@@ -15,7 +15,8 @@ import logging
 import os
 import sqlite3
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict
+from dataclasses import fields
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -26,23 +27,35 @@ logger = logging.getLogger(__name__)
 FileStat = tuple[int, int]  # (size, mtime_ns)
 
 
+def _encode(record: HeaderRecord) -> str:
+    values = [getattr(record, name) for name in _fields()]
+    values[-1] = [
+        [f.position, f.orientation, f.split_keys, f.frame, f.assumed] for f in record.frames
+    ]
+    return json.dumps(values, separators=(",", ":"))
+
+
 def _decode(text: str) -> HeaderRecord:
     from spondy_annotate.dicom_headers import FrameGeometry, HeaderRecord
 
-    data: dict[str, Any] = json.loads(text)
+    data = dict(zip(_fields(), json.loads(text), strict=True))
     data["frames"] = tuple(
-        FrameGeometry(
-            tuple(f["position"]),
-            tuple(f["orientation"]),
-            tuple(f["split_keys"]),
-            f["frame"],
-            f["assumed"],
-        )
-        for f in data["frames"]
+        FrameGeometry(tuple(pos), tuple(ori), tuple(keys), frame, assumed)
+        for pos, ori, keys, frame, assumed in data["frames"]
     )
     if data["pixel_spacing"] is not None:
         data["pixel_spacing"] = tuple(data["pixel_spacing"])
     return HeaderRecord(**data)
+
+
+@cache
+def _fields() -> tuple[str, ...]:
+    """HeaderRecord's field names, ``frames`` last (records are stored as JSON lists)."""
+    from spondy_annotate.dicom_headers import HeaderRecord
+
+    names = tuple(f.name for f in fields(HeaderRecord))
+    assert names[-1] == "frames"
+    return names
 
 
 def snapshot_digest(stats: Mapping[str, FileStat], rules_key: str) -> str:
@@ -83,7 +96,9 @@ class IndexCache:
             return False
         return bool(app == APPLICATION_ID and version == SCHEMA_VERSION)
 
-    def snapshot(self, root: str, digest: str) -> tuple[list[dict[str, Any]], list[list[str]]] | None:
+    def snapshot(
+        self, root: str, digest: str
+    ) -> tuple[list[dict[str, Any]], list[list[str]]] | None:
         """The series rows and skipped files of the last scan of ``root``, if it had ``digest``."""
         found = self._conn.execute(
             "SELECT rows, skipped FROM index_snapshot WHERE root = ? AND digest = ?", (root, digest)
@@ -91,9 +106,13 @@ class IndexCache:
         return None if found is None else (json.loads(found[0]), json.loads(found[1]))
 
     def save_snapshot(
-        self, root: str, digest: str, rows: Iterable[Mapping[str, Any]], skipped: Iterable[Any]
+        self,
+        root: str,
+        digest: str,
+        rows: Iterable[Mapping[str, Any]],
+        skipped: Iterable[tuple[str, str]],
     ) -> None:
-        """Keep the result of a scan of ``root`` for an unchanged re-open."""
+        """Keep the result of a scan of ``root`` (rows, (path, reason) pairs) for a re-open."""
         with self._conn:
             self._conn.execute(
                 "INSERT OR REPLACE INTO index_snapshot VALUES (?, ?, ?, ?)",
@@ -105,7 +124,9 @@ class IndexCache:
     ) -> tuple[dict[str, HeaderRecord | str], list[str]]:
         """Split ``stats`` into what the cache knows (record, or skip reason) and what to read."""
         known: dict[str, HeaderRecord | str] = {}
-        rows = self._conn.execute("SELECT path, size, mtime_ns, skip_reason, record FROM index_cache")
+        rows = self._conn.execute(
+            "SELECT path, size, mtime_ns, skip_reason, record FROM index_cache"
+        )
         for path, size, mtime_ns, reason, record in rows:
             if stats.get(path) == (size, mtime_ns):
                 known[path] = reason if reason is not None else _decode(record)
@@ -121,11 +142,13 @@ class IndexCache:
         under: str,
     ) -> None:
         """Store new records and skip reasons; forget files below ``under`` that are gone."""
-        rows = [(r.path, *stats[r.path], None, json.dumps(asdict(r))) for r in records]
+        rows = [(r.path, *stats[r.path], None, _encode(r)) for r in records]
         rows += [(p, *stats[p], reason, None) for p, reason in skipped.items()]
         prefix = os.path.join(under, "")
         with self._conn:
-            self._conn.executemany("INSERT OR REPLACE INTO index_cache VALUES (?, ?, ?, ?, ?)", rows)
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO index_cache VALUES (?, ?, ?, ?, ?)", rows
+            )
             cached = self._conn.execute(
                 "SELECT path FROM index_cache WHERE substr(path, 1, ?) = ?", (len(prefix), prefix)
             ).fetchall()

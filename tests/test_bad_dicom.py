@@ -258,7 +258,7 @@ def test_bad_file_is_skipped_or_indexed_never_raised(tmp_path, good, name):
     assert len(result.series) >= 1
     if reason is None:
         assert str(bad) not in skipped
-        assert str(bad) in result.headers
+        assert str(bad) in result.indexed_files
     else:
         assert skipped[str(bad)].startswith(reason), skipped[str(bad)]
         assert "\n" not in skipped[str(bad)]
@@ -295,7 +295,7 @@ def test_truncated_every_37_bytes(tmp_path, good):
     pixels_at = elements(data)[PIXEL_DATA][0] + 12
     for n, path in cuts.items():
         if n >= pixels_at:  # the header is whole: indexed (once: same SOPInstanceUID), refused
-            assert str(path) in result.headers or skipped[str(path)].startswith("duplicate of")
+            assert str(path) in result.indexed_files or skipped[str(path)].startswith("duplicate of")
         elif n == 0:
             assert skipped[str(path)] == "empty file (0 bytes)"
         elif n < 132:

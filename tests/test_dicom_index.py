@@ -139,14 +139,17 @@ def test_cli_json_and_csv(messy_export, capsys):
 
 
 def test_cache_reads_only_new_or_changed_files(messy_export, tmp_path, monkeypatch):
-    from spondy_annotate import dicom_index
+    from spondy_annotate import dicom_headers, dicom_index
 
     cache = tmp_path / "project.sqlite"
     first = index_folder(messy_export, cache=cache)
     read = []
-    original = dicom_index.read_header
-    monkeypatch.setattr(dicom_index, "read_header", lambda p: read.append(p) or original(p))
+    original = dicom_headers.read_header
+    monkeypatch.setattr(dicom_headers, "read_header", lambda p: read.append(p) or original(p))
+    monkeypatch.setattr(dicom_index, "series_rows", lambda *a: pytest.fail("not from snapshot"))
     again = index_folder(messy_export, cache=cache)
+    monkeypatch.undo()
+    monkeypatch.setattr(dicom_headers, "read_header", lambda p: read.append(p) or original(p))
     assert read == []
     assert again.series.drop(columns="files").equals(first.series.drop(columns="files"))
     assert sorted(map(str, again.skipped)) == sorted(map(str, first.skipped))

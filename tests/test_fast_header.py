@@ -91,3 +91,34 @@ def test_undefined_length_sequences_are_skipped(tmp_path):
     fast, slow = both_records(out)
     assert fast is not None and fast == slow
     assert os.path.getsize(out) > 0
+
+
+def test_tag_table_matches_pydicom_dictionary():
+    from pydicom.datadict import dictionary_VR, tag_for_keyword
+
+    from spondy_annotate.fast_header import WANTED
+
+    for tag, (keyword, vr) in WANTED.items():
+        assert tag_for_keyword(keyword) == tag and dictionary_VR(keyword) == vr, keyword
+
+
+def test_fast_path_does_not_import_pydicom(tmp_path):
+    import subprocess
+    import sys
+
+    files, _ = write_series(tmp_path)
+    code = (
+        "import sys; from spondy_annotate.dicom_headers import read_header; "
+        f"r = read_header({str(files[0])!r}); assert r.rows == 12; "
+        "print('pydicom' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_common_image_classes_are_image_storage():
+    from pydicom.uid import UID
+
+    from spondy_annotate.dicom_headers import COMMON_IMAGE_SOP_CLASSES
+
+    assert all("Image Storage" in UID(uid).name for uid in COMMON_IMAGE_SOP_CLASSES)

@@ -172,7 +172,13 @@ def bench_viewer(work: Path) -> None:
     if not script.exists():
         print("\n(viewer timing skipped: benchmarks/viewer_timing.py not found)")
         return
-    cmd = [PY, str(script), "--work", str(work)]
+    export = work / "viewer_export_20p"
+    if not (export / "truth.csv").exists():
+        from spondy_annotate.synthetic import generate_export
+
+        shutil.rmtree(export, ignore_errors=True)
+        generate_export(export, patients=20, seed=1)
+    cmd = [PY, str(script), str(export)]
     if not os.environ.get("DISPLAY") and shutil.which("xvfb-run"):
         cmd = ["xvfb-run", "-a", "-s", "-screen 0 1920x1080x24", *cmd]
     print("\nViewer (napari under Xvfb when headless)", flush=True)

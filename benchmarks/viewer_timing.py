@@ -8,7 +8,9 @@ in a temporary folder) unless one is given, opens it in the reading room as a ra
   (indexing, loading both sides, napari's first draw);
 * case switch with prefetch: ``N`` pressed -> next case drawn, once the background loader has
   the next case in memory (the normal rhythm of reading);
-* case switch without prefetch (cache emptied first), and sequence cycling (``S``).
+* case switch without prefetch (cache emptied first), and sequence cycling (``S``);
+* resident memory while switching through every case (bounded: the volume cache has a size
+  limit, so memory must not grow with the number of cases visited).
 
 Targets (under Xvfb with Mesa's software OpenGL): first case < 1.5 s, switch < 150 ms.
 Prints figures, asserts nothing. Run it headless with::
@@ -138,8 +140,29 @@ def run(folder: Path) -> int:
         f"case switch without prefetch (loaded from disk): median "
         f"{statistics.median(cold) * 1000:.0f} ms"
     )
+    # Memory while reading through every case: it must not grow with the cases visited.
+    rss = []
+    for _ in range(len(room.cases)):
+        until(lambda: not room.cache.busy())
+        keys.press_key("N")
+        keys.release_key("N")
+        until(lambda: not room.cache.busy())
+        rss.append(_rss_mb())
+    quarter = max(len(rss) // 4, 1)
+    print(
+        f"memory through {len(rss)} case switches: RSS {rss[0]:.0f} MB after the first, "
+        f"peak {max(rss):.0f} MB, last {rss[-1]:.0f} MB; growth over the last "
+        f"{len(rss) - quarter} switches {rss[-1] - rss[quarter - 1]:+.0f} MB"
+    )
     viewer.close()
     return 0
+
+
+def _rss_mb() -> float:
+    """Resident memory of this process (MB), from /proc."""
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith("VmRSS:"))
+    return int(line.split()[1]) / 1024
 
 
 if __name__ == "__main__":

@@ -13,18 +13,17 @@ import json
 import os
 import random
 import shutil
-import signal
 import struct
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import pydicom
 import pytest
 from dicom_factory import AXIAL, write_series
+from guards import deadline
 
 from spondy_annotate.dicom_headers import NotAnImage, read_header
 from spondy_annotate.dicom_index import index_folder
@@ -34,24 +33,6 @@ from spondy_annotate.volume import load_series
 PREAMBLE = b"\x00" * 128 + b"DICM"
 
 
-class Hang(BaseException):
-    """Raised by :func:`deadline`; a BaseException, so that no ``except Exception`` hides it."""
-
-
-@contextmanager
-def deadline(seconds: float = 10.0) -> Iterator[None]:
-    """Fail, instead of hanging, when the block runs longer than ``seconds``."""
-
-    def expire(signum: int, frame: object) -> None:
-        raise Hang(f"still running after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def elements(data: bytes) -> dict[int, tuple[int, bytes, int, int]]:

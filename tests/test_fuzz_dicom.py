@@ -5,17 +5,15 @@ the project's errors, and the fast header scanner agrees with pydicom whenever i
 from __future__ import annotations
 
 import os
-import signal
 import struct
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from unittest import mock
 
 import pydicom
 import pytest
 from dicom_factory import write_enhanced, write_series
+from guards import deadline
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -35,22 +33,6 @@ FUZZ = settings(
 )
 
 
-class Hang(BaseException):
-    """A read that did not return in time (a BaseException: no handler may swallow it)."""
-
-
-@contextmanager
-def deadline(seconds: float = 10.0) -> Iterator[None]:
-    def expire(signum: int, frame: object) -> None:
-        raise Hang(f"still running after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def _base_files() -> dict[str, bytes]:

@@ -57,7 +57,7 @@ DB_SUFFIXES = (".sqlite", ".sqlite3", ".db")
 #: Columns of the correlation table.
 TABLE_COLUMNS = ("reader", "test", "item", "n", "rho", "95% CI", "p")
 #: Width of the figures in the dock (pixels).
-FIGURE_WIDTH = 420
+FIGURE_WIDTH = 440
 
 
 @dataclass(frozen=True)
@@ -185,6 +185,7 @@ class AnalysisWidget(QWidget):
             row.addWidget(button)
             form.addRow(text, row)
         form.addRow("Bootstrap", self.bootstrap)
+        self.setMinimumWidth(FIGURE_WIDTH + 50)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.run_button)
@@ -210,9 +211,17 @@ class AnalysisWidget(QWidget):
         return path if path.exists() else None
 
     def _show_paths(self) -> None:
-        self.gradings_label.setText(str(self.gradings) if self.gradings else "none")
-        self.labs_label.setText(", ".join(p.name for p in self.labs) or "none")
-        self.out_label.setText(str(self.out) if self.out else "none (no report written)")
+        def short(p: Path) -> str:
+            return f"{p.parent.name}/{p.name}" if p.parent.name else p.name
+
+        for label, text, tip in (
+            (self.gradings_label, short(self.gradings) if self.gradings else "none", self.gradings),
+            (self.labs_label, ", ".join(p.name for p in self.labs) or "none",
+             "\n".join(map(str, self.labs))),
+            (self.out_label, short(self.out) if self.out else "none (no report written)", self.out),
+        ):
+            label.setText(text)
+            label.setToolTip(str(tip or ""))
 
     def _choose_gradings(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
@@ -330,7 +339,8 @@ class AnalysisWidget(QWidget):
         cases = output.result.dataset["case_id"].nunique()
         text = f"{cases} cases, readers {', '.join(output.result.readers)}"
         if output.report is not None:
-            text += f" · report: {output.report}"
+            text += f" · report written: {output.report.parent.name}/{output.report.name}"
+            self.status.setToolTip(str(output.report))
         self.status.setText(text)
         if output.problems:
             show_warning(f"{len(output.problems)} lab rows rejected (listed in the summary)")

@@ -205,6 +205,64 @@ class GradingPanel(QWidget):
         self.hint.setWordWrap(True)
         self.hint.setStyleSheet("color: #d0d0d0;")
         self.rows: dict[str, FieldRow] = {}
+        rows_widget = self._build_rows()
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setWidget(rows_widget)
+        scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setMinimumWidth(rows_widget.sizeHint().width() + 40)  # every choice label readable
+        self.analysis_button = QPushButton("Grading finished: analysis with labs…")
+        self.analysis_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.analysis_button.setToolTip("Ends grading in this window, then shows lab values")
+        self.analysis_button.clicked.connect(lambda: self.open_analysis())
+        note = self.rows.get("note")
+        if note is not None and note.edit is not None:
+            note.edit.installEventFilter(self)
+
+        reader_row = QHBoxLayout()
+        reader_row.addWidget(QLabel("Reader"))
+        reader_row.addWidget(self.reader_edit, 1)
+        blind_row = QHBoxLayout()
+        blind_row.addWidget(self.hide_dates)
+        blind_row.addWidget(self.random_order)
+        layout = QVBoxLayout(self)
+        layout.addLayout(reader_row)
+        layout.addLayout(blind_row)
+        layout.addWidget(self.case_label)
+        layout.addWidget(self.progress)
+        layout.addWidget(scroll, 1)
+        layout.addWidget(self.hint)
+        layout.addWidget(self.analysis_button)
+
+        self._slice_timer = QTimer(self)
+        self._slice_timer.setSingleShot(True)
+        self._slice_timer.setInterval(SLICE_SAVE_MS)
+        self._slice_timer.timeout.connect(self._save_slice)
+        self._key_filter = _KeyFilter(self)
+        self._attach_timer = QTimer(self)  # a child: it stops when the panel goes
+        self._attach_timer.setInterval(1000)
+        self._attach_timer.timeout.connect(lambda: self.attach(reading_room_for(self.viewer)))
+
+        self.hide_dates.setChecked(bool(hide_dates))
+        self.random_order.setChecked(case_order_seed is not None)
+        self.hide_dates.toggled.connect(self.set_hide_dates)
+        self.random_order.toggled.connect(self.set_random_order)
+        _PANELS[id(getattr(napari_viewer, "__wrapped__", napari_viewer))] = weakref.ref(self)
+        self.destroyed.connect(_closer(self))
+
+        self.attach(room or reading_room_for(napari_viewer))
+        given = reader or os.environ.get(READER_ENV)
+        if given:
+            self.set_reader(given)
+        else:
+            QTimer.singleShot(0, self.reader_edit.setFocus)
+        self.refresh()
+
+    # -- set-up ---------------------------------------------------------------------------------
+    def _build_rows(self) -> QWidget:
+        """One heading (with its grade scale) per item, one row per field."""
         rows_widget = QWidget()
         rows_layout = QVBoxLayout(rows_widget)
         rows_layout.setContentsMargins(0, 0, 0, 0)
@@ -241,64 +299,14 @@ class GradingPanel(QWidget):
             self.rows[f.key] = row
             rows_layout.addWidget(row)
         rows_layout.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        scroll.setWidget(rows_widget)
-        scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setMinimumWidth(rows_widget.sizeHint().width() + 40)  # every choice label readable
-        self.analysis_button = QPushButton("Grading finished: analysis with labs…")
-        self.analysis_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.analysis_button.setToolTip("Ends grading in this window, then shows lab values")
-        self.analysis_button.clicked.connect(lambda: self.open_analysis())
-        note = self.rows.get("note")
-        if note is not None and note.edit is not None:
-            note.edit.installEventFilter(self)
+        return rows_widget
 
-        reader_row = QHBoxLayout()
-        reader_row.addWidget(QLabel("Reader"))
-        reader_row.addWidget(self.reader_edit, 1)
-        blind_row = QHBoxLayout()
-        blind_row.addWidget(self.hide_dates)
-        blind_row.addWidget(self.random_order)
-        layout = QVBoxLayout(self)
-        layout.addLayout(reader_row)
-        layout.addLayout(blind_row)
-        layout.addWidget(self.case_label)
-        layout.addWidget(self.progress)
-        layout.addWidget(scroll, 1)
-        layout.addWidget(self.hint)
-        layout.addWidget(self.analysis_button)
-
-        self._slice_timer = QTimer(self)
-        self._slice_timer.setSingleShot(True)
-        self._slice_timer.setInterval(SLICE_SAVE_MS)
-        self._slice_timer.timeout.connect(self._save_slice)
-        self._key_filter = _KeyFilter(self)
-
-        self.hide_dates.setChecked(bool(hide_dates))
-        self.random_order.setChecked(case_order_seed is not None)
-        self.hide_dates.toggled.connect(self.set_hide_dates)
-        self.random_order.toggled.connect(self.set_random_order)
-        _PANELS[id(getattr(napari_viewer, "__wrapped__", napari_viewer))] = weakref.ref(self)
-        self.destroyed.connect(_closer(self))
-
-        self.attach(room or reading_room_for(napari_viewer))
-        given = reader or os.environ.get(READER_ENV)
-        if given:
-            self.set_reader(given)
-        else:
-            QTimer.singleShot(0, self.reader_edit.setFocus)
-        self.refresh()
-
-    # -- set-up ---------------------------------------------------------------------------------
     def attach(self, room: ReadingRoom | None) -> None:
         """Work with ``room`` (retried every second until a reading room is docked)."""
         if room is None:
-            self.case_label.setText("Open the reading room first")
-            QTimer.singleShot(1000, lambda: self.attach(reading_room_for(self.viewer)))
+            self._attach_timer.start()
             return
+        self._attach_timer.stop()
         if self.room is room:
             return
         self.room = room
@@ -319,6 +327,7 @@ class GradingPanel(QWidget):
             logger.warning("napari's canvas widget not found: grading keys work on the panel only")
         if room.cases:
             self._on_cases()
+        self.refresh()
 
     def _canvas(self) -> QWidget | None:
         """napari's canvas widget (private napari attributes; None if they moved)."""
@@ -655,7 +664,9 @@ class GradingPanel(QWidget):
     def refresh(self) -> None:
         """Redraw the panel from the model."""
         grading = self.grading
-        if self.reader is None:
+        if self.room is None:
+            self.case_label.setText("Open the reading room first (Plugins menu)")
+        elif self.reader is None:
             self.case_label.setText("Type your initials to start grading")
         elif self.locked:
             self.case_label.setText("Grading ended in this window")

@@ -1,0 +1,94 @@
+"""The analysis dock: labs versus MRI change in the viewer, only after grading has ended."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from gui_fixtures import small_export  # noqa: F401 (fixture)
+from spondy_napari._analysis import AnalysisWidget, run_analysis
+
+from spondy_annotate.cohort import write_synthetic_cohort
+
+pytestmark = pytest.mark.gui
+TIMEOUT_MS = 60_000
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """``labs.csv`` and ``gradings.csv`` of the synthetic cohort (48 cases, two readers)."""
+    return write_synthetic_cohort(tmp_path_factory.mktemp("cohort"))
+
+
+@pytest.fixture
+def notices(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    import spondy_napari._analysis as analysis
+
+    shown: list[tuple[str, str]] = []
+    for level in ("show_error", "show_warning", "show_info"):
+        monkeypatch.setattr(analysis, level, lambda text, level=level: shown.append((level, text)))
+    return shown
+
+
+def test_run_analysis_without_qt(cohort, tmp_path):
+    labs, gradings = cohort
+    output = run_analysis(gradings, [labs], tmp_path / "report", bootstrap=0)
+    assert output.report is not None and output.report.is_file()
+    assert len(output.result.correlations) > 0 and output.figures
+
+
+def test_analysis_shows_table_and_figures(make_napari_viewer, qtbot, cohort, tmp_path, notices):
+    labs, gradings = cohort
+    viewer = make_napari_viewer()
+    widget = AnalysisWidget(viewer, db=gradings)
+    viewer.window.add_dock_widget(widget, name="Analysis")
+    widget.bootstrap.setValue(50)
+    worker = widget.run(labs=[labs], out=tmp_path / "report")
+    assert worker is not None
+    qtbot.waitUntil(lambda: widget.output is not None, timeout=TIMEOUT_MS)
+    assert widget.table.rowCount() == len(widget.output.result.correlations) > 0
+    assert {widget.table.item(r, 1).text() for r in range(widget.table.rowCount())} == {"CRP", "ESR"}
+    assert len(widget.figure_labels) >= 1
+    assert "Spearman" in widget.summary.toPlainText()
+    assert (tmp_path / "report" / "report.html").is_file()
+    assert not [n for n in notices if n[0] == "show_error"]
+
+
+def test_bad_lab_file_is_a_notification(make_napari_viewer, qtbot, cohort, tmp_path, notices):
+    _, gradings = cohort
+    bad = tmp_path / "labs.csv"
+    bad.write_text("this is not,a lab table\n1,2\n")
+    widget = AnalysisWidget(make_napari_viewer(), db=gradings)
+    widget.run(labs=[bad])
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=TIMEOUT_MS)
+    errors = [text for level, text in notices if level == "show_error"]
+    assert len(errors) == 1 and "labs.csv" in errors[0] and "\n" not in errors[0]
+    assert widget.output is None and widget.run_button.isEnabled()
+
+
+def test_analysis_ends_grading_first(make_napari_viewer, qtbot, small_export, tmp_path, cohort):  # noqa: F811
+    from spondy_napari import ReadingRoomWidget
+    from spondy_napari._grading import GradingPanel
+
+    export = Path(shutil.copytree(small_export, tmp_path / "export"))
+    viewer = make_napari_viewer()
+    room_widget = ReadingRoomWidget(viewer)
+    viewer.window.add_dock_widget(room_widget, name="Reading room")
+    panel = GradingPanel(viewer, room=room_widget.room, reader="r1")
+    viewer.window.add_dock_widget(panel, name="Grading", area="left")
+    room_widget.open_folder(str(export))
+    qtbot.waitUntil(lambda: panel.grading is not None, timeout=TIMEOUT_MS)
+    assert panel.handle_key("4")
+
+    assert panel.open_analysis(confirm=False) is None  # not confirmed: still grading
+    assert panel.is_grading
+    widget = AnalysisWidget(viewer)
+    assert widget.gradings == panel.store.path  # the project database by default
+    assert widget.run(labs=[cohort[0]], confirm=False) is None and panel.is_grading
+
+    analysis = panel.open_analysis(confirm=True)
+    assert isinstance(analysis, AnalysisWidget) and not panel.is_grading
+    assert not panel.handle_key("2")  # no more answers in this window
+    assert not panel.isVisible()
+    assert panel.grading.values == {"level": "L4-L5"}  # saved before; nothing after

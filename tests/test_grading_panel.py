@@ -1,0 +1,378 @@
+"""The grading panel: keyboard grading, disc-height lines, saving, resuming, blinding.
+
+The model (``spondy_napari._grading_model``) is tested without a viewer first; the GUI tests run
+in a real napari viewer under Xvfb (pytest-xvfb starts it) on a small synthetic export copied per
+test, so that each test has its own project database beside it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from contextlib import suppress
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from gui_fixtures import small_export  # noqa: F401 (fixture)
+from qtpy.QtCore import Qt
+from spondy_napari._grading_model import (
+    BACKTAB,
+    RETURN,
+    TAB,
+    Grader,
+    GradingKeys,
+    help_rows,
+    level_keys,
+    next_open,
+    seeded_order,
+    suggested_change,
+)
+
+from spondy_annotate.project import default_db_path
+from spondy_annotate.rubric import GradingStatus, Measurement, default_rubric, parse_rubric
+from spondy_annotate.store import Store
+from spondy_annotate.synthetic import disc_endpoints, read_truth
+
+TIMEOUT_MS = 60_000
+CHANGE_KEYS = {"improved": "i", "unchanged": "u", "aggravated": "a"}
+RUBRIC = default_rubric()
+LEVEL_KEYS = {v: k for k, v in level_keys(RUBRIC.field("level").choices).items()}
+
+
+# ------------------------------------------------------------------------------ model, no Qt
+def test_level_keys_follow_the_vertebra():
+    assert LEVEL_KEYS == {
+        "L1-L2": "1", "L2-L3": "2", "L3-L4": "3", "L4-L5": "4", "L5-S1": "5",
+        "T12-L1": "0", "T11-T12": "9", "T10-T11": "8",
+    }  # fmt: skip
+    cervical = parse_rubric(
+        RUBRIC.text.replace('"T10-T11", "T11-T12", "T12-L1"', '"C5-C6", "C6-C7", "T12-L1"')
+    )
+    assert level_keys(cervical.field("level").choices)["1"] == "C5-C6"  # falls back to 1-9
+
+
+def test_keys_resolve_by_field_in_focus():
+    keys = GradingKeys.from_rubric(RUBRIC, reserved={"n", "s", "3"})
+    grade, change = RUBRIC.field("marrow_edema.baseline"), RUBRIC.field("marrow_edema.change")
+    assert keys.resolve("2", grade).value == 2
+    assert keys.resolve("i", change).value == "improved"
+    assert keys.resolve("i", grade).kind == "refuse"  # a grading key, but not here
+    assert keys.resolve("3", RUBRIC.field("disc_height.baseline")).kind == "refuse"  # 0-2 scale
+    assert keys.resolve("?", grade).field == "confidence"  # from any field, no move
+    assert keys.resolve("?", grade).advance is False
+    assert keys.resolve("d", grade).kind == "measure"
+    assert keys.resolve("m", change).field == "marrow_edema.baseline"
+    assert keys.resolve("n", grade) is None  # the reading room's next case stays
+    assert keys.resolve("N", grade) is None and keys.resolve("S", grade) is None
+    assert keys.resolve(TAB, grade).field == "marrow_edema.followup"
+    assert keys.resolve(BACKTAB, RUBRIC.field("level")).field == "note"  # wraps
+    assert keys.resolve(RETURN, change, suggestion="aggravated").value == "aggravated"
+    assert keys.resolve(RETURN, grade) is None
+    rows = dict(help_rows(keys, reserved={"3", "4", "5"}))
+    assert rows["3 4 5"].startswith("are answers while grading")
+    assert rows["0 1 2 3"].startswith("grade") and rows["i / u / a"].startswith("change")
+
+
+def test_suggested_change_and_next_open_case():
+    values = {"marrow_edema.baseline": 2, "marrow_edema.followup": 1}
+    assert suggested_change(RUBRIC, values, "marrow_edema.change") == "improved"
+    assert suggested_change(RUBRIC, {**values, "marrow_edema.followup": 3}, "marrow_edema.change") == "aggravated"
+    assert suggested_change(RUBRIC, {}, "marrow_edema.change") is None
+    done = {0, 2}.__contains__
+    assert next_open([0, 1, 2, 3], 0, done) == 1
+    assert next_open([0, 1, 2, 3], 3, done) == 1  # wraps
+    assert next_open([0, 2], 0, done) is None
+    cases = ["b", "c", "a", "d"]
+    assert seeded_order(cases, 7, key=str) == seeded_order(list(reversed(cases)), 7, key=str)
+
+
+def test_grader_saves_and_advances(tmp_path):
+    with Store(tmp_path / "g.sqlite") as store:
+        case = store.register_case("P1", "1.1", "2021-01-01", "1.2", "2021-02-01")
+        grader = Grader(store, store.start_session("r1", rubric=RUBRIC))
+        grading = grader.load(case)
+        assert grading.current == "level"
+        outcome = grader.record(grading, "level", "L4-L5")
+        assert outcome.next_field == "marrow_edema.baseline" and not outcome.completed
+        grader.record(grading, "paravertebral_inflammation.baseline", 1)
+        assert grading.current == "paravertebral_inflammation.followup"
+        assert store.current_values(case, "r1", RUBRIC) == grading.values
+
+
+# ------------------------------------------------------------------------------ in the viewer
+@pytest.fixture
+def export(tmp_path: Path, small_export: Path) -> Path:  # noqa: F811 (fixture)
+    """A private copy of the small export (its database goes beside it)."""
+    return Path(shutil.copytree(small_export, tmp_path / "export"))
+
+
+def open_viewer(make_napari_viewer, qtbot, folder: Path, **panel_kw):
+    """Viewer + reading room + grading panel on ``folder``, first case shown and loaded."""
+    from spondy_napari import ReadingRoomWidget
+    from spondy_napari._grading import GradingPanel
+
+    viewer = make_napari_viewer()
+    widget = ReadingRoomWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Reading room")
+    panel = GradingPanel(viewer, room=widget.room, **panel_kw)
+    viewer.window.add_dock_widget(panel, name="Grading", area="left")
+    widget.open_folder(str(folder))
+    room = widget.room
+    ready = (lambda: room.current_case is not None and panel.grading is not None) if panel.reader \
+        else (lambda: room.current_case is not None)
+    qtbot.waitUntil(ready, timeout=TIMEOUT_MS)
+    return SimpleNamespace(viewer=viewer, widget=widget, room=room, panel=panel, qtbot=qtbot,
+                           canvas=viewer.window._qt_viewer.canvas.native)
+
+
+def press(ctx, *keys) -> None:
+    """Key presses on napari's canvas, as the reader types them."""
+    for key in keys:
+        if key == BACKTAB:
+            ctx.qtbot.keyClick(ctx.canvas, Qt.Key.Key_Backtab, Qt.KeyboardModifier.ShiftModifier)
+        elif key == TAB:
+            ctx.qtbot.keyClick(ctx.canvas, Qt.Key.Key_Tab)
+        else:
+            ctx.qtbot.keyClick(ctx.canvas, key)
+
+
+def truth_of(ctx, folder: Path):
+    return read_truth(folder).set_index("patient_id").loc[ctx.room.current_case.patient_id]
+
+
+def drag_line(ctx, side: str, a_world, b_world) -> None:
+    """Press on ``a_world`` and release on ``b_world`` through the tool's mouse callback."""
+    event = SimpleNamespace(type="mouse_press", button=1, modifiers=(), position=tuple(a_world),
+                            viewbox=(0, 0) if side == "baseline" else (0, 1), pos=(100, 100))
+    drag = ctx.panel.tool._on_mouse(ctx.viewer, event)
+    assert drag is not None, "the line tool is not armed"
+    next(drag)
+    event.type, event.position, event.pos = "mouse_move", tuple(b_world), (100, 140)
+    next(drag)
+    event.type = "mouse_release"
+    with suppress(StopIteration):
+        next(drag)
+
+
+def draw_truth_line(ctx, truth, side: str) -> None:
+    tool, layer = ctx.panel.tool, ctx.room.layers[side]
+    a, b = (tool.to_world(side, p) for p in disc_endpoints(truth, side))
+    ctx.room.set_current_side(side)
+    if side == "baseline":  # scroll to the disc's slice, as the reader would
+        ctx.room.grid.go_to(int(np.round(layer.world_to_data(a)[0])))
+    drag_line(ctx, side, a, b)
+
+
+@pytest.mark.gui
+def test_grade_a_case_with_keys_only(make_napari_viewer, qtbot, export):
+    ctx = open_viewer(make_napari_viewer, qtbot, export, reader="r1")
+    room, panel = ctx.room, ctx.panel
+    first, truth = room.case_index, truth_of(ctx, export)
+    case_id = panel.grading.case_id
+    grade = {f"{item}.{tp}": str(int(truth[f"{item}_{tp}"]))
+             for item in ("marrow_edema", "paravertebral_inflammation")
+             for tp in ("baseline", "followup")}  # fmt: skip
+    press(ctx, LEVEL_KEYS[truth["level"]])
+    for item in ("marrow_edema", "paravertebral_inflammation"):
+        press(ctx, grade[f"{item}.baseline"], grade[f"{item}.followup"],
+              CHANGE_KEYS[truth[f"{item}_change"]])
+    assert room.state(first) == "partly graded"  # the worklist follows the answers
+    assert panel.grading.current == "disc_height.baseline_mm" and panel.tool.armed
+    draw_truth_line(ctx, truth, "baseline")
+    press(ctx, "1")  # disc height grade at baseline
+    assert panel.grading.current == "disc_height.followup_mm" and panel.tool.armed
+    draw_truth_line(ctx, truth, "followup")
+    press(ctx, "y")  # confidence from any field: the focus stays
+    assert panel.grading.current == "disc_height.followup"
+    press(ctx, "2", CHANGE_KEYS[truth["disc_height_change"]])
+
+    with Store(default_db_path(export)) as store:
+        values = store.current_values(case_id, "r1", RUBRIC)
+        assert store.case_status(case_id, "r1", RUBRIC) is GradingStatus.DONE
+        assert [s.reader for s in store.sessions()] == ["r1"]
+    expected = {
+        "level": truth["level"], "confidence": "confident",
+        "disc_height.baseline": 1, "disc_height.followup": 2,
+        "disc_height.change": truth["disc_height_change"],
+        **{k: int(v) for k, v in grade.items()},
+        **{f"{i}.change": truth[f"{i}_change"] for i in ("marrow_edema", "paravertebral_inflammation")},
+    }  # fmt: skip
+    for tp in ("baseline", "followup"):
+        measured = values.pop(f"disc_height.{tp}_mm")
+        assert measured.mm == pytest.approx(truth[f"disc_height_{tp}_mm"], abs=0.01)
+    assert values == expected
+    qtbot.waitUntil(lambda: room.case_index not in (None, first), timeout=TIMEOUT_MS)
+    assert room.state(first) == "done"
+    qtbot.waitUntil(lambda: panel.grading is not None and panel.grading.case_id != case_id)
+    assert panel.grading.current == "level" and panel.grading.values == {}
+
+
+@pytest.mark.gui
+def test_disc_line_measures_in_patient_mm(make_napari_viewer, qtbot, export):
+    ctx = open_viewer(make_napari_viewer, qtbot, export, reader="r1")
+    room, panel, truth = ctx.room, ctx.panel, truth_of(ctx, export)
+    room.nudge(+1)  # a follow-up offset: the line must still be measured in its own frame
+    for side in ("baseline", "followup"):
+        press(ctx, "d")
+        assert panel.tool.armed
+        draw_truth_line(ctx, truth, side)
+        saved = panel.grading.values[f"disc_height.{side}_mm"]
+        assert isinstance(saved, Measurement)
+        pixel = float(min(room.layers[side].scale[1:]))
+        assert saved.mm == pytest.approx(truth[f"disc_height_{side}_mm"], abs=pixel)
+        ends = np.array([saved.start, saved.end])
+        truth_ends = np.array(disc_endpoints(truth, side))
+        assert np.abs(ends - truth_ends)[:, 1:].max() < 0.01  # in-plane: exact
+        shown = room.displayed_slice(side)[0]  # both ends on the slice the side shows
+        layer = room.layers[side]
+        slice_x = panel.tool.to_patient(side, layer.data_to_world([shown, 0, 0]))[0]
+        assert ends[:, 0] == pytest.approx([slice_x, slice_x])
+        assert not panel.tool.armed
+    # drawn over their sides, as calipers (line and two end ticks) with the length
+    for index, side in ((2, "baseline"), (3, "followup")):
+        layer = panel.tool.layers[side]
+        assert ctx.viewer.layers.index(layer) == index and len(layer.data) == 3
+        assert ctx.viewer.canvas.grid.position(index, ctx.viewer.layers) == (0, index - 2)
+    assert ctx.viewer.layers.selection.active is room.layers[room.current_side]
+
+
+@pytest.mark.gui
+def test_reopen_resumes_case_offset_and_answers(make_napari_viewer, qtbot, export):
+    ctx = open_viewer(make_napari_viewer, qtbot, export, reader="r1")
+    room, panel = ctx.room, ctx.panel
+    room.request_case(1)
+    qtbot.waitUntil(lambda: room.case_index == 1 and panel.grading is not None
+                    and room.label(1) == panel.grading.case_id, timeout=TIMEOUT_MS)
+    room.nudge(+2)
+    offset = room.offset
+    press(ctx, "4", "2")
+    room.grid.go_to(2)
+    panel._save_slice()
+    case_id = panel.grading.case_id
+    ctx.viewer.close()
+
+    again = open_viewer(make_napari_viewer, qtbot, export, reader="r1")
+    qtbot.waitUntil(lambda: again.room.case_index == 1 and again.panel.grading is not None
+                    and again.panel.grading.case_id == case_id, timeout=TIMEOUT_MS)
+    assert again.room.current_label == case_id
+    assert again.room.offset == pytest.approx(offset)
+    assert again.room.grid.current_index() == 2
+    panel = again.panel
+    assert panel.grading.values == {"level": "L4-L5", "marrow_edema.baseline": 2}
+    assert panel.rows["level"].combo.currentData() == "L4-L5"
+    assert panel.rows["marrow_edema.baseline"].buttons[2].isChecked()
+    assert panel.grading.current == "marrow_edema.followup"  # the first empty field
+    assert again.room.state(1) == "partly graded"
+
+
+@pytest.mark.gui
+def test_changed_answer_appends_and_shows_latest(make_napari_viewer, qtbot, export):
+    ctx = open_viewer(make_napari_viewer, qtbot, export, reader="r1")
+    panel = ctx.panel
+    press(ctx, "m", "1")
+    assert panel.grading.current == "marrow_edema.followup"
+    press(ctx, BACKTAB, "3")
+    case_id = panel.grading.case_id
+    with Store(default_db_path(export)) as store:
+        rows = [a for a in store.history(case_id=case_id) if a.key == "marrow_edema.baseline"]
+        assert [a.value for a in rows] == [1, 3]
+        assert store.current_values(case_id, "r1", RUBRIC)["marrow_edema.baseline"] == 3
+    row = panel.rows["marrow_edema.baseline"]
+    assert row.buttons[3].isChecked() and not row.buttons[1].isChecked()
+    assert "> half" in row.shown.text()
+    panel.focus_field("marrow_edema.baseline")
+    panel.handle_key("Delete")  # clearing is an answer too
+    with Store(default_db_path(export)) as store:
+        assert "marrow_edema.baseline" not in store.current_values(case_id, "r1", RUBRIC)
+        assert len(store.history(case_id=case_id)) == 3
+
+
+@pytest.mark.gui
+def test_reader_is_asked_once_in_the_panel(make_napari_viewer, qtbot, export, monkeypatch):
+    monkeypatch.delenv("SPONDY_READER", raising=False)
+    ctx = open_viewer(make_napari_viewer, qtbot, export)
+    panel = ctx.panel
+    assert panel.store is None and not panel.is_grading
+    assert not default_db_path(export).exists()  # nothing written before a reader is known
+    assert not panel.handle_key("3")  # not grading: keys stay the reading room's
+    qtbot.keyClicks(panel.reader_edit, "AB")
+    qtbot.keyClick(panel.reader_edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: panel.grading is not None, timeout=TIMEOUT_MS)
+    assert panel.reader == "AB" and panel.reader_edit.isReadOnly()
+    assert ctx.room.current_label == panel.grading.case_id  # the worklist shows pseudonyms
+    assert not panel.set_reader("CD") and panel.reader == "AB"
+
+
+@pytest.mark.gui
+def test_blinded_reading_order_and_dates(make_napari_viewer, qtbot, export):
+    from spondy_napari._reading_room import case_key
+
+    ctx = open_viewer(make_napari_viewer, qtbot, export, reader="r1", case_order_seed=7,
+                      hide_dates=True)
+    room = ctx.room
+    assert room.cases == seeded_order(room.cases, 7, key=case_key)
+    for layer in room.layers.values():
+        assert not any(ch.isdigit() for ch in layer.name.split("·")[0])
+    with Store(default_db_path(export)) as store:
+        session = store.sessions()[-1]
+    assert session.case_order_seed == 7 and session.hide_dates
+    text = " ".join(w.text() for w in ctx.panel.findChildren(type(ctx.panel.progress)))
+    assert "CRP" not in text and "ESR" not in text
+
+
+@pytest.mark.gui
+def test_store_errors_are_one_line_notifications(make_napari_viewer, qtbot, export, monkeypatch):
+    import spondy_napari._grading as grading
+
+    shown: list[str] = []
+    monkeypatch.setattr(grading, "show_error", shown.append)
+    ctx = open_viewer(make_napari_viewer, qtbot, export, reader="r1")
+    press(ctx, "4")
+    ctx.panel.store.close()  # the database goes away under the panel
+    press(ctx, "2")
+    assert len(shown) == 1 and shown[0].startswith("Not saved:") and "\n" not in shown[0]
+    assert ctx.panel.grading.values == {"level": "L4-L5"}
+    assert ctx.panel.grading.current == "marrow_edema.baseline"
+
+
+@pytest.mark.gui
+def test_help_lists_the_grading_keys(make_napari_viewer, qtbot, export):
+    from spondy_napari._help import help_html
+
+    open_viewer(make_napari_viewer, qtbot, export, reader="r1")
+    html = help_html()
+    assert "Grading keys" in html and "improved / unchanged / aggravated" in html
+
+
+@pytest.mark.gui
+@pytest.mark.slow
+def test_keypress_benchmark_runs():
+    script = Path(__file__).parents[1] / "benchmarks" / "keypresses.py"
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "key presses: 10" in out.stdout
+
+
+@pytest.mark.gui
+def test_return_accepts_the_suggested_change(make_napari_viewer, qtbot, export):
+    ctx = open_viewer(make_napari_viewer, qtbot, export, reader="r1")
+    press(ctx, "m", "2", "1")
+    assert ctx.panel.grading.current == "marrow_edema.change"
+    assert "suggest <b>improved</b>" in ctx.panel.hint.text()
+    ctx.qtbot.keyClick(ctx.canvas, Qt.Key.Key_Return)
+    assert ctx.panel.grading.values["marrow_edema.change"] == "improved"
+
+
+@pytest.mark.gui
+def test_panel_waits_for_the_reading_room(make_napari_viewer, qtbot):
+    from spondy_napari import ReadingRoomWidget
+    from spondy_napari._grading import GradingPanel
+
+    viewer = make_napari_viewer()
+    panel = GradingPanel(viewer, reader="r1")
+    assert panel.room is None and "reading room" in panel.case_label.text()
+    widget = ReadingRoomWidget(viewer)
+    qtbot.waitUntil(lambda: panel.room is widget.room, timeout=5000)

@@ -48,7 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s: %(message)s",
     )
     # pydicom warns about every odd file it is shown; the index reports those files itself.
-    logging.getLogger("pydicom").setLevel(logging.INFO if args.verbose else logging.ERROR)
+    # (a filter, not a level: pydicom sets its logger's level when it is first imported)
+    if not args.verbose:
+        logging.getLogger("pydicom").addFilter(lambda record: record.levelno >= logging.ERROR)
     warnings.filterwarnings("ignore", module="pydicom")
     if not getattr(args, "run", None):
         parser.print_help(sys.stderr)

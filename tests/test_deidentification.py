@@ -7,6 +7,7 @@ stdout/stderr is then searched for each patient's identifiers.
 """
 
 import logging
+import socket
 from pathlib import Path
 
 import pandas as pd
@@ -82,9 +83,18 @@ def run(tmp_path_factory):
     return tmp, export
 
 
-def test_outputs_carry_no_identifiers(run, capsys, caplog):
+def test_outputs_carry_no_identifiers(run, capsys, caplog, monkeypatch):
     tmp, export = run
     caplog.set_level(logging.DEBUG)
+    attempts = []  # nothing is ever sent over the network
+
+    def no_network(*args, **kwargs):
+        attempts.append(args)
+        raise OSError("network use in a test of the offline pipeline")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket.socket, "connect_ex", no_network)
+    monkeypatch.setattr(socket, "getaddrinfo", no_network)
     db = tmp / "project.sqlite"
     outputs = tmp / "outputs"
     outputs.mkdir()
@@ -110,6 +120,7 @@ def test_outputs_carry_no_identifiers(run, capsys, caplog):
     leaks = [(name, s) for name, text in texts.items() for s in secrets if s and s in text]
     assert leaks == []
     assert "labs.csv:" in captured.err  # the bad rows were reported by line, without identifiers
+    assert attempts == []
 
 
 def test_identifiers_only_when_asked(run):

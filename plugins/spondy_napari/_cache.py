@@ -91,12 +91,6 @@ class VolumeCache:
         future = self._futures.get(key)
         return bool(future and future.done() and future.exception() is None)
 
-    def is_pending(self, ref: SeriesRef | str) -> bool:
-        """True when the volume is queued or loading."""
-        key = ref if isinstance(ref, str) else ref.series_instance_uid
-        future = self._futures.get(key)
-        return bool(future and not future.done())
-
     def busy(self) -> bool:
         """True while a volume is queued or loading."""
         return any(not f.done() for f in list(self._futures.values()))

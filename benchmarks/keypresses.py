@@ -27,8 +27,8 @@ def main() -> int:
     from spondy_napari._grading_model import level_keys
     from spondy_napari._widget import ReadingRoomWidget
 
-    from spondy_annotate.rubric import default_rubric
-    from spondy_annotate.synthetic import disc_endpoints, generate_export, read_truth
+    from spondy_annotate.grading.rubric import default_rubric
+    from spondy_annotate.synthetic.export import disc_endpoints, generate_export, read_truth
 
     def wait(condition, what: str, timeout: float = 60.0) -> None:
         end = time.monotonic() + timeout

@@ -84,7 +84,7 @@ def row(label: str, seconds: float, ours: float | None = None) -> None:
 
 
 def make_export(work: Path, patients: int, size: int, slices: int) -> Path:
-    from spondy_annotate.synthetic import generate_export
+    from spondy_annotate.synthetic.export import generate_export
 
     export = work / f"export_{patients}p_{size}px_{slices}sl"
     if (export / "truth.csv").exists():
@@ -135,8 +135,8 @@ def bench_load(work: Path, size: int, repeat: int) -> None:
     import pydicom
     import SimpleITK as sitk
 
-    from spondy_annotate.dicom_index import index_folder
-    from spondy_annotate.volume import load_series
+    from spondy_annotate.dicom.index import index_folder
+    from spondy_annotate.dicom.volume import load_series
 
     export = make_export(work, 1, size, 30)
     row0 = next(r for r in index_folder(export, cache=None).rows if r["num_images"] == 30)
@@ -176,7 +176,7 @@ def bench_viewer(work: Path) -> None:
         return
     export = work / "viewer_export_20p"
     if not (export / "truth.csv").exists():
-        from spondy_annotate.synthetic import generate_export
+        from spondy_annotate.synthetic.export import generate_export
 
         shutil.rmtree(export, ignore_errors=True)
         generate_export(export, patients=20, seed=1)

@@ -32,7 +32,7 @@ SWITCHES = 10
 
 
 def _generate(folder: Path) -> None:
-    from spondy_annotate.synthetic import generate_export
+    from spondy_annotate.synthetic.export import generate_export
 
     t0 = time.perf_counter()
     generate_export(folder, patients=PATIENTS, seed=1)

@@ -16,24 +16,24 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from spondy_annotate._version import __version__
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 _LAZY = {
-    "index_folder": "spondy_annotate.dicom_index",
-    "IndexResult": "spondy_annotate.dicom_index",
-    "SkippedFile": "spondy_annotate.dicom_index",
-    "find_cases": "spondy_annotate.cases",
-    "Case": "spondy_annotate.cases",
-    "load_series": "spondy_annotate.volume",
-    "Volume": "spondy_annotate.volume",
+    "index_folder": "spondy_annotate.dicom.index",
+    "IndexResult": "spondy_annotate.dicom.index",
+    "SkippedFile": "spondy_annotate.dicom.index",
+    "find_cases": "spondy_annotate.cases.pairing",
+    "Case": "spondy_annotate.cases.pairing",
+    "load_series": "spondy_annotate.dicom.volume",
+    "Volume": "spondy_annotate.dicom.volume",
 }
 
 if TYPE_CHECKING:
-    from spondy_annotate.cases import Case, find_cases
-    from spondy_annotate.dicom_index import IndexResult, SkippedFile, index_folder
-    from spondy_annotate.volume import Volume, load_series
+    from spondy_annotate.cases.pairing import Case, find_cases
+    from spondy_annotate.dicom.index import IndexResult, SkippedFile, index_folder
+    from spondy_annotate.dicom.volume import Volume, load_series
 
 __all__ = [
     "Case",

@@ -45,3 +45,9 @@ class LabFileError(SpondyError):
 
 class ExportError(SpondyError):
     """A gradings table could not be written or read (unknown format, unwritable folder)."""
+
+
+def one_line(exc: BaseException, limit: int = 200) -> str:
+    """The message of ``exc`` on one line, at most ``limit`` characters (its type when empty)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."

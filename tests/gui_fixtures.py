@@ -18,7 +18,7 @@ SMALL = {"rows": 64, "columns": 64, "slices": 7}
 @pytest.fixture(scope="session")
 def small_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Three patients with a baseline and a follow-up study (sagittal T1, T2, STIR; junk files)."""
-    from spondy_annotate.synthetic import generate_export
+    from spondy_annotate.synthetic.export import generate_export
 
     folder = tmp_path_factory.mktemp("gui") / "export"
     generate_export(folder, patients=3, seed=3, **SMALL)
@@ -28,7 +28,7 @@ def small_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def mixed_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Two readable patients and one with a single study (incomplete)."""
-    from spondy_annotate.synthetic import generate_export
+    from spondy_annotate.synthetic.export import generate_export
 
     folder = tmp_path_factory.mktemp("gui") / "mixed"
     generate_export(folder, patients=2, single_study_patients=1, seed=5, junk=False, **SMALL)

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from scipy.stats import t as t_dist
 
-from spondy_annotate.analysis import (
+from spondy_annotate.analysis.stats import (
     AnalysisResult,
     AnalysisSettings,
     analyze,
@@ -19,9 +19,9 @@ from spondy_annotate.analysis import (
     spearman,
     weighted_kappa,
 )
-from spondy_annotate.cohort import synthetic_cohort
+from spondy_annotate.synthetic.cohort import synthetic_cohort
 from spondy_annotate.errors import SpondyError
-from spondy_annotate.labs import ClassificationSettings, LabClass, read_labs
+from spondy_annotate.labs.read import ClassificationSettings, LabClass, read_labs
 
 # ------------------------------------------------------------------------------ by hand
 
@@ -213,7 +213,7 @@ def test_read_gradings_errors(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def cohort_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    from spondy_annotate.cohort import write_synthetic_cohort
+    from spondy_annotate.synthetic.cohort import write_synthetic_cohort
 
     return write_synthetic_cohort(tmp_path_factory.mktemp("cohort"), seed=0)
 

@@ -9,7 +9,7 @@ import pytest
 from gui_fixtures import small_export  # noqa: F401 (fixture)
 from spondy_napari._analysis import AnalysisWidget, run_analysis
 
-from spondy_annotate.cohort import write_synthetic_cohort
+from spondy_annotate.synthetic.cohort import write_synthetic_cohort
 
 pytestmark = pytest.mark.gui
 TIMEOUT_MS = 60_000

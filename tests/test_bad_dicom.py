@@ -25,10 +25,10 @@ import pytest
 from dicom_factory import AXIAL, write_series
 from guards import deadline
 
-from spondy_annotate.dicom_headers import NotAnImage, read_header
-from spondy_annotate.dicom_index import index_folder
+from spondy_annotate.dicom.headers import NotAnImage, read_header
+from spondy_annotate.dicom.index import index_folder
 from spondy_annotate.errors import SeriesGeometryError, SeriesLoadError, SpondyError
-from spondy_annotate.volume import load_series
+from spondy_annotate.dicom.volume import load_series
 
 PREAMBLE = b"\x00" * 128 + b"DICM"
 
@@ -400,8 +400,8 @@ def test_folder_given_as_a_file(tmp_path):
 
 UNREADABLE_SCRIPT = """
 import json, os, sys
-from spondy_annotate.dicom_index import index_folder
-from spondy_annotate.volume import load_series
+from spondy_annotate.dicom.index import index_folder
+from spondy_annotate.dicom.volume import load_series
 folder, fine = sys.argv[1], sys.argv[2]
 index_folder(fine)  # warm up: load every module while they can still be read
 load_series([os.path.join(fine, f) for f in os.listdir(fine)])

@@ -3,11 +3,11 @@
 import pytest
 from dicom_factory import AXIAL, write_series
 
-from spondy_annotate.cases import CaseStatus, find_cases
+from spondy_annotate.cases.pairing import CaseStatus, find_cases
 from spondy_annotate.cli import main
-from spondy_annotate.dicom_index import index_folder
+from spondy_annotate.dicom.index import index_folder
 from spondy_annotate.errors import CaseSelectionError, ConfigError
-from spondy_annotate.matching import load_rules
+from spondy_annotate.cases.rules import load_rules
 
 T1 = {"tr": 550.0, "te": 10.0, "ti": None, "scanning_sequence": "SE"}
 

@@ -14,12 +14,12 @@ import pandas as pd
 import pydicom
 import pytest
 
-from spondy_annotate.cases import CaseStatus, find_cases
+from spondy_annotate.cases.pairing import CaseStatus, find_cases
 from spondy_annotate.cli import main
-from spondy_annotate.dicom_index import index_folder
-from spondy_annotate.rubric import default_rubric
-from spondy_annotate.store import Store
-from spondy_annotate.synthetic import generate_export
+from spondy_annotate.dicom.index import index_folder
+from spondy_annotate.grading.rubric import default_rubric
+from spondy_annotate.grading.store import Store
+from spondy_annotate.synthetic.export import generate_export
 
 
 def identifiers(export: Path) -> set[str]:

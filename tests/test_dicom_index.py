@@ -9,7 +9,7 @@ from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
 
 from spondy_annotate.cli import main
-from spondy_annotate.dicom_index import SERIES_COLUMNS, index_folder
+from spondy_annotate.dicom.index import SERIES_COLUMNS, index_folder
 from spondy_annotate.errors import DicomIndexError
 
 
@@ -141,7 +141,7 @@ def test_cli_json_and_csv(messy_export, capsys):
 
 
 def test_cache_reads_only_new_or_changed_files(messy_export, tmp_path, monkeypatch):
-    from spondy_annotate import dicom_headers, dicom_index
+    from spondy_annotate.dicom import headers as dicom_headers, index as dicom_index
 
     cache = tmp_path / "project.sqlite"
     first = index_folder(messy_export, cache=cache)

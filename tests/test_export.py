@@ -11,7 +11,7 @@ import pytest
 
 from spondy_annotate import cli
 from spondy_annotate.errors import ExportError, StoreError
-from spondy_annotate.export import (
+from spondy_annotate.grading.export import (
     EXPORT_COLUMNS,
     FORMATS,
     export_gradings,
@@ -19,8 +19,8 @@ from spondy_annotate.export import (
     read_gradings,
     write_gradings,
 )
-from spondy_annotate.rubric import Measurement, default_rubric, load_rubric
-from spondy_annotate.store import Store
+from spondy_annotate.grading.rubric import Measurement, default_rubric, load_rubric
+from spondy_annotate.grading.store import Store
 
 SPEC_COLUMNS = [
     "case_id", "reader", "item", "level", "baseline_grade", "followup_grade", "change",

@@ -9,8 +9,8 @@ import pytest
 from dicom_factory import write_enhanced, write_series
 from pydicom.data import get_testdata_file
 
-from spondy_annotate.dicom_headers import NotAnImage, header_from_dataset
-from spondy_annotate.fast_header import scan_header
+from spondy_annotate.dicom.headers import NotAnImage, header_from_dataset
+from spondy_annotate.dicom._fastscan import scan_header
 
 TEST_FILES = Path(get_testdata_file("MR_small.dcm")).parent
 REALWORLD = Path(__file__).parents[2] / "shared" / "realworld-dicom"
@@ -96,7 +96,7 @@ def test_undefined_length_sequences_are_skipped(tmp_path):
 def test_tag_table_matches_pydicom_dictionary():
     from pydicom.datadict import dictionary_VR, tag_for_keyword
 
-    from spondy_annotate.fast_header import WANTED
+    from spondy_annotate.dicom._fastscan import WANTED
 
     for tag, (keyword, vr) in WANTED.items():
         assert tag_for_keyword(keyword) == tag and dictionary_VR(keyword) == vr, keyword
@@ -108,7 +108,7 @@ def test_fast_path_does_not_import_pydicom(tmp_path):
 
     files, _ = write_series(tmp_path)
     code = (
-        "import sys; from spondy_annotate.dicom_headers import read_header; "
+        "import sys; from spondy_annotate.dicom.headers import read_header; "
         f"r = read_header({str(files[0])!r}); assert r.rows == 12; "
         "print('pydicom' in sys.modules)"
     )
@@ -119,6 +119,6 @@ def test_fast_path_does_not_import_pydicom(tmp_path):
 def test_common_image_classes_are_image_storage():
     from pydicom.uid import UID
 
-    from spondy_annotate.dicom_headers import COMMON_IMAGE_SOP_CLASSES
+    from spondy_annotate.dicom.headers import COMMON_IMAGE_SOP_CLASSES
 
     assert all("Image Storage" in UID(uid).name for uid in COMMON_IMAGE_SOP_CLASSES)

@@ -17,11 +17,11 @@ from guards import deadline
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from spondy_annotate import dicom_headers
-from spondy_annotate.dicom_headers import HeaderRecord, NotAnImage, read_header
+from spondy_annotate.dicom import headers as dicom_headers
+from spondy_annotate.dicom.headers import HeaderRecord, NotAnImage, read_header
 from spondy_annotate.errors import SpondyError
-from spondy_annotate.fast_header import scan_header
-from spondy_annotate.volume import load_series
+from spondy_annotate.dicom._fastscan import scan_header
+from spondy_annotate.dicom.volume import load_series
 
 #: ``SPONDY_FUZZ_EXAMPLES=20000`` fuzzes longer, with fresh random examples.
 LONG_RUN = int(os.environ.get("SPONDY_FUZZ_EXAMPLES", "0"))

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from spondy_annotate.dicom_headers import FrameGeometry
+from spondy_annotate.dicom.headers import FrameGeometry
 from spondy_annotate.errors import SeriesGeometryError
-from spondy_annotate.geometry import plan_stacks
+from spondy_annotate.dicom.stacks import plan_stacks
 
 AXIAL = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
 SAGITTAL = (0.0, 1.0, 0.0, 0.0, 0.0, -1.0)

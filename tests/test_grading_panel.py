@@ -31,10 +31,10 @@ from spondy_napari._grading_model import (
     suggested_change,
 )
 
-from spondy_annotate.project import default_db_path
-from spondy_annotate.rubric import GradingStatus, Measurement, default_rubric, parse_rubric
-from spondy_annotate.store import Store
-from spondy_annotate.synthetic import disc_endpoints, read_truth
+from spondy_annotate.projectdb.location import default_db_path
+from spondy_annotate.grading.rubric import GradingStatus, Measurement, default_rubric, parse_rubric
+from spondy_annotate.grading.store import Store
+from spondy_annotate.synthetic.export import disc_endpoints, read_truth
 
 TIMEOUT_MS = 60_000
 CHANGE_KEYS = {"improved": "i", "unchanged": "u", "aggravated": "a"}

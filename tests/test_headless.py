@@ -4,11 +4,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-CORE_MODULES = [
-    p.stem
-    for p in (Path(__file__).parents[1] / "spondy_annotate").glob("*.py")
-    if not p.stem.startswith("_")
-]
+_CORE = Path(__file__).parents[1] / "spondy_annotate"
+CORE_MODULES = sorted(
+    ".".join(p.relative_to(_CORE).with_suffix("").parts).removesuffix(".__init__")
+    for p in _CORE.rglob("*.py")
+    if p.name != "__main__.py"
+)
 FORBIDDEN = ("napari", "qtpy", "magicgui", "superqt", "PyQt5", "PyQt6", "PySide2", "PySide6")
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from spondy_annotate.errors import LabFileError
-from spondy_annotate.labs import (
+from spondy_annotate.labs.read import (
     ClassificationSettings,
     LabClass,
     LabColumns,

@@ -18,10 +18,10 @@ import pydicom
 import pytest
 from dicom_factory import AXIAL, write_enhanced, write_series
 
-from spondy_annotate import volume as volume_module
-from spondy_annotate.dicom_headers import NotAnImage, read_header
+from spondy_annotate.dicom import volume as volume_module
+from spondy_annotate.dicom.headers import NotAnImage, read_header
 from spondy_annotate.errors import SeriesLoadError
-from spondy_annotate.volume import LAZY_THRESHOLD_BYTES, load_series
+from spondy_annotate.dicom.volume import LAZY_THRESHOLD_BYTES, load_series
 
 da = pytest.importorskip("dask.array")
 
@@ -31,7 +31,7 @@ MAX_RSS_MB = 500
 INDEX_SCRIPT = """
 import json, sys, time
 start = time.perf_counter()
-from spondy_annotate.dicom_index import index_folder
+from spondy_annotate.dicom.index import index_folder
 result = index_folder(sys.argv[1])
 table = result.series
 print(json.dumps({

@@ -14,10 +14,10 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from spondy_napari import napari_get_reader
 from spondy_napari._geometry import layer_geometry
 
-from spondy_annotate.cases import CaseStatus, find_cases
-from spondy_annotate.dicom_index import index_folder
-from spondy_annotate.synthetic import read_truth
-from spondy_annotate.volume import load_series
+from spondy_annotate.cases.pairing import CaseStatus, find_cases
+from spondy_annotate.dicom.index import index_folder
+from spondy_annotate.synthetic.export import read_truth
+from spondy_annotate.dicom.volume import load_series
 
 MANIFEST = Path(__file__).parents[1] / "plugins" / "spondy_napari" / "napari.yaml"
 COS10, SIN10 = float(np.cos(np.radians(10))), float(np.sin(np.radians(10)))

@@ -12,7 +12,7 @@ import pytest
 from spondy_napari import ReadingRoomWidget, reading_room_for
 from spondy_napari._keys import ACTIONS
 
-from spondy_annotate.synthetic import read_truth
+from spondy_annotate.synthetic.export import read_truth
 
 pytestmark = pytest.mark.gui
 TIMEOUT_MS = 30_000
@@ -371,8 +371,8 @@ def test_cli_screenshot(tmp_path, small_export):
 def test_store_gives_labels_states_and_keeps_offsets(opened, tmp_path):
     from spondy_napari._store_link import OFFSET_KEY, link_store
 
-    from spondy_annotate.rubric import default_rubric
-    from spondy_annotate.store import Store
+    from spondy_annotate.grading.rubric import default_rubric
+    from spondy_annotate.grading.store import Store
 
     room, table = opened.room, opened.widget.worklist.table
     with Store(tmp_path / "gradings.sqlite") as store:

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from spondy_annotate.dicom_index import index_folder
+from spondy_annotate.dicom.index import index_folder
 from spondy_annotate.errors import SeriesGeometryError
-from spondy_annotate.volume import load_series
+from spondy_annotate.dicom.volume import load_series
 
 REALWORLD = Path(__file__).resolve().parents[2] / "shared" / "realworld-dicom"
 pytestmark = pytest.mark.skipif(not REALWORLD.is_dir(), reason="no ../shared/realworld-dicom")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from spondy_annotate.errors import RubricError
-from spondy_annotate.rubric import (
+from spondy_annotate.grading.rubric import (
     DEFAULT_RUBRIC,
     Change,
     Confidence,

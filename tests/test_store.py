@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from spondy_annotate import store as store_module
+from spondy_annotate.grading import store as store_module
 from spondy_annotate.errors import StoreError
-from spondy_annotate.rubric import GradingStatus, Measurement, Rubric, default_rubric, load_rubric
-from spondy_annotate.store import (
+from spondy_annotate.grading.rubric import GradingStatus, Measurement, Rubric, default_rubric, load_rubric
+from spondy_annotate.grading.store import (
     APPLICATION_ID,
     SCHEMA_VERSION,
     Session,
@@ -421,8 +421,8 @@ WRITER = textwrap.dedent(
     """
     import sys
     import time
-    from spondy_annotate.rubric import default_rubric
-    from spondy_annotate.store import Store
+    from spondy_annotate.grading.rubric import default_rubric
+    from spondy_annotate.grading.store import Store
 
     db, reader, n, pause = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
     store = Store(db)

@@ -17,8 +17,8 @@ from pydicom import dcmread
 from pydicom.uid import ExplicitVRLittleEndian, RLELossless
 
 from spondy_annotate.cli import main
-from spondy_annotate.phantom import Lesion
-from spondy_annotate.synthetic import (
+from spondy_annotate.synthetic.phantom import Lesion
+from spondy_annotate.synthetic.export import (
     IMAGE_COMMENT,
     TRUTH_COLUMNS,
     SyntheticStudy,

@@ -11,7 +11,7 @@ from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
 
 from spondy_annotate.errors import SeriesGeometryError, SeriesLoadError
-from spondy_annotate.volume import load_series
+from spondy_annotate.dicom.volume import load_series
 
 
 def sitk_read(files):

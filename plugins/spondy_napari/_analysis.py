@@ -47,8 +47,8 @@ from spondy_annotate.errors import SpondyError
 if TYPE_CHECKING:
     import napari
 
-    from spondy_annotate.analysis import AnalysisResult
-    from spondy_annotate.labs import LabProblem
+    from spondy_annotate.analysis.stats import AnalysisResult
+    from spondy_annotate.labs.read import LabProblem
 
 logger = logging.getLogger(__name__)
 
@@ -75,10 +75,10 @@ def read_gradings_source(path: str | os.PathLike[str]) -> Any:
     """Gradings with identifiers from a grading database or a gradings table (CSV, xlsx)."""
     p = Path(path)
     if p.suffix.lower() in DB_SUFFIXES:
-        from spondy_annotate.export import gradings_table
+        from spondy_annotate.grading.export import gradings_table
 
         return gradings_table(p, include_identifiers=True)
-    from spondy_annotate.analysis import read_gradings
+    from spondy_annotate.analysis.stats import read_gradings
 
     return read_gradings(p)
 
@@ -98,9 +98,9 @@ def run_analysis(
     SpondyError
         Unreadable gradings or lab files, nothing to analyse, or the report not writable.
     """
-    from spondy_annotate.analysis import AnalysisSettings, analyze
-    from spondy_annotate.labs import read_labs
-    from spondy_annotate.report import format_summary, make_figures, write_report
+    from spondy_annotate.analysis.stats import AnalysisSettings, analyze
+    from spondy_annotate.labs.read import read_labs
+    from spondy_annotate.analysis.report import format_summary, make_figures, write_report
 
     if not labs:
         raise SpondyError("no lab file chosen")
@@ -205,7 +205,7 @@ class AnalysisWidget(QWidget):
         room = reading_room_for(self.viewer)
         if room is None or room.folder is None:
             return None
-        from spondy_annotate.project import default_db_path
+        from spondy_annotate.projectdb.location import default_db_path
 
         path = default_db_path(room.folder)
         return path if path.exists() else None

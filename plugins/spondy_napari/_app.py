@@ -11,7 +11,7 @@ from spondy_annotate.errors import SpondyError
 if TYPE_CHECKING:
     import napari
 
-    from spondy_annotate.matching import MatchingRules
+    from spondy_annotate.cases.rules import MatchingRules
     from spondy_napari._widget import ReadingRoomWidget
 
 

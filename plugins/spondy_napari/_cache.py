@@ -13,9 +13,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from spondy_annotate.cases import SeriesRef
+from spondy_annotate.cases.pairing import SeriesRef
 from spondy_annotate.errors import SpondyError
-from spondy_annotate.volume import Volume, load_series
+from spondy_annotate.dicom.volume import Volume, load_series
 from spondy_napari._layers import PreparedVolume, prepare
 
 logger = logging.getLogger(__name__)

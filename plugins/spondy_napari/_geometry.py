@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spondy_annotate.volume import Volume
+from spondy_annotate.dicom.volume import Volume
 
 #: Rows: the patient (LPS) unit vectors of world axes (z, y, x) for each plane.
 DISPLAY_FRAMES: dict[str, np.ndarray] = {

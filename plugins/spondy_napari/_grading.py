@@ -39,7 +39,7 @@ from qtpy.QtWidgets import (
 )
 
 from spondy_annotate.errors import SpondyError
-from spondy_annotate.rubric import CASE_ITEM, FieldKind, Measurement, Rubric, default_rubric
+from spondy_annotate.grading.rubric import CASE_ITEM, FieldKind, Measurement, Rubric, default_rubric
 from spondy_napari._grading_line import DiscLineTool
 from spondy_napari._grading_model import (
     BACKTAB,
@@ -66,9 +66,9 @@ if TYPE_CHECKING:
     import napari
     from qtpy.QtGui import QKeyEvent
 
-    from spondy_annotate.cases import Case
-    from spondy_annotate.rubric import AnswerValue
-    from spondy_annotate.store import Session, Store
+    from spondy_annotate.cases.pairing import Case
+    from spondy_annotate.grading.rubric import AnswerValue
+    from spondy_annotate.grading.store import Session, Store
     from spondy_napari._reading_room import ReadingRoom
 
 logger = logging.getLogger(__name__)
@@ -364,8 +364,8 @@ class GradingPanel(QWidget):
         if self.store is not None and self._folder == room.folder:
             return
         self._close_store()
-        from spondy_annotate.project import default_db_path
-        from spondy_annotate.store import Store
+        from spondy_annotate.projectdb.location import default_db_path
+        from spondy_annotate.grading.store import Store
         from spondy_napari._store_link import link_store
 
         self._folder = room.folder
@@ -470,7 +470,7 @@ class GradingPanel(QWidget):
         self.grading = None
         case = room.current_case if room is not None else None
         if room is not None and case is not None and self.grader is not None and self.store:
-            from spondy_annotate.store import utc_now
+            from spondy_annotate.grading.store import utc_now
 
             try:
                 case_id = self._case_id(case)

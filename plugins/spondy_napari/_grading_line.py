@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from spondy_annotate.rubric import Measurement
+from spondy_annotate.grading.rubric import Measurement
 from spondy_napari._layers import SIDE_TITLES, SIDES
 
 if TYPE_CHECKING:

@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, TypeVar
 
-from spondy_annotate.rubric import (
+from spondy_annotate.grading.rubric import (
     CASE_ITEM,
     Change,
     Choice,
@@ -46,8 +46,8 @@ from spondy_annotate.rubric import (
 )
 
 if TYPE_CHECKING:
-    from spondy_annotate.rubric import AnswerValue
-    from spondy_annotate.store import Session, Store
+    from spondy_annotate.grading.rubric import AnswerValue
+    from spondy_annotate.grading.store import Session, Store
 
 T = TypeVar("T")
 

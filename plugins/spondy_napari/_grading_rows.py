@@ -21,10 +21,10 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from spondy_annotate.rubric import FieldKind, Measurement, Timepoint
+from spondy_annotate.grading.rubric import FieldKind, Measurement, Timepoint
 
 if TYPE_CHECKING:
-    from spondy_annotate.rubric import AnswerValue, Field
+    from spondy_annotate.grading.rubric import AnswerValue, Field
 
 #: Row colours: the field in focus, an empty required field, an answered one.
 STYLE = """

@@ -18,7 +18,7 @@ from spondy_napari._geometry import LayerGeometry, layer_array, layer_geometry
 if TYPE_CHECKING:
     from napari.layers import Image
 
-    from spondy_annotate.volume import Volume
+    from spondy_annotate.dicom.volume import Volume
 
 #: The two sides of the reading room, left to right.
 SIDES = ("baseline", "followup")

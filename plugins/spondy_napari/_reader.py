@@ -120,7 +120,7 @@ def read_dicom(path: str | list[str]) -> list[LayerData]:
 
 def read_file(path: str) -> list[LayerData]:
     """One file as one layer (an Enhanced MR file holds a whole series)."""
-    from spondy_annotate.volume import load_series
+    from spondy_annotate.dicom.volume import load_series
 
     prepared = prepare(load_series([path]))
     description = prepared.volume.metadata.get("series_description") or Path(path).name
@@ -138,8 +138,8 @@ def _layer(
 
 def read_folder(path: str) -> list[LayerData]:
     """The first case's hanging-protocol series (or the first series when there is no case)."""
-    from spondy_annotate.cases import CaseStatus, find_cases
-    from spondy_annotate.dicom_index import index_folder
+    from spondy_annotate.cases.pairing import CaseStatus, find_cases
+    from spondy_annotate.dicom.index import index_folder
 
     result = index_folder(path)
     cases = find_cases(result.series)
@@ -205,7 +205,7 @@ def _load_all(
     file_lists: list[tuple[str, ...]], stacks: list[int | None] | None = None
 ) -> list[PreparedVolume | None]:
     """Load several series in parallel; a failure is notified and gives None."""
-    from spondy_annotate.volume import load_series
+    from spondy_annotate.dicom.volume import load_series
 
     def load(args: tuple[tuple[str, ...], int | None]) -> PreparedVolume | str:
         files, stack = args

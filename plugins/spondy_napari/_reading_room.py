@@ -42,7 +42,7 @@ from napari.components.overlays import TextOverlay
 from napari.utils.events import EmitterGroup, Event
 from napari.utils.notifications import show_error, show_info, show_warning
 
-from spondy_annotate.cases import Case, CaseStatus, SeriesPair, SeriesRef
+from spondy_annotate.cases.pairing import Case, CaseStatus, SeriesPair, SeriesRef
 from spondy_annotate.errors import SpondyError
 from spondy_napari._cache import VolumeCache
 from spondy_napari._geometry import SLICE_AXIS_LABELS
@@ -63,8 +63,8 @@ if TYPE_CHECKING:
     import napari
     from napari.layers import Image
 
-    from spondy_annotate.dicom_index import IndexResult
-    from spondy_annotate.matching import MatchingRules
+    from spondy_annotate.dicom.index import IndexResult
+    from spondy_annotate.cases.rules import MatchingRules
 
 logger = logging.getLogger(__name__)
 
@@ -108,8 +108,8 @@ def index_and_find_cases(
     folder: str, *, rules: MatchingRules | None = None
 ) -> tuple[IndexResult, list[Case]]:
     """Index ``folder`` and pair its studies (run in a worker by the widget; no Qt here)."""
-    from spondy_annotate.cases import find_cases
-    from spondy_annotate.dicom_index import index_folder
+    from spondy_annotate.cases.pairing import find_cases
+    from spondy_annotate.dicom.index import index_folder
 
     result = index_folder(folder, rules=rules)
     return result, find_cases(result.series, rules=rules)

@@ -24,8 +24,8 @@ SAMPLE_OPTIONS: dict[str, Any] = {
 
 def sample_folder() -> Path:
     """The sample export's folder, generated on first use."""
-    from spondy_annotate import __version__
-    from spondy_annotate.synthetic import generate_export
+    from spondy_annotate._version import __version__
+    from spondy_annotate.synthetic.export import generate_export
 
     user = os.environ.get("USER") or os.environ.get("USERNAME") or "user"
     folder = Path(tempfile.gettempdir()) / f"spondy-annotate-sample-{__version__}-{user}"

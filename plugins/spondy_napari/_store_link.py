@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from spondy_annotate.cases import CaseStatus
+from spondy_annotate.cases.pairing import CaseStatus
 
 if TYPE_CHECKING:
-    from spondy_annotate.cases import Case
-    from spondy_annotate.rubric import Rubric
-    from spondy_annotate.store import Store
+    from spondy_annotate.cases.pairing import Case
+    from spondy_annotate.grading.rubric import Rubric
+    from spondy_annotate.grading.store import Store
     from spondy_napari._reading_room import ReadingRoom
 
 #: The view-state key of the follow-up offset (patient LPS mm, ``[x, y, z]``).

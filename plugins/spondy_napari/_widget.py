@@ -34,9 +34,9 @@ from spondy_napari._worklist import WorklistWidget
 if TYPE_CHECKING:
     import napari
 
-    from spondy_annotate.cases import Case
-    from spondy_annotate.dicom_index import IndexResult
-    from spondy_annotate.matching import MatchingRules
+    from spondy_annotate.cases.pairing import Case
+    from spondy_annotate.dicom.index import IndexResult
+    from spondy_annotate.cases.rules import MatchingRules
 
 logger = logging.getLogger(__name__)
 

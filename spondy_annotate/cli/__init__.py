@@ -23,7 +23,7 @@ COMMANDS = ("open", "index", "cases", "sample", "export", "analyze")
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the parser with every subcommand registered."""
-    from spondy_annotate import __version__
+    from spondy_annotate._version import __version__
 
     parser = argparse.ArgumentParser(
         prog="spondy-annotate",

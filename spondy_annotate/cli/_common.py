@@ -8,7 +8,7 @@ import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from spondy_annotate.dicom_index import IndexResult
+    from spondy_annotate.dicom.index import IndexResult
 
 
 def terminal_progress(label: str):  # type: ignore[no-untyped-def]
@@ -31,7 +31,7 @@ def add_rules_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--rules",
         metavar="FILE",
-        help="matching rules (TOML; default: the built-in spondy_annotate/config/matching.toml)",
+        help="matching rules (TOML; default: the built-in spondy_annotate/cases/matching.toml)",
     )
 
 
@@ -50,9 +50,9 @@ def add_index_options(parser: argparse.ArgumentParser) -> None:
 
 def index_with_progress(args: argparse.Namespace) -> IndexResult:
     """Index ``args.folder`` as the index options say, showing progress on a terminal."""
-    from spondy_annotate.dicom_index import index_folder
-    from spondy_annotate.matching import load_rules
-    from spondy_annotate.project import default_db_path
+    from spondy_annotate.dicom.index import index_folder
+    from spondy_annotate.cases.rules import load_rules
+    from spondy_annotate.projectdb.location import default_db_path
 
     rules = load_rules(args.rules)
     cache = None

@@ -88,10 +88,10 @@ def _non_negative_int(text: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Run the analysis; return 0, or 3 when lab rows were rejected."""
-    from spondy_annotate.analysis import AnalysisSettings, analyze, read_gradings
-    from spondy_annotate.labs import ClassificationSettings, LabClass, LabColumns, LinkWindow
-    from spondy_annotate.labs import read_labs as read_lab_files
-    from spondy_annotate.report import format_summary, write_report
+    from spondy_annotate.analysis.stats import AnalysisSettings, analyze, read_gradings
+    from spondy_annotate.labs.read import ClassificationSettings, LabClass, LabColumns, LinkWindow
+    from spondy_annotate.labs.read import read_labs as read_lab_files
+    from spondy_annotate.analysis.report import format_summary, write_report
 
     try:
         columns = LabColumns.parse(
@@ -131,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _load_gradings(db: str) -> Any:
     try:
-        from spondy_annotate.export import gradings_table
+        from spondy_annotate.grading.export import gradings_table
     except ImportError as exc:
-        raise SpondyError(f"--db needs spondy_annotate.export, which is missing ({exc})") from exc
+        raise SpondyError(f"--db needs spondy_annotate.grading.export, which is missing ({exc})") from exc
     return gradings_table(db, include_identifiers=True)

@@ -43,8 +43,8 @@ def parse_choices(values: list[str]) -> dict[str, tuple[str, str]]:
 
 def run(args: argparse.Namespace) -> int:
     """Print the cases."""
-    from spondy_annotate.cases import CaseStatus, find_cases
-    from spondy_annotate.matching import load_rules
+    from spondy_annotate.cases.pairing import CaseStatus, find_cases
+    from spondy_annotate.cases.rules import load_rules
 
     choices = parse_choices(args.choose)
     result = index_with_progress(args)

@@ -41,7 +41,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Export the gradings; return 0 (errors are raised as ``SpondyError``)."""
-    from spondy_annotate.export import export_gradings
+    from spondy_annotate.grading.export import export_gradings
 
     table = export_gradings(
         args.db, args.out, include_identifiers=args.include_identifiers, readers=args.reader

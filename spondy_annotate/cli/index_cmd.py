@@ -51,7 +51,7 @@ def _cell(value: Any) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Index the folder and print the table."""
-    from spondy_annotate.dicom_index import SERIES_COLUMNS
+    from spondy_annotate.dicom.index import SERIES_COLUMNS
 
     result = index_with_progress(args)
     if args.json:

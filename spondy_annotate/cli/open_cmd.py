@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     """Open the viewer (and, with ``--screenshot``, save one and exit)."""
     from pathlib import Path
 
-    from spondy_annotate.matching import load_rules
+    from spondy_annotate.cases.rules import load_rules
 
     folder = Path(args.folder)
     if not folder.is_dir():

@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         raise SpondyError("--slices must be at least 1")
     if args.patients + args.single_study < 1:
         raise SpondyError("nothing to write: --patients and --single-study are both 0")
-    from spondy_annotate.synthetic import generate_export
+    from spondy_annotate.synthetic.export import generate_export
 
     truth = generate_export(
         out,

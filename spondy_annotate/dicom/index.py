@@ -17,16 +17,16 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from spondy_annotate import __version__
+from spondy_annotate._version import __version__
 from spondy_annotate.errors import DicomIndexError, SeriesGeometryError
-from spondy_annotate.index_cache import IndexCache, snapshot_digest
-from spondy_annotate.matching import MatchingRules, load_rules
-from spondy_annotate.sequence import classify_sequence
+from spondy_annotate.dicom.index_cache import IndexCache, snapshot_digest
+from spondy_annotate.cases.rules import MatchingRules, load_rules
+from spondy_annotate.dicom.sequence import classify_sequence
 
 if TYPE_CHECKING:  # pydicom, numpy and pandas load only when headers are read or tabulated,
     import pandas as pd  # so that re-opening an unchanged export starts fast
 
-    from spondy_annotate.dicom_headers import HeaderRecord
+    from spondy_annotate.dicom.headers import HeaderRecord
 
 logger = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ def scan_files(root: Path, skipped: list[SkippedFile]) -> dict[str, tuple[int, i
             elif entry.is_file():
                 found[entry.path] = (st.st_size, st.st_mtime_ns)
             else:
-                from spondy_annotate.dicom_headers import file_kind
+                from spondy_annotate.dicom.headers import file_kind
 
                 kind = file_kind(st.st_mode)
                 skipped.append(SkippedFile(entry.path, f"not a regular file ({kind})"))
@@ -146,7 +146,7 @@ def scan_files(root: Path, skipped: list[SkippedFile]) -> dict[str, tuple[int, i
 
 
 def _read_one(path: str) -> HeaderRecord | SkippedFile:
-    from spondy_annotate.dicom_headers import NotAnImage, read_header
+    from spondy_annotate.dicom.headers import NotAnImage, read_header
 
     try:
         return read_header(path)
@@ -169,8 +169,8 @@ def read_headers(
 
 
 def _series_row(records: list[HeaderRecord], rules: MatchingRules) -> dict[str, Any]:
-    from spondy_annotate.dicom_headers import orientation_label
-    from spondy_annotate.geometry import plan_stacks
+    from spondy_annotate.dicom.headers import orientation_label
+    from spondy_annotate.dicom.stacks import plan_stacks
 
     first = min(records, key=lambda r: (r.instance_number or 0, r.path))
     frames = [f for r in records for f in r.frames]
@@ -322,7 +322,7 @@ def _index_files(
     progress: ProgressCallback | None,
 ) -> tuple[tuple[dict[str, Any], ...], list[SkippedFile]]:
     """Read the headers the cache does not know, and tabulate every image's series."""
-    from spondy_annotate.dicom_headers import HeaderRecord
+    from spondy_annotate.dicom.headers import HeaderRecord
 
     known: dict[str, HeaderRecord | str] = {}
     todo = list(stats)

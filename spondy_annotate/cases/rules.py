@@ -10,7 +10,7 @@ from importlib import resources
 from pathlib import Path
 
 from spondy_annotate.errors import ConfigError
-from spondy_annotate.sequence import SequenceRules, SequenceType
+from spondy_annotate.dicom.sequence import SequenceRules, SequenceType
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -36,7 +36,7 @@ class ProtocolEntry:
 
 @dataclass(frozen=True)
 class MatchingRules:
-    """Sequence rules and the hanging protocol (see ``config/matching.toml``)."""
+    """Sequence rules and the hanging protocol (see ``cases/matching.toml``)."""
 
     name: str
     sequence: SequenceRules
@@ -53,7 +53,7 @@ def load_rules(path: str | os.PathLike[str] | None = None) -> MatchingRules:
         With the file name and the offending key (or TOML line) when the file is invalid.
     """
     if path is None:
-        ref = resources.files("spondy_annotate") / "config" / "matching.toml"
+        ref = resources.files("spondy_annotate.cases") / "matching.toml"
         text, source = ref.read_text(encoding="utf-8"), "built-in matching.toml"
     else:
         source = os.fspath(path)

@@ -17,7 +17,7 @@ from typing import Any
 
 #: The tags (with their keyword and dictionary VR) read by
 #: :func:`~spondy_annotate.dicom_headers.header_from_dataset` for classic images, and those
-#: :mod:`spondy_annotate.volume` needs to read native pixel data without pydicom. A literal table,
+#: :mod:`spondy_annotate.dicom.volume` needs to read native pixel data without pydicom. A literal table,
 #: so that the common case never imports pydicom (a test checks it against pydicom's dictionary).
 WANTED = {
     0x00080008: ("ImageType", "CS"),

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from spondy_annotate.errors import ExportError, RubricError
-from spondy_annotate.rubric import CASE_ITEM, Measurement, Rubric, builtin_rubrics, load_rubric
-from spondy_annotate.store import Answer, Store
+from spondy_annotate.grading.rubric import CASE_ITEM, Measurement, Rubric, builtin_rubrics, load_rubric
+from spondy_annotate.grading.store import Answer, Store
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -23,7 +23,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from spondy_annotate.dicom_headers import (
+from spondy_annotate.dicom.headers import (
     FrameGeometry,
     NotAnImage,
     first_item,
@@ -35,8 +35,8 @@ from spondy_annotate.dicom_headers import (
     to_int,
 )
 from spondy_annotate.errors import SeriesGeometryError, SeriesLoadError, SpondyError
-from spondy_annotate.fast_header import scan_header
-from spondy_annotate.geometry import Stack, plan_stacks
+from spondy_annotate.dicom._fastscan import scan_header
+from spondy_annotate.dicom.stacks import Stack, plan_stacks
 
 logger = logging.getLogger(__name__)
 

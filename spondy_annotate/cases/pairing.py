@@ -14,7 +14,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from spondy_annotate.errors import CaseSelectionError
-from spondy_annotate.matching import MatchingRules, ProtocolEntry, load_rules
+from spondy_annotate.cases.rules import MatchingRules, ProtocolEntry, load_rules
 
 if TYPE_CHECKING:
     import pandas as pd

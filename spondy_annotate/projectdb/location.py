@@ -1,7 +1,7 @@
 """Where a DICOM export's project database lives: beside the export, by default.
 
-The project database is one SQLite file holding the gradings (:mod:`spondy_annotate.store`) and
-the index cache (:mod:`spondy_annotate.index_cache`). By default it sits next to the export
+The project database is one SQLite file holding the gradings (:mod:`spondy_annotate.grading.store`) and
+the index cache (:mod:`spondy_annotate.dicom.index_cache`). By default it sits next to the export
 folder, named after it (``/data/export`` -> ``/data/export.spondy.sqlite``), so that exports on
 read-only media still work: when that folder cannot be written, the file goes to the user's
 cache folder instead, under a name derived from the export's absolute path.

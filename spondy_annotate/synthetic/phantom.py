@@ -15,7 +15,7 @@ inflammation graded 0-3 (see :class:`Lesion`).
 Examples
 --------
 >>> import numpy as np
->>> from spondy_annotate.phantom import Grid, Lesion, build_anatomy, render
+>>> from spondy_annotate.synthetic.phantom import Grid, Lesion, build_anatomy, render
 >>> anatomy = build_anatomy(7, Lesion("L4-L5", 2, 1, 6.5))
 >>> grid = Grid(np.array([0.0]), np.arange(-60, 60, 2.0), np.arange(-80, 80, 2.0), 2.0)
 >>> render(anatomy, grid, ("T1", "STIR"), seed=1).shape

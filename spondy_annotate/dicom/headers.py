@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from spondy_annotate.fast_header import scan_header
+from spondy_annotate.dicom._fastscan import scan_header
 
 if TYPE_CHECKING:  # pydicom is imported when a file needs it, not for the fast path
     from pydicom.dataset import Dataset

@@ -20,7 +20,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from spondy_annotate.dicom_headers import HeaderRecord
+    from spondy_annotate.dicom.headers import HeaderRecord
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def _encode(record: HeaderRecord) -> str:
 
 
 def _decode(text: str) -> HeaderRecord:
-    from spondy_annotate.dicom_headers import FrameGeometry, HeaderRecord
+    from spondy_annotate.dicom.headers import FrameGeometry, HeaderRecord
 
     data = dict(zip(_fields(), json.loads(text), strict=True))
     data["frames"] = tuple(
@@ -51,7 +51,7 @@ def _decode(text: str) -> HeaderRecord:
 @cache
 def _fields() -> tuple[str, ...]:
     """HeaderRecord's field names, ``frames`` last (records are stored as JSON lists)."""
-    from spondy_annotate.dicom_headers import HeaderRecord
+    from spondy_annotate.dicom.headers import HeaderRecord
 
     names = tuple(f.name for f in fields(HeaderRecord))
     assert names[-1] == "frames"
@@ -80,13 +80,13 @@ class IndexCache:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
         if not (os.path.exists(self.path) and self._current()):
-            from spondy_annotate.store import open_store
+            from spondy_annotate.grading.store import open_store
 
             open_store(self.path).close()  # creates, migrates or refuses the file
         self._conn = sqlite3.connect(self.path, timeout=30.0)
 
     def _current(self) -> bool:
-        from spondy_annotate.store import APPLICATION_ID, SCHEMA_VERSION
+        from spondy_annotate.grading.store import APPLICATION_ID, SCHEMA_VERSION
 
         try:
             with sqlite3.connect(f"file:{self.path}?mode=ro", uri=True) as conn:

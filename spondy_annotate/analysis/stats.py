@@ -2,7 +2,7 @@
 
 Reproduces the analysis of Ahn et al., BMC Musculoskelet Disord 2020;21:428: the course of CRP
 and ESR from baseline to follow-up (resolved / resolving / aggravated, see
-:mod:`spondy_annotate.labs`) is correlated with the reader's judgement of each MRI item
+:mod:`spondy_annotate.labs.read`) is correlated with the reader's judgement of each MRI item
 (improved / unchanged / aggravated) by Spearman's rank correlation.
 
 Codings (both ordinal, so that agreement gives a positive rho):
@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from spondy_annotate.errors import SpondyError
-from spondy_annotate.labs import (
+from spondy_annotate.labs.read import (
     ClassificationSettings,
     LabClass,
     LinkResult,

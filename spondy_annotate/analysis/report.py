@@ -33,14 +33,14 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from spondy_annotate.analysis import (
+from spondy_annotate.analysis.stats import (
     LAB_CLASS_LABELS,
     MRI_CHANGE_CODES,
     PAPER_CLASS_COUNTS,
     PAPER_RHO,
     AnalysisResult,
 )
-from spondy_annotate.labs import CANONICAL_UNITS, LabProblem
+from spondy_annotate.labs.read import CANONICAL_UNITS, LabProblem
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -14,11 +14,11 @@ network share.
 The schema is versioned with ``PRAGMA user_version`` and upgraded by :data:`MIGRATIONS` (append a
 :class:`Migration` to extend it); a copy of the file is kept before upgrading existing data. A
 file from a newer version is refused and left untouched. The file holds patient IDs: keep it
-where the images are; exports are de-identified (:mod:`spondy_annotate.export`).
+where the images are; exports are de-identified (:mod:`spondy_annotate.grading.export`).
 
 Examples
 --------
->>> from spondy_annotate.rubric import default_rubric
+>>> from spondy_annotate.grading.rubric import default_rubric
 >>> with Store(tmp / "gradings.sqlite") as store:  # doctest: +SKIP
 ...     case = store.register_case("PAT1", "1.2.3", "2021-03-01", "1.2.4", "2021-04-12")
 ...     session = store.start_session("reader1", rubric=default_rubric())
@@ -42,8 +42,8 @@ from pathlib import Path
 from typing import Any
 
 from spondy_annotate.errors import StoreError
-from spondy_annotate.pseudonym import DEFAULT_LENGTH, case_pseudonym, new_salt
-from spondy_annotate.rubric import (
+from spondy_annotate.grading.pseudonym import DEFAULT_LENGTH, case_pseudonym, new_salt
+from spondy_annotate.grading.rubric import (
     CASE_ITEM,
     AnswerValue,
     GradingStatus,
@@ -539,7 +539,7 @@ class Store:
         """
         reader = _reader(reader)
         if app_version is None:
-            from spondy_annotate import __version__ as app_version
+            from spondy_annotate._version import __version__ as app_version
         settings = dict(settings or {})
         json_settings = json.dumps(settings, sort_keys=True)
         session = Session(

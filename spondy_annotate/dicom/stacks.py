@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spondy_annotate.dicom_headers import FrameGeometry, orientation_label
+from spondy_annotate.dicom.headers import FrameGeometry, orientation_label
 from spondy_annotate.errors import SeriesGeometryError
 
 #: Two positions closer than this along the normal (mm) are the same slice position.

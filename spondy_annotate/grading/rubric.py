@@ -6,7 +6,7 @@ flag and a free-text note. :attr:`Rubric.fields` flattens this into the ordered 
 viewer walks with the keyboard; :meth:`Rubric.validate_value` checks one answer and
 :meth:`Rubric.is_complete` tells whether a case is done.
 
-The built-in rubrics live in ``spondy_annotate/rubrics/*.toml``; ``ahn2020`` is the default.
+The built-in rubrics live in ``spondy_annotate/grading/rubrics/*.toml``; ``ahn2020`` is the default.
 
 Examples
 --------
@@ -483,7 +483,7 @@ def _validate_measurement(key: str, value: object) -> Measurement:
 
 def builtin_rubrics() -> tuple[str, ...]:
     """Return the names of the rubrics shipped with spondy_annotate, sorted."""
-    folder = resources.files("spondy_annotate") / "rubrics"
+    folder = resources.files("spondy_annotate.grading") / "rubrics"
     return tuple(
         sorted(p.name[: -len(".toml")] for p in folder.iterdir() if p.name.endswith(".toml"))
     )
@@ -525,7 +525,7 @@ def load_rubric(path_or_name: str | os.PathLike[str]) -> Rubric:
                 f"unknown rubric {text_name!r}: give a .toml file or one of "
                 f"{', '.join(builtin_rubrics())}"
             )
-        ref = resources.files("spondy_annotate") / "rubrics" / f"{text_name}.toml"
+        ref = resources.files("spondy_annotate.grading") / "rubrics" / f"{text_name}.toml"
         return parse_rubric(ref.read_text(encoding="utf-8"), source=f"{text_name}.toml")
     path = Path(text_name)
     try:

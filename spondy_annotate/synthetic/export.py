@@ -3,7 +3,7 @@
 :func:`generate_export` writes what a PACS export of a small spondylodiscitis cohort looks like:
 patients with a baseline and a follow-up study about six weeks apart, sagittal T1, T2 and STIR
 series (optionally axial T2 and post-contrast T1), files with random names and no extension in
-nested folders, and a few non-DICOM files. The phantom (:mod:`spondy_annotate.phantom`) shows an
+nested folders, and a few non-DICOM files. The phantom (:mod:`spondy_annotate.synthetic.phantom`) shows an
 infected disc whose marrow edema, paravertebral inflammation and disc height are in the truth
 table returned (and written to ``truth.csv``).
 
@@ -12,7 +12,7 @@ shapes (one study only, three studies...).
 
 Examples
 --------
->>> from spondy_annotate.synthetic import generate_export
+>>> from spondy_annotate.synthetic.export import generate_export
 >>> truth = generate_export("/tmp/export", patients=2, rows=96, columns=96, slices=5)
 ...                                                                       # doctest: +SKIP
 >>> truth[["patient_id", "level", "marrow_edema_change"]]                 # doctest: +SKIP
@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from spondy_annotate.phantom import LEVELS, Lesion, normal_disc_height
+from spondy_annotate.synthetic.phantom import LEVELS, Lesion, normal_disc_height
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -600,7 +600,7 @@ def write_study(
     SyntheticStudy
         UIDs, files and the affected disc's centre in this study's patient coordinates.
     """
-    from spondy_annotate.phantom import Grid, build_anatomy, render
+    from spondy_annotate.synthetic.phantom import Grid, build_anatomy, render
 
     if not 0 <= visit < len(patient.visits):
         raise ValueError(f"{patient.patient_id} has {len(patient.visits)} visits, not {visit + 1}")

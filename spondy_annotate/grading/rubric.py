@@ -98,6 +98,11 @@ class Change(str, Enum):
     AGGRAVATED = "aggravated"
     """More extensive or more intense at follow-up: progression despite treatment."""
 
+    @property
+    def code(self) -> int:
+        """The ordinal code analysed against the lab classes: improved 0, unchanged 1, aggravated 2."""
+        return list(Change).index(self)
+
 
 class Confidence(str, Enum):
     """The reader's confidence in the grading of a case."""

@@ -1,10 +1,16 @@
 """The core runs headless: importing it never pulls in napari, Qt or magicgui."""
 
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-_CORE = Path(__file__).parents[1] / "spondy_annotate"
+import pytest
+
+ROOT = Path(__file__).parents[1]
+
+_CORE = ROOT / "spondy_annotate"
 CORE_MODULES = sorted(
     ".".join(p.relative_to(_CORE).with_suffix("").parts).removesuffix(".__init__")
     for p in _CORE.rglob("*.py")
@@ -23,10 +29,39 @@ def test_core_imports_no_gui_modules():
     assert out.stdout.strip() == "[]"
 
 
-def test_import_linter_contract():
+def _lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
     lint = Path(sys.executable).parent / "lint-imports"  # installed by the [test] extra
-    out = subprocess.run([str(lint)], capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    env = {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{root / 'plugins'}"}
+    return subprocess.run([str(lint)], capture_output=True, text=True, cwd=root, env=env)
+
+
+def test_import_linter_contracts():
+    out = _lint_imports(ROOT)
     assert out.returncode == 0, out.stdout + out.stderr
+    assert "Contracts: 2 kept, 0 broken." in out.stdout
+
+
+def test_import_linter_refuses_a_core_module_that_opens_the_viewer(tmp_path):
+    """The contract has teeth: bring back the old ``cli/open_cmd.py`` import and it fails."""
+    for part in ("spondy_annotate", "plugins", "pyproject.toml"):
+        copy = shutil.copytree if (ROOT / part).is_dir() else shutil.copy
+        copy(ROOT / part, tmp_path / part)
+    (tmp_path / "spondy_annotate" / "cli" / "open_cmd.py").write_text(
+        "from spondy_napari._app import open_reading_room\n"
+    )
+    out = _lint_imports(tmp_path)
+    assert out.returncode == 1, out.stdout
+    assert "spondy_annotate is not allowed to import spondy_napari" in out.stdout
+    assert "spondy_annotate.cli.open_cmd -> spondy_napari._app" in out.stdout
+
+
+@pytest.mark.slow
+def test_type_checker_passes_on_the_core():
+    out = subprocess.run(
+        [sys.executable, "-m", "mypy"], capture_output=True, text=True, cwd=ROOT
+    )
+    assert out.returncode == 0, out.stdout[-3000:]
+    assert "Success: no issues found" in out.stdout
 
 
 def test_python_m_entry_point():

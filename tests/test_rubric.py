@@ -9,13 +9,15 @@ import pytest
 
 from spondy_annotate.errors import RubricError
 from spondy_annotate.grading.rubric import (
-    DEFAULT_RUBRIC,
     Change,
     Confidence,
     FieldKind,
     GradingStatus,
     ItemType,
     Measurement,
+)
+from spondy_annotate.grading.rubric_toml import (
+    DEFAULT_RUBRIC,
     builtin_rubrics,
     default_rubric,
     load_rubric,

@@ -18,16 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from spondy_annotate.grading import store as store_module
 from spondy_annotate.errors import StoreError
-from spondy_annotate.grading.rubric import GradingStatus, Measurement, Rubric, default_rubric, load_rubric
-from spondy_annotate.grading.store import (
-    APPLICATION_ID,
-    SCHEMA_VERSION,
-    Session,
-    Store,
-    open_store,
-)
+from spondy_annotate.grading import store as store_module
+from spondy_annotate.grading.rubric import GradingStatus, Measurement, Rubric
+from spondy_annotate.grading.rubric_toml import default_rubric, load_rubric
+from spondy_annotate.grading.store import Session, Store, open_store
+from spondy_annotate.projectdb.schema import APPLICATION_ID, SCHEMA_VERSION
 
 PATIENT = "PAT-0042"
 UID_BASE = "1.2.826.0.1.3680043.8.498.1"
@@ -421,7 +417,7 @@ WRITER = textwrap.dedent(
     """
     import sys
     import time
-    from spondy_annotate.grading.rubric import default_rubric
+    from spondy_annotate.grading.rubric_toml import default_rubric
     from spondy_annotate.grading.store import Store
 
     db, reader, n, pause = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])

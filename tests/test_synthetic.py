@@ -17,19 +17,15 @@ from pydicom import dcmread
 from pydicom.uid import ExplicitVRLittleEndian, RLELossless
 
 from spondy_annotate.cli import main
-from spondy_annotate.synthetic.phantom import Lesion
+from spondy_annotate.synthetic.anatomy import Lesion
+from spondy_annotate.synthetic.dicom_writer import IMAGE_COMMENT, SyntheticStudy, write_study
 from spondy_annotate.synthetic.export import (
-    IMAGE_COMMENT,
     TRUTH_COLUMNS,
-    SyntheticStudy,
     disc_endpoints,
-    disc_height_change,
     generate_export,
-    grade_change,
-    random_patient,
     read_truth,
-    write_study,
 )
+from spondy_annotate.synthetic.patients import disc_height_change, grade_change, random_patient
 
 JUNK_NAMES = {"README.TXT", ".DS_Store", "THUMB001.JPG", "truth.csv"}
 SMALL = {"rows": 64, "columns": 64, "slices": 3}

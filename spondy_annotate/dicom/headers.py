@@ -1,8 +1,11 @@
-"""Reading DICOM headers: one file's header record and the geometry of each of its frames.
+"""Reading DICOM headers: one file's :class:`~spondy_annotate.dicom.records.HeaderRecord`.
 
 Only headers are read here (``stop_before_pixels``): indexing a folder never decodes pixels.
-Classic images have one frame; an Enhanced (multi-frame) image carries its frames' geometry in the
-functional group sequences, which are read the same way.
+The common file is read by the private fast scanner, anything else by pydicom; both give a
+mapping of keywords to values that the helpers below read alike. Classic images have one frame;
+an Enhanced (multi-frame) image carries its frames' geometry in the functional group sequences,
+which are read the same way. A file that is not an image raises :class:`NotAnImage` with a
+one-line reason, which the index reports as a skipped file.
 """
 
 from __future__ import annotations
@@ -11,87 +14,21 @@ import io
 import math
 import os
 import stat
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-import numpy as np
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 from spondy_annotate.dicom._fastscan import scan_header
+from spondy_annotate.dicom.records import FrameGeometry, HeaderRecord
+from spondy_annotate.errors import one_line
 
 if TYPE_CHECKING:  # pydicom is imported when a file needs it, not for the fast path
     from pydicom.dataset import Dataset
 
-#: Raw Data, structured reports, presentation states and the like share series UIDs with images
-#: but have no pixels; they are reported as skipped, never indexed as images.
+    #: A header: pydicom's dataset, or the fast scanner's ``{keyword: value}`` mapping.
+    DatasetLike: TypeAlias = Dataset | Mapping[str, Any]
+
+#: A DICOMDIR (media directory): skipped, its images are indexed directly.
 _DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
-
-
-@dataclass(frozen=True)
-class FrameGeometry:
-    """Where one frame (one 2D image) lies in patient space.
-
-    Attributes
-    ----------
-    position : tuple of float
-        ImagePositionPatient: the centre of the first transmitted pixel, in mm (LPS).
-    orientation : tuple of float
-        ImageOrientationPatient: row then column direction cosines.
-    split_keys : tuple
-        Values that tell apart frames that share a position (time point, echo, frame type, ...),
-        in the order :func:`spondy_annotate.geometry.plan_stacks` tries them: image/frame
-        type, temporal position, echo, acquisition (or stack), acquisition time, instance.
-    frame : int
-        Index of the frame in its file (0 for classic single-frame images).
-    assumed : bool
-        True for a single 2D image without position/orientation (a radiograph, a screenshot):
-        it is placed at the origin, axial, so that it can still be shown.
-    """
-
-    position: tuple[float, float, float]
-    orientation: tuple[float, float, float, float, float, float]
-    split_keys: tuple[Any, ...]
-    frame: int = 0
-    assumed: bool = False
-
-
-@dataclass(frozen=True)
-class HeaderRecord:
-    """What the index keeps of one image file (header only)."""
-
-    path: str
-    size: int
-    mtime_ns: int
-    patient_id: str
-    study_instance_uid: str
-    study_date: str
-    study_time: str
-    study_description: str
-    series_instance_uid: str
-    series_number: int | None
-    series_description: str
-    modality: str
-    sop_class_uid: str
-    sop_instance_uid: str
-    frame_of_reference_uid: str
-    transfer_syntax: str
-    rows: int
-    columns: int
-    number_of_frames: int
-    pixel_spacing: tuple[float, float] | None
-    slice_thickness: float | None
-    spacing_between_slices: float | None
-    scanning_sequence: str
-    sequence_variant: str
-    scan_options: str
-    repetition_time: float | None
-    echo_time: float | None
-    inversion_time: float | None
-    contrast_agent: str
-    magnetic_field_strength: float | None
-    image_type: str
-    instance_number: int | None
-    frames: tuple[FrameGeometry, ...]
 
 
 class NotAnImage(Exception):
@@ -183,7 +120,17 @@ def _floats(value: Any, n: int) -> tuple[float, ...] | None:
     return out
 
 
-def first_item(seq_owner: Dataset | None, *path: str) -> Dataset | None:
+def _position(value: Any) -> tuple[float, float, float] | None:
+    """ImagePositionPatient as three finite floats, or None."""
+    return cast("tuple[float, float, float] | None", _floats(value, 3))
+
+
+def _orientation(value: Any) -> tuple[float, float, float, float, float, float] | None:
+    """ImageOrientationPatient as six finite floats, or None."""
+    return cast("tuple[float, float, float, float, float, float] | None", _floats(value, 6))
+
+
+def first_item(seq_owner: DatasetLike | None, *path: str) -> DatasetLike | None:
     """Follow nested one-item sequences (``Shared...[0].PixelMeasuresSequence[0]``)."""
     node = seq_owner
     for keyword in path:
@@ -196,7 +143,9 @@ def first_item(seq_owner: Dataset | None, *path: str) -> Dataset | None:
     return node
 
 
-def group_attr(ds: Dataset, frame_group: Dataset | None, sequence: str, keyword: str) -> Any:
+def group_attr(
+    ds: DatasetLike, frame_group: DatasetLike | None, sequence: str, keyword: str
+) -> Any:
     """An attribute of a functional group, per-frame first, then shared."""
     for owner in (frame_group, first_item(ds, "SharedFunctionalGroupsSequence")):
         item = first_item(owner, sequence)
@@ -205,21 +154,21 @@ def group_attr(ds: Dataset, frame_group: Dataset | None, sequence: str, keyword:
     return None
 
 
-def frame_geometries(ds: Dataset) -> tuple[FrameGeometry, ...]:
+def frame_geometries(ds: DatasetLike) -> tuple[FrameGeometry, ...]:
     """Return the geometry of every frame of ``ds`` that has one (classic or Enhanced)."""
     per_frame = ds.get("PerFrameFunctionalGroupsSequence")
     if per_frame:
         frames = []
         for i, group in enumerate(per_frame):
-            pos = _floats(group_attr(ds, group, "PlanePositionSequence", "ImagePositionPatient"), 3)
-            ori = _floats(
-                group_attr(ds, group, "PlaneOrientationSequence", "ImageOrientationPatient"), 6
+            pos = _position(group_attr(ds, group, "PlanePositionSequence", "ImagePositionPatient"))
+            ori = _orientation(
+                group_attr(ds, group, "PlaneOrientationSequence", "ImageOrientationPatient")
             )
             if pos is None or ori is None:
                 continue
             content = first_item(group, "FrameContentSequence")
             frame_type = group_attr(ds, group, "MRImageFrameTypeSequence", "FrameType")
-            keys = (
+            keys: tuple[Any, ...] = (
                 _text(frame_type),
                 _text(content.get("TemporalPositionIndex")) if content else "",
                 _text(group_attr(ds, group, "MREchoSequence", "EffectiveEchoTime")),
@@ -227,12 +176,12 @@ def frame_geometries(ds: Dataset) -> tuple[FrameGeometry, ...]:
                 "",
                 i,
             )
-            frames.append(FrameGeometry(pos, ori, keys, i))  # type: ignore[arg-type]
+            frames.append(FrameGeometry(pos, ori, keys, i))
         return tuple(frames)
-    pos = _floats(ds.get("ImagePositionPatient"), 3)
-    ori = _floats(ds.get("ImageOrientationPatient"), 6)
+    pos = _position(ds.get("ImagePositionPatient"))
+    ori = _orientation(ds.get("ImageOrientationPatient"))
     assumed = pos is None or ori is None
-    if assumed:
+    if pos is None or ori is None:
         if (to_int(ds.get("NumberOfFrames")) or 1) > 1:
             return ()
         pos, ori = (0.0, 0.0, 0.0), (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
@@ -244,10 +193,10 @@ def frame_geometries(ds: Dataset) -> tuple[FrameGeometry, ...]:
         _text(ds.get("AcquisitionTime")),
         to_int(ds.get("InstanceNumber")),
     )
-    return (FrameGeometry(pos, ori, keys, 0, assumed),)  # type: ignore[arg-type]
+    return (FrameGeometry(pos, ori, keys, 0, assumed),)
 
 
-def pixel_spacing_value(ds: Dataset) -> Any:
+def pixel_spacing_value(ds: DatasetLike) -> Any:
     """PixelSpacing of a classic image, or of an Enhanced one's shared or first frame's group."""
     return ds.get("PixelSpacing") or group_attr(
         ds,
@@ -257,13 +206,13 @@ def pixel_spacing_value(ds: Dataset) -> Any:
     )
 
 
-def _spacing(ds: Dataset) -> tuple[float, float] | None:
+def _spacing(ds: DatasetLike) -> tuple[float, float] | None:
     value = pixel_spacing_value(ds)
     spacing = _floats(value, 2) if value is not None else None
-    return spacing  # type: ignore[return-value]
+    return cast("tuple[float, float] | None", spacing)
 
 
-def _enhanced_or_classic(ds: Dataset, keyword: str, sequence: str, nested: str) -> Any:
+def _enhanced_or_classic(ds: DatasetLike, keyword: str, sequence: str, nested: str) -> Any:
     value = ds.get(keyword)
     if value is None:
         value = group_attr(ds, None, sequence, nested)
@@ -295,11 +244,11 @@ def _sop_class_name(uid: str) -> str:
 
 
 def header_from_dataset(
-    ds: Dataset | Mapping[str, Any], path: str, size: int = 0, mtime_ns: int = 0
+    ds: DatasetLike, path: str, size: int = 0, mtime_ns: int = 0
 ) -> HeaderRecord:
     """Build the header record of an image dataset; raise :class:`NotAnImage` otherwise.
 
-    ``ds`` is a pydicom dataset or the keyword mapping of :func:`~.fast_header.scan_header`.
+    ``ds`` is a pydicom dataset or the fast scanner's keyword mapping.
     """
     if not ds.get("SeriesInstanceUID"):
         raise NotAnImage("no SeriesInstanceUID (0020,000E)")
@@ -308,7 +257,8 @@ def header_from_dataset(
         name = _sop_class_name(sop_class)
         if "Image Storage" not in name and name != sop_class and name != "unknown SOP class":
             raise NotAnImage(f"not an image ({name})")
-    if not ds.get("Rows") or not ds.get("Columns"):
+    rows, columns = ds.get("Rows"), ds.get("Columns")
+    if not rows or not columns:
         raise NotAnImage(f"not an image ({_sop_class_name(sop_class)}: no Rows/Columns)")
     meta = getattr(ds, "file_meta", None) or ds
     tsyntax = _text(meta.get("TransferSyntaxUID"))
@@ -329,8 +279,8 @@ def header_from_dataset(
         sop_instance_uid=_text(ds.get("SOPInstanceUID")),
         frame_of_reference_uid=_text(ds.get("FrameOfReferenceUID")),
         transfer_syntax=tsyntax,
-        rows=int(ds.get("Rows")),
-        columns=int(ds.get("Columns")),
+        rows=int(rows),
+        columns=int(columns),
         number_of_frames=to_int(ds.get("NumberOfFrames")) or 1,
         pixel_spacing=_spacing(ds),
         slice_thickness=to_float(
@@ -369,7 +319,7 @@ def header_from_dataset(
 def read_header(path: str | os.PathLike[str]) -> HeaderRecord:
     """Read one file's header; raise :class:`NotAnImage` with a one-line reason to skip it.
 
-    The common file is read by :func:`~.fast_header.scan_header`, anything else by pydicom.
+    The common file is read by the fast scanner, anything else by pydicom.
     Files without the ``DICM`` marker are still tried (old exports omit the preamble), but are
     only accepted when they parse into a dataset with a series UID and an image size.
     """
@@ -395,19 +345,19 @@ def read_header(path: str | os.PathLike[str]) -> HeaderRecord:
     except NotAnImage:
         raise
     except (OSError, PermissionError) as exc:
-        raise NotAnImage(f"unreadable ({exc.strerror or _one_line(exc)})") from None
+        raise NotAnImage(f"unreadable ({exc.strerror or one_line(exc, 160)})") from None
     except Exception as exc:  # pydicom raises many kinds on corrupt headers
         from pydicom.errors import InvalidDicomError
 
         if isinstance(exc, InvalidDicomError):
-            raise NotAnImage(f"not DICOM ({_one_line(exc)})") from None
-        raise NotAnImage(f"corrupt or truncated DICOM header ({_one_line(exc)})") from None
+            raise NotAnImage(f"not DICOM ({one_line(exc, 160)})") from None
+        raise NotAnImage(f"corrupt or truncated DICOM header ({one_line(exc, 160)})") from None
     try:
         return _pydicom_record(ds, path, st, has_marker=has_marker, ends_early=ends_early)
     except NotAnImage:
         raise
     except Exception as exc:  # a value pydicom cannot convert
-        raise NotAnImage(f"corrupt DICOM header ({_one_line(exc)})") from None
+        raise NotAnImage(f"corrupt DICOM header ({one_line(exc, 160)})") from None
 
 
 def _pydicom_record(
@@ -435,17 +385,3 @@ def _pydicom_record(
             "before any pixel data (7FE0,0010)"
         )
     return record
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= 160 else text[:157] + "..."
-
-
-def orientation_label(orientation: Sequence[float] | None) -> str:
-    """Name the plane of an ImageOrientationPatient: sagittal, coronal, axial (or unknown)."""
-    if orientation is None or len(orientation) != 6:
-        return "unknown"
-    normal = np.cross(np.asarray(orientation[:3]), np.asarray(orientation[3:]))
-    axis = int(np.argmax(np.abs(normal)))
-    return ("sagittal", "coronal", "axial")[axis]

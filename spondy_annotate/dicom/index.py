@@ -12,54 +12,26 @@ import logging
 import os
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from spondy_annotate._version import __version__
-from spondy_annotate.errors import DicomIndexError, SeriesGeometryError
-from spondy_annotate.dicom.index_cache import IndexCache, snapshot_digest
 from spondy_annotate.cases.rules import MatchingRules, load_rules
+from spondy_annotate.dicom.index_cache import IndexCache, snapshot_digest
+from spondy_annotate.dicom.records import HeaderRecord, SeriesRecord, orientation_label
 from spondy_annotate.dicom.sequence import classify_sequence
+from spondy_annotate.errors import DicomIndexError, SeriesGeometryError
 
-if TYPE_CHECKING:  # pydicom, numpy and pandas load only when headers are read or tabulated,
+if TYPE_CHECKING:  # numpy, pydicom and pandas load only when headers are read or tabulated,
     import pandas as pd  # so that re-opening an unchanged export starts fast
-
-    from spondy_annotate.dicom.headers import HeaderRecord
 
 logger = logging.getLogger(__name__)
 
-#: Columns of :attr:`IndexResult.series`, in order (documented in the README).
-SERIES_COLUMNS = (
-    "patient_id",
-    "study_instance_uid",
-    "study_date",
-    "study_time",
-    "study_description",
-    "series_instance_uid",
-    "series_number",
-    "series_description",
-    "modality",
-    "orientation",
-    "sequence",
-    "scanning_sequence",
-    "sequence_variant",
-    "repetition_time",
-    "echo_time",
-    "inversion_time",
-    "contrast_agent",
-    "num_images",
-    "rows",
-    "columns",
-    "pixel_spacing",
-    "slice_spacing",
-    "slice_thickness",
-    "volumes",
-    "note",
-    "transfer_syntaxes",
-    "files",
-)
+#: Columns of :attr:`IndexResult.series`, in order (documented in the README): the fields of
+#: :class:`~spondy_annotate.dicom.records.SeriesRecord`.
+SERIES_COLUMNS = tuple(f.name for f in fields(SeriesRecord))
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -81,19 +53,29 @@ class IndexResult:
     root : Path
         The folder that was indexed.
     rows : tuple of dict
-        One dict per series, keys :data:`SERIES_COLUMNS` (what :attr:`series` tabulates).
+        One dict per series, keys :data:`SERIES_COLUMNS` (JSON-ready: what the cache keeps and
+        ``index --json`` prints).
     skipped : list of SkippedFile
         Every file that is not part of a series, with its reason.
+    headers_read : int
+        How many files' headers were read from disk; the others came from the index cache
+        (0 when the export was unchanged since the last scan).
     """
 
     root: Path
     rows: tuple[dict[str, Any], ...]
     skipped: list[SkippedFile] = field(default_factory=list)
+    headers_read: int = 0
 
     @cached_property
     def indexed_files(self) -> frozenset[str]:
         """The paths of every file that is part of a series."""
         return frozenset(f for row in self.rows for f in row["files"])
+
+    @cached_property
+    def records(self) -> tuple[SeriesRecord, ...]:
+        """The series as typed records, in the order of :attr:`rows`."""
+        return tuple(SeriesRecord.from_row(row) for row in self.rows)
 
     @cached_property
     def series(self) -> pd.DataFrame:
@@ -169,8 +151,7 @@ def read_headers(
 
 
 def _series_row(records: list[HeaderRecord], rules: MatchingRules) -> dict[str, Any]:
-    from spondy_annotate.dicom.headers import orientation_label
-    from spondy_annotate.dicom.stacks import plan_stacks
+    from spondy_annotate.dicom.stacks import plan_stacks  # numpy
 
     first = min(records, key=lambda r: (r.instance_number or 0, r.path))
     frames = [f for r in records for f in r.frames]
@@ -296,7 +277,7 @@ def index_folder(
     store = IndexCache(cache) if cache is not None else None
     try:
         if store is None:
-            rows, skipped = _index_files(root, stats, rules, None, progress)
+            rows, skipped, read = _index_files(root, stats, rules, None, progress)
         else:
             key = os.fspath(root.resolve())
             digest = snapshot_digest(stats, f"{__version__}\n{rules!r}")
@@ -304,14 +285,18 @@ def index_folder(
             if snapshot is not None:
                 logger.info("%s unchanged since the last scan: %d files", root, len(stats))
                 rows, skipped = tuple(snapshot[0]), [SkippedFile(*s) for s in snapshot[1]]
+                read = 0
             else:
-                rows, skipped = _index_files(root, stats, rules, store, progress)
+                rows, skipped, read = _index_files(root, stats, rules, store, progress)
                 store.save_snapshot(key, digest, rows, [(s.path, s.reason) for s in skipped])
     finally:
         if store is not None:
             store.close()
-    logger.info("indexed %d series, skipped %d files", len(rows), len(walk_skipped + skipped))
-    return IndexResult(root, rows, walk_skipped + skipped)
+    skipped = walk_skipped + skipped
+    logger.info(
+        "indexed %d series, skipped %d files, read %d headers", len(rows), len(skipped), read
+    )
+    return IndexResult(root, rows, skipped, read)
 
 
 def _index_files(
@@ -320,10 +305,11 @@ def _index_files(
     rules: MatchingRules,
     store: IndexCache | None,
     progress: ProgressCallback | None,
-) -> tuple[tuple[dict[str, Any], ...], list[SkippedFile]]:
-    """Read the headers the cache does not know, and tabulate every image's series."""
-    from spondy_annotate.dicom.headers import HeaderRecord
+) -> tuple[tuple[dict[str, Any], ...], list[SkippedFile], int]:
+    """Read the headers the cache does not know, and tabulate every image's series.
 
+    Returns the series rows, the skipped files and how many headers were read.
+    """
     known: dict[str, HeaderRecord | str] = {}
     todo = list(stats)
     if store:
@@ -359,4 +345,4 @@ def _index_files(
             f"{root}: no DICOM images found among {len(stats)} files "
             f"(first skipped: {skipped[0].path}: {skipped[0].reason})"
         )
-    return series_rows(images, rules), skipped
+    return series_rows(images, rules), skipped, len(todo)

@@ -4,7 +4,7 @@ Re-opening an export reads only the files that are new or changed since the last
 that are gone are forgotten; skipped files are cached too, so junk is not re-read either. When
 nothing at all changed (same files, sizes, times and matching rules) the whole series table is
 taken from the last scan. Everything is stored as JSON (never pickled). The tables are created
-by the store's schema (:data:`spondy_annotate.store.MIGRATIONS`, version 3).
+by the project database's schema (:mod:`spondy_annotate.projectdb.schema`).
 """
 
 from __future__ import annotations
@@ -16,19 +16,21 @@ import os
 import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import fields
-from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from spondy_annotate.dicom.headers import HeaderRecord
+from spondy_annotate.dicom.records import FrameGeometry, HeaderRecord
 
 logger = logging.getLogger(__name__)
 
 FileStat = tuple[int, int]  # (size, mtime_ns)
 
+#: HeaderRecord's field names, ``frames`` last (records are stored as JSON lists).
+_FIELDS = tuple(f.name for f in fields(HeaderRecord))
+assert _FIELDS[-1] == "frames"
+
 
 def _encode(record: HeaderRecord) -> str:
-    values = [getattr(record, name) for name in _fields()]
+    values = [getattr(record, name) for name in _FIELDS]
     values[-1] = [
         [f.position, f.orientation, f.split_keys, f.frame, f.assumed] for f in record.frames
     ]
@@ -36,9 +38,7 @@ def _encode(record: HeaderRecord) -> str:
 
 
 def _decode(text: str) -> HeaderRecord:
-    from spondy_annotate.dicom.headers import FrameGeometry, HeaderRecord
-
-    data = dict(zip(_fields(), json.loads(text), strict=True))
+    data = dict(zip(_FIELDS, json.loads(text), strict=True))
     data["frames"] = tuple(
         FrameGeometry(tuple(pos), tuple(ori), tuple(keys), frame, assumed)
         for pos, ori, keys, frame, assumed in data["frames"]
@@ -46,16 +46,6 @@ def _decode(text: str) -> HeaderRecord:
     if data["pixel_spacing"] is not None:
         data["pixel_spacing"] = tuple(data["pixel_spacing"])
     return HeaderRecord(**data)
-
-
-@cache
-def _fields() -> tuple[str, ...]:
-    """HeaderRecord's field names, ``frames`` last (records are stored as JSON lists)."""
-    from spondy_annotate.dicom.headers import HeaderRecord
-
-    names = tuple(f.name for f in fields(HeaderRecord))
-    assert names[-1] == "frames"
-    return names
 
 
 def snapshot_digest(stats: Mapping[str, FileStat], rules_key: str) -> str:
@@ -80,13 +70,13 @@ class IndexCache:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
         if not (os.path.exists(self.path) and self._current()):
-            from spondy_annotate.grading.store import open_store
+            from spondy_annotate.projectdb.schema import connect
 
-            open_store(self.path).close()  # creates, migrates or refuses the file
+            connect(self.path).close()  # creates, migrates or refuses the file
         self._conn = sqlite3.connect(self.path, timeout=30.0)
 
     def _current(self) -> bool:
-        from spondy_annotate.grading.store import APPLICATION_ID, SCHEMA_VERSION
+        from spondy_annotate.projectdb.schema import APPLICATION_ID, SCHEMA_VERSION
 
         try:
             with sqlite3.connect(f"file:{self.path}?mode=ro", uri=True) as conn:
@@ -142,6 +132,7 @@ class IndexCache:
         under: str,
     ) -> None:
         """Store new records and skip reasons; forget files below ``under`` that are gone."""
+        rows: list[tuple[str, int, int, str | None, str | None]]
         rows = [(r.path, *stats[r.path], None, _encode(r)) for r in records]
         rows += [(p, *stats[p], reason, None) for p, reason in skipped.items()]
         prefix = os.path.join(under, "")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spondy_annotate.dicom.headers import FrameGeometry, orientation_label
+from spondy_annotate.dicom.records import FrameGeometry, orientation_label
 from spondy_annotate.errors import SeriesGeometryError
 
 #: Two positions closer than this along the normal (mm) are the same slice position.
@@ -167,7 +167,7 @@ def _regular_stack(
                 f"slices{where} are shifted in-plane by up to {drift:.2f} mm (a sheared stack); "
                 "refusing to stack them"
             )
-    return Stack(tuple(members), tuple(orientation), tuple(normal), spacing, label)  # type: ignore[arg-type]
+    return Stack(tuple(members), tuple(orientation), tuple(normal), spacing, label)
 
 
 def plan_stacks(frames: Sequence[FrameGeometry]) -> list[Stack]:

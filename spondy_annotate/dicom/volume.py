@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 from pydicom import dcmread
@@ -23,8 +23,8 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
+from spondy_annotate.dicom._fastscan import scan_header
 from spondy_annotate.dicom.headers import (
-    FrameGeometry,
     NotAnImage,
     first_item,
     frame_geometries,
@@ -34,9 +34,15 @@ from spondy_annotate.dicom.headers import (
     to_float,
     to_int,
 )
-from spondy_annotate.errors import SeriesGeometryError, SeriesLoadError, SpondyError
-from spondy_annotate.dicom._fastscan import scan_header
+from spondy_annotate.dicom.records import FrameGeometry, orientation_label
 from spondy_annotate.dicom.stacks import Stack, plan_stacks
+from spondy_annotate.errors import SeriesGeometryError, SeriesLoadError, SpondyError, one_line
+
+if TYPE_CHECKING:
+    from spondy_annotate.dicom.headers import DatasetLike
+
+    #: One frame of the series: its file, the file's header and the frame's geometry.
+    Entry: TypeAlias = tuple[str, DatasetLike, FrameGeometry]
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +105,11 @@ class Volume:
         return (self.affine @ np.append(np.asarray(zyx, dtype=float), 1.0))[:3]
 
     @property
+    def plane(self) -> str:
+        """sagittal, coronal or axial (:func:`~spondy_annotate.dicom.records.orientation_label`)."""
+        return orientation_label((*self.direction[:, 0], *self.direction[:, 1]))
+
+    @property
     def is_oblique(self) -> bool:
         """True when the axes are not aligned with the patient axes."""
         return bool(np.any(np.abs(np.abs(self.direction).max(axis=0) - 1) > 1e-3))
@@ -109,8 +120,7 @@ def _decoder_error(path: str, ds: Dataset, exc: Exception) -> SeriesLoadError:
     name = " ".join(str(getattr(tsyntax, "name", tsyntax)).split())  # as read from the file
     package = DECODER_PACKAGES.get(str(tsyntax))
     hint = f"; install {package} (pip install {package})" if package else ""
-    reason = " ".join(str(exc).split())[:200]
-    return SeriesLoadError(f"{path}: cannot decode pixel data ({name}){hint}: {reason}")
+    return SeriesLoadError(f"{path}: cannot decode pixel data ({name}){hint}: {one_line(exc)}")
 
 
 #: Native (uncompressed) explicit VR little endian: read straight from the file with numpy.
@@ -118,13 +128,6 @@ NATIVE_LE = "1.2.840.10008.1.2.1"
 #: Above this many bytes of float32 voxels, :func:`load_series` loads lazily by default (1 GiB).
 LAZY_THRESHOLD_BYTES = 1 << 30
 
-Source = Dataset | Mapping[str, Any]
-Entry = tuple[str, Source, FrameGeometry]
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= 200 else text[:197] + "..."
 
 
 @contextmanager
@@ -135,10 +138,10 @@ def _reading(path: str) -> Iterator[None]:
     except SpondyError:
         raise
     except Exception as exc:  # pydicom raises many kinds on values it cannot convert
-        raise SeriesLoadError(f"{path}: corrupt DICOM ({_one_line(exc)})") from None
+        raise SeriesLoadError(f"{path}: corrupt DICOM ({one_line(exc)})") from None
 
 
-def _open(path: str, *, pixels: bool = False) -> Source:
+def _open(path: str, *, pixels: bool = False) -> DatasetLike:
     """The header of ``path``: the fast scanner's mapping when numpy can read the pixels
     straight from the file (native little-endian gray images), else pydicom's dataset (with
     its pixel data when ``pixels``, as an eager load decodes them next)."""
@@ -189,7 +192,7 @@ def _native_pixels(path: str, values: Mapping[str, Any]) -> np.ndarray:
     return arr.reshape(1, rows, cols)
 
 
-def _pixels(path: str, ds: Source) -> np.ndarray:
+def _pixels(path: str, ds: DatasetLike) -> np.ndarray:
     if not isinstance(ds, Dataset):
         return _native_pixels(path, ds)
     if "PixelData" not in ds and "FloatPixelData" not in ds:
@@ -199,9 +202,7 @@ def _pixels(path: str, ds: Source) -> np.ndarray:
     except Exception as exc:  # pydicom raises RuntimeError/ValueError/NotImplementedError
         if ds.file_meta.get("TransferSyntaxUID") in DECODER_PACKAGES or "decode" in str(exc):
             raise _decoder_error(path, ds, exc) from None
-        raise SeriesLoadError(
-            f"{path}: unreadable pixel data: {' '.join(str(exc).split())}"
-        ) from None
+        raise SeriesLoadError(f"{path}: unreadable pixel data: {one_line(exc)}") from None
     frames = int(ds.get("NumberOfFrames") or 1)
     if arr.ndim == 2:
         arr = arr[np.newaxis]
@@ -212,7 +213,7 @@ def _pixels(path: str, ds: Source) -> np.ndarray:
     return arr
 
 
-def _read_pixels(path: str, header: Source) -> np.ndarray:
+def _read_pixels(path: str, header: DatasetLike) -> np.ndarray:
     """Every frame of one file as ``(frames, rows, columns)``; a dataset read without its
     pixel data is read again, whole."""
     if isinstance(header, Dataset) and "PixelData" not in header:
@@ -251,7 +252,7 @@ class _SliceReader:
             return frame.astype(np.float32) * np.float32(slope) + np.float32(intercept)
 
 
-def _rescale(ds: Source, frame: int) -> tuple[float, float]:
+def _rescale(ds: DatasetLike, frame: int) -> tuple[float, float]:
     group = None
     per_frame = ds.get("PerFrameFunctionalGroupsSequence")
     if per_frame and frame < len(per_frame):
@@ -267,7 +268,7 @@ def _rescale(ds: Source, frame: int) -> tuple[float, float]:
     return (1.0 if slope in (None, 0.0) else slope), (intercept or 0.0)
 
 
-def _dicom_window(ds: Source) -> tuple[float, float] | None:
+def _dicom_window(ds: DatasetLike) -> tuple[float, float] | None:
     center, width = to_float(ds.get("WindowCenter")), to_float(ds.get("WindowWidth"))
     if center is None or width is None:
         group = first_item(ds, "PerFrameFunctionalGroupsSequence")
@@ -292,7 +293,7 @@ def _read(
                 fp.seek(0)
                 ds = dcmread(fp, stop_before_pixels=stop_before_pixels, force=True)
                 if "SeriesInstanceUID" not in ds:
-                    raise SeriesLoadError(f"{path}: not DICOM ({_one_line(exc)})") from None
+                    raise SeriesLoadError(f"{path}: not DICOM ({one_line(exc)})") from None
     except SpondyError:
         raise
     except FileNotFoundError:
@@ -300,9 +301,9 @@ def _read(
     except NotAnImage as exc:
         raise SeriesLoadError(f"{path}: {exc}") from None
     except OSError as exc:
-        raise SeriesLoadError(f"{path}: unreadable ({exc.strerror or _one_line(exc)})") from None
+        raise SeriesLoadError(f"{path}: unreadable ({exc.strerror or one_line(exc)})") from None
     except Exception as exc:
-        raise SeriesLoadError(f"{path}: unreadable DICOM ({_one_line(exc)})") from None
+        raise SeriesLoadError(f"{path}: unreadable DICOM ({one_line(exc)})") from None
     implicit, little = ds.original_encoding
     if "TransferSyntaxUID" not in ds.file_meta and implicit is not None:  # no file meta
         ds.file_meta.TransferSyntaxUID = (
@@ -372,7 +373,7 @@ def _load_series(
         pixels = len(paths) * frames * size[0] * size[1] * 4 <= LAZY_THRESHOLD_BYTES
     else:
         pixels = not lazy
-    datasets: dict[str, tuple[str, Source]] = {}
+    datasets: dict[str, tuple[str, DatasetLike]] = {}
     entries: list[Entry] = []
     for path in paths:
         ds = _open(path, pixels=pixels)
@@ -417,7 +418,7 @@ def _choose(stacks: list[Stack], stack: int | None, where: str) -> Stack:
     return stacks[stack]
 
 
-def _shape(path: str, header: Source) -> tuple[int, int]:
+def _shape(path: str, header: DatasetLike) -> tuple[int, int]:
     """Rows x Columns as the header declares them (checked before any pixel is read)."""
     with _reading(path):
         if header.get("Rows") is None or header.get("Columns") is None:
@@ -482,14 +483,14 @@ def _assemble(entries: list[Entry], stack: Stack, lazy: bool | None) -> Volume:
     return Volume(
         array=array,
         spacing=(float(z_step), spacing_yx[0], spacing_yx[1]),
-        origin=tuple(float(v) for v in geom0.position),  # type: ignore[arg-type]
+        origin=geom0.position,
         direction=direction,
         window=window,
         metadata=metadata,
     )
 
 
-def _pixel_spacing(path: str, ds: Source) -> tuple[float, float]:
+def _pixel_spacing(path: str, ds: DatasetLike) -> tuple[float, float]:
     value = pixel_spacing_value(ds)
     try:
         dy, dx = (float(v) for v in value)

@@ -2,8 +2,9 @@
 
 :func:`gradings_table` builds the table from the grading database, :func:`export_gradings`
 writes it as CSV, Excel (.xlsx) or Parquet (chosen by the extension, written atomically) and
-:func:`read_gradings` reads any of them back with the same dtypes (dates as ``datetime64``,
-grades as nullable ``Int64``), which is what the analysis takes as input.
+:func:`read_gradings` is the one reader of such tables: it reads any of them back with the same
+dtypes (dates as ``datetime64``, grades as nullable ``Int64``), keeping the case IDs as they are
+(the store's pseudonyms), which is what the analysis takes as input.
 
 Case-level values (level, disc height in mm, interval, confidence, note) are repeated on every
 item row of the case. Without ``include_identifiers`` the table holds no patient ID, study UID
@@ -16,12 +17,13 @@ from __future__ import annotations
 import logging
 import os
 import re
-import uuid
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from spondy_annotate._dates import is_missing, parse_date
+from spondy_annotate._files import atomic_write
 from spondy_annotate.errors import ExportError, RubricError
 from spondy_annotate.grading.rubric import CASE_ITEM, Measurement, Rubric, builtin_rubrics, load_rubric
 from spondy_annotate.grading.store import Answer, Store
@@ -57,6 +59,8 @@ EXPORT_COLUMNS: dict[str, str] = {
 }
 #: Columns that identify the patient; absent unless asked for.
 IDENTIFIER_COLUMNS = ("patient_id", "baseline_date", "followup_date")
+#: Columns every gradings table has (what :func:`read_gradings` requires).
+REQUIRED_COLUMNS = ("case_id", "item", "change")
 #: Output formats by file extension.
 FORMATS = (".csv", ".xlsx", ".parquet")
 
@@ -215,20 +219,39 @@ def _coerce(table: pd.DataFrame) -> pd.DataFrame:
         elif kind in ("Int64", "float64"):
             s = pd.to_numeric(s.astype(object).where(s.notna(), None)).astype(kind)
         elif kind == "datetime64[ns]":
-            s = _to_datetime(s, utc=False).astype(kind)
+            s = _study_days(s).astype(kind)
         else:
-            s = _to_datetime(s, utc=True).astype(kind).dt.round("ms")
+            s = _utc_times(s).astype(kind).dt.round("ms")
         out[col] = s
     return out
 
 
-def _to_datetime(s: pd.Series, *, utc: bool) -> pd.Series:
+def _study_days(s: pd.Series) -> pd.Series:
+    """Study dates as days (:func:`~spondy_annotate._dates.parse_date`; blank cells missing).
+
+    Raises
+    ------
+    ValueError
+        Naming the column and the data row (1 = the first row under the header).
+    """
+    import pandas as pd
+
+    days: list[pd.Timestamp | None] = []
+    for row, value in enumerate(s, start=1):
+        try:
+            days.append(None if is_missing(value) else pd.Timestamp(parse_date(value)))
+        except ValueError as exc:
+            raise ValueError(f"{s.name} in data row {row}: {exc}") from None
+    return pd.Series(days, index=s.index, dtype="datetime64[ns]")
+
+
+def _utc_times(s: pd.Series) -> pd.Series:
     import pandas as pd
 
     values = s.astype(object).where(s.notna(), None)
     if any(isinstance(v, str) for v in values):
-        return pd.to_datetime(values, utc=utc, format="ISO8601")
-    return pd.to_datetime(values, utc=utc)
+        return pd.to_datetime(values, utc=True, format="ISO8601")
+    return pd.to_datetime(values, utc=True)
 
 
 # ---------------------------------------------------------------------------- writing
@@ -262,22 +285,21 @@ def export_gradings(
 
 
 def write_gradings(table: pd.DataFrame, out: str | os.PathLike[str]) -> None:
-    """Write a gradings table atomically, in the format given by the extension of ``out``."""
+    """Write a gradings table atomically, in the format given by the extension of ``out``.
+
+    Raises
+    ------
+    ExportError
+        If the extension is unknown, the folder is missing or the file cannot be written.
+    """
     out = Path(out)
     writer = _WRITERS[_format(out)]
     if not out.parent.is_dir():
         raise ExportError(f"{out}: folder {out.parent} does not exist")
-    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        writer(table, tmp)
-        with open(tmp, "r+b") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, out)
+        atomic_write(out, lambda tmp: writer(table, tmp))
     except OSError as exc:
         raise ExportError(f"{out}: cannot write ({exc.strerror or exc})") from None
-    finally:
-        tmp.unlink(missing_ok=True)
-    _fsync_folder(out.parent)
 
 
 def _format(path: Path) -> str:
@@ -288,20 +310,6 @@ def _format(path: Path) -> str:
             f"{', '.join(FORMATS)}"
         )
     return ext
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make the rename durable (POSIX); a no-op where folders cannot be opened."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _write_csv(table: pd.DataFrame, path: Path) -> None:
@@ -372,19 +380,27 @@ _WRITERS: dict[str, Callable[[pd.DataFrame, Path], None]] = {
 
 
 def read_gradings(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read a gradings file written by :func:`export_gradings` (.csv, .xlsx or .parquet).
+    """Read a gradings table: a file written by :func:`export_gradings`, or one made like it.
+
+    The file is ``.csv`` (delimiter ``,``, ``;`` or tab, detected from the header), ``.xlsx``
+    (the ``gradings`` sheet, else the first) or ``.parquet``. It needs the columns
+    :data:`REQUIRED_COLUMNS`; every column of :data:`EXPORT_COLUMNS` it has gets its type, other
+    columns are kept as read. Case IDs are kept exactly as written.
 
     Returns
     -------
     pandas.DataFrame
-        The same columns and dtypes as :func:`gradings_table`: strings as ``string``, grades and
-        ``interval_days`` as ``Int64``, mm as ``float64``, study dates as ``datetime64[ns]`` and
-        ``answered_at`` as ``datetime64[ns, UTC]``.
+        For a file written by :func:`export_gradings`, the same columns and dtypes as
+        :func:`gradings_table`: strings as ``string``, grades and ``interval_days`` as ``Int64``,
+        mm as ``float64``, study dates as ``datetime64[ns]`` (read by
+        :func:`~spondy_annotate._dates.parse_date`: ``YYYY-MM-DD``, ``YYYYMMDD`` or a date cell)
+        and ``answered_at`` as ``datetime64[ns, UTC]``.
 
     Raises
     ------
     ExportError
-        If the file is missing, of an unknown format, unreadable or lacks required columns.
+        If the file is missing, of an unknown format, unreadable, lacks a required column or
+        holds a value of the wrong type (named by column and data row).
     """
     import pandas as pd
 
@@ -394,19 +410,37 @@ def read_gradings(path: str | os.PathLike[str]) -> pd.DataFrame:
         raise ExportError(f"{path}: no such gradings file")
     try:
         if ext == ".csv":
-            table = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""],
-                                encoding="utf-8-sig")  # also after a re-save by Excel
+            table = pd.read_csv(
+                path, sep=_csv_delimiter(path), dtype=str, keep_default_na=False,
+                na_values=[""], encoding="utf-8-sig",  # also after a re-save by Excel
+            )  # fmt: skip
         elif ext == ".xlsx":
-            table = pd.read_excel(path, sheet_name=_SHEET, dtype=object, engine="openpyxl")
+            table = _read_xlsx(path)
         else:
             table = pd.read_parquet(path, engine="pyarrow")
     except Exception as exc:  # the readers raise many types for a damaged file
         raise ExportError(f"{path}: not a readable {ext[1:]} gradings file ({exc})") from None
-    required = _columns(False)
-    missing = [c for c in required if c not in table.columns]
+    table.columns = [str(c).strip() for c in table.columns]
+    missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
     if missing:
         raise ExportError(f"{path}: not a gradings file: missing column(s) {', '.join(missing)}")
     try:
         return _coerce(table)
     except (ValueError, TypeError) as exc:
         raise ExportError(f"{path}: bad values in a gradings file ({exc})") from None
+
+
+def _csv_delimiter(path: Path) -> str:
+    """The most frequent of ``,``, ``;`` and tab in the header line."""
+    with open(path, encoding="utf-8-sig", errors="replace") as handle:
+        header = handle.readline()
+    return max(",;\t", key=header.count)
+
+
+def _read_xlsx(path: Path) -> pd.DataFrame:
+    """The ``gradings`` sheet (the first sheet when there is none), cells as Python objects."""
+    import pandas as pd
+
+    with pd.ExcelFile(path, engine="openpyxl") as book:
+        sheet = _SHEET if _SHEET in book.sheet_names else 0
+        return pd.read_excel(book, sheet_name=sheet, dtype=object)

@@ -1,25 +1,24 @@
-"""Lab values (CRP, ESR): import with row-by-row checks, linking to MRI dates, classification.
+"""Lab files (CRP, ESR): import with row-by-row checks.
 
 A lab file is CSV or Excel (.xlsx), either in *long* form (one value per row, columns
 ``patient_id, date, test, value, unit``) or in *wide* form (one draw per row, a column per test)
 described by a :class:`LabColumns` mapping. Bad rows never stop the import: each one becomes a
 :class:`LabProblem` with its line number, and the good rows are used. Only a file that cannot be
-read at all raises :class:`~spondy_annotate.errors.LabFileError`.
+read at all raises :class:`~spondy_annotate.errors.LabFileError`. The values are then linked to
+the MRI dates (:mod:`spondy_annotate.labs.link`) and classified
+(:mod:`spondy_annotate.labs.classify`).
 
 Examples
 --------
 >>> labs = read_labs("labs.csv")                                      # doctest: +SKIP
 >>> for problem in labs.problems:                                     # doctest: +SKIP
 ...     print(problem)                                    # labs.csv:14: negative CRP value -3
->>> link = link_labs(cases, labs.values, LinkWindow(before_days=7, after_days=3))  # doctest: +SKIP
->>> classes = classify_labs(link, ClassificationSettings(crp_normal=5.0))          # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
-import enum
 import io
 import logging
 import math
@@ -32,23 +31,17 @@ from typing import Any
 
 import pandas as pd
 
+from spondy_annotate._dates import is_missing, parse_date
 from spondy_annotate.errors import LabFileError
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "CANONICAL_UNITS",
-    "ClassificationSettings",
-    "LabClass",
+    "VALUE_COLUMNS",
     "LabColumns",
     "LabImport",
     "LabProblem",
-    "LinkResult",
-    "LinkWindow",
-    "classify_change",
-    "classify_labs",
-    "link_labs",
-    "parse_date",
     "read_labs",
 ]
 
@@ -65,11 +58,10 @@ _UNIT_HINT = {"CRP": "mg/L or mg/dL", "ESR": "mm/h"}
 _CSV_SUFFIXES = {".csv", ".tsv", ".txt"}
 _EXCEL_SUFFIXES = {".xlsx", ".xlsm"}
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
-_ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[ T].*)?")
-_COMPACT_DATE = re.compile(r"(\d{4})(\d{2})(\d{2})")
 #: Decimals kept after unit conversion, so that 0.7 mg/dL equals 7 mg/L exactly.
 _DECIMALS = 6
 
+#: Columns of :attr:`LabImport.values`, in order.
 VALUE_COLUMNS = (
     "patient_id",
     "date",
@@ -81,10 +73,6 @@ VALUE_COLUMNS = (
     "file",
     "line",
 )
-
-
-# --------------------------------------------------------------------------------------------
-# Import
 
 
 @dataclass(frozen=True)
@@ -243,42 +231,6 @@ def read_labs(
     return LabImport(values=values, problems=problems)
 
 
-def parse_date(value: object, date_format: str | None = None) -> dt.date:
-    """Return the calendar day of a date cell.
-
-    Accepts ``datetime``/``date``/``pandas.Timestamp`` objects, ``YYYY-MM-DD`` text (anything
-    after the day, such as a time, is ignored), ``YYYYMMDD`` text or integer, or text in
-    ``date_format`` when given.
-
-    Raises
-    ------
-    ValueError
-        With a short message saying what was wrong.
-    """
-    if _is_missing(value):
-        raise ValueError("missing date")
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    if (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and float(value).is_integer()
-    ):
-        value = str(int(value))
-    text = str(value).strip()
-    try:
-        if date_format:
-            return dt.datetime.strptime(text, date_format).date()
-        if match := _ISO_DATE.fullmatch(text) or _COMPACT_DATE.fullmatch(text):
-            return dt.date(*(int(g) for g in match.groups()))
-    except ValueError:
-        pass
-    expected = f"format {date_format!r}" if date_format else "YYYY-MM-DD or YYYYMMDD"
-    raise ValueError(f"unparseable date {text!r} (expected {expected})")
-
-
 def _read_one(
     path: Path, columns: LabColumns, date_format: str | None
 ) -> tuple[list[dict[str, Any]], list[LabProblem]]:
@@ -308,7 +260,7 @@ def _read_one(
             entries = [
                 (test, cell(test.lower()), unit)
                 for test, unit in (("CRP", columns.crp_unit), ("ESR", columns.esr_unit))
-                if test.lower() in index and not _is_missing(cell(test.lower()))
+                if test.lower() in index and not is_missing(cell(test.lower()))
             ]
         else:
             entries = [(cell("test"), cell("value"), cell("unit"))]
@@ -341,12 +293,12 @@ def _entry_or_error(
 
 def _parse_entry(test: object, value: object, unit: object, *, wide: bool) -> dict[str, Any]:
     """Check one (test, value, unit) triple; return the record fields or raise ValueError."""
-    test_name = "" if _is_missing(test) else str(test).strip().upper()
+    test_name = "" if is_missing(test) else str(test).strip().upper()
     if test_name not in _UNIT_FACTORS:
         shown = "missing test" if not test_name else f"unknown test {str(test).strip()!r}"
         raise ValueError(f"{shown} (expected CRP or ESR)")
     number = _parse_number(value, test_name)
-    if _is_missing(unit):
+    if is_missing(unit):
         raise ValueError(f"missing unit for {test_name} (expected {_UNIT_HINT[test_name]})")
     factor = _UNIT_FACTORS[test_name].get(_unit_key(str(unit)))
     if factor is None:
@@ -366,7 +318,7 @@ def _parse_entry(test: object, value: object, unit: object, *, wide: bool) -> di
 
 def _parse_number(value: object, test: str) -> float:
     """Return a finite, non-negative number or raise ValueError."""
-    if _is_missing(value):
+    if is_missing(value):
         raise ValueError(f"missing {test} value")
     if isinstance(value, bool):
         raise ValueError(f"unparseable {test} value {value!r}")
@@ -390,22 +342,12 @@ def _parse_number(value: object, test: str) -> float:
 
 
 def _parse_patient(value: object) -> str | None:
-    if _is_missing(value):
+    if is_missing(value):
         return None
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     text = str(value).strip()
     return text or None
-
-
-def _is_missing(value: object) -> bool:
-    """True for None, NaN, NaT, pd.NA and blank text."""
-    if isinstance(value, str):
-        return not value.strip()
-    try:
-        return value is None or bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
 
 
 def _unit_key(unit: str) -> str:
@@ -498,7 +440,7 @@ def _excel_rows(path: Path) -> Iterator[tuple[int, list[object]]]:
             raise LabFileError(f"{path}: the workbook has no sheet")
         sheet = book.worksheets[0]
         for number, cells in enumerate(sheet.iter_rows(values_only=True), start=1):
-            if any(not _is_missing(c) for c in cells):
+            if any(not is_missing(c) for c in cells):
                 yield number, list(cells)
     finally:
         book.close()
@@ -529,298 +471,3 @@ def _column_index(path: Path, header: list[str], columns: LabColumns) -> dict[st
             f"(header: {', '.join(h for h in header if h) or 'empty'})"
         )
     return index
-
-
-# --------------------------------------------------------------------------------------------
-# Linking
-
-
-@dataclass(frozen=True)
-class LinkWindow:
-    """Days around an MRI date in which a lab draw counts for it.
-
-    A draw ``offset`` days after the MRI (negative: before) is usable when
-    ``-before_days <= offset <= after_days``; both ends are included.
-    """
-
-    before_days: int = 7
-    after_days: int = 3
-
-    def __post_init__(self) -> None:
-        if self.before_days < 0 or self.after_days < 0:
-            raise ValueError("link window days must be >= 0")
-
-    def contains(self, offset_days: int) -> bool:
-        """True when a draw ``offset_days`` after the MRI is in the window."""
-        return -self.before_days <= offset_days <= self.after_days
-
-    def __str__(self) -> str:
-        return f"{self.before_days} days before to {self.after_days} days after the MRI"
-
-
-@dataclass(frozen=True)
-class LinkResult:
-    """The draws chosen for each case, and what could not be linked.
-
-    Attributes
-    ----------
-    draws
-        One row per case x test x timepoint with a usable draw: ``case_id, test, timepoint``
-        (``baseline``/``followup``), ``mri_date, draw_date, offset_days, value, unit, file, line``.
-    missing
-        One row per case x test x timepoint without one: ``case_id, test, timepoint, reason``
-        (the reason gives offsets, never dates or patient IDs).
-    window
-        The window used.
-    """
-
-    draws: pd.DataFrame
-    missing: pd.DataFrame
-    window: LinkWindow
-
-
-_TIMEPOINTS = ("baseline", "followup")
-DRAW_COLUMNS = (
-    "case_id", "test", "timepoint", "mri_date", "draw_date", "offset_days", "value", "unit",
-    "file", "line",
-)  # fmt: skip
-
-
-def link_labs(
-    cases: pd.DataFrame,
-    values: pd.DataFrame,
-    window: LinkWindow | None = None,
-    *,
-    tests: Sequence[str] = ("CRP", "ESR"),
-) -> LinkResult:
-    """Choose, for each case, test and MRI date, the lab draw nearest to the MRI.
-
-    Parameters
-    ----------
-    cases
-        One row per case: ``case_id, patient_id, baseline_date, followup_date`` (dates as
-        anything :func:`parse_date` reads; a missing date makes the case unlinkable).
-    values
-        :attr:`LabImport.values`.
-    window
-        Draws outside it are not used (default 7 days before to 3 days after).
-    tests
-        Tests to link.
-
-    Returns
-    -------
-    LinkResult
-
-    Notes
-    -----
-    The nearest draw is the one with the smallest ``|offset|``; at equal distance the draw
-    *before* the MRI wins (the value known when the scan was read). A draw is used for one
-    timepoint only: the baseline is linked first and the follow-up takes the nearest remaining
-    draw, which matters only when the two windows overlap.
-    """
-    window = window or LinkWindow()
-    by_key = dict(list(values.groupby(["patient_id", "test"], sort=False)))
-    draws: list[dict[str, Any]] = []
-    missing: list[dict[str, Any]] = []
-    for case in cases.itertuples(index=False):
-        for test in tests:
-            group = by_key.get((str(case.patient_id), test))
-            used: set[tuple[str, int]] = set()
-            for timepoint in _TIMEPOINTS:
-                raw_date = getattr(case, f"{timepoint}_date")
-                draw, reason = _nearest(group, raw_date, window, used, test, timepoint)
-                base = {"case_id": case.case_id, "test": test, "timepoint": timepoint}
-                if draw is None:
-                    missing.append({**base, "reason": reason})
-                else:
-                    used.add((draw["file"], draw["line"]))
-                    draws.append({**base, **draw})
-    return LinkResult(
-        draws=pd.DataFrame.from_records(draws, columns=list(DRAW_COLUMNS)),
-        missing=pd.DataFrame.from_records(
-            missing, columns=["case_id", "test", "timepoint", "reason"]
-        ),
-        window=window,
-    )
-
-
-def _nearest(
-    group: pd.DataFrame | None,
-    raw_date: object,
-    window: LinkWindow,
-    used: set[tuple[str, int]],
-    test: str,
-    timepoint: str,
-) -> tuple[dict[str, Any] | None, str]:
-    """Return the chosen draw (or None) and the reason when there is none."""
-    label = "follow-up" if timepoint == "followup" else timepoint
-    try:
-        mri = pd.Timestamp(parse_date(raw_date))
-    except ValueError:
-        return None, f"{label} MRI date unknown"
-    if group is None or group.empty:
-        return None, f"no {test} values for this patient"
-    offsets = (group["date"] - mri).dt.days
-    chosen: dict[str, Any] | None = None
-    best: tuple[int, int, str, int] | None = None
-    nearest_outside: int | None = None
-    for row, offset in zip(group.itertuples(index=False), offsets, strict=True):
-        if (row.file, row.line) in used:
-            continue
-        if not window.contains(offset):
-            if nearest_outside is None or abs(offset) < abs(nearest_outside):
-                nearest_outside = int(offset)
-            continue
-        rank = (abs(offset), 1 if offset > 0 else 0, str(row.file), int(row.line))
-        if best is None or rank < best:
-            best = rank
-            chosen = {
-                "mri_date": mri,
-                "draw_date": row.date,
-                "offset_days": int(offset),
-                "value": float(row.value),
-                "unit": row.unit,
-                "file": row.file,
-                "line": int(row.line),
-            }
-    if chosen is not None:
-        return chosen, ""
-    reason = (
-        f"no {test} draw within -{window.before_days}..+{window.after_days} days of {label} MRI"
-    )
-    if nearest_outside is not None:
-        reason += f" (nearest at {nearest_outside:+d} days)"
-    elif used:
-        reason += " other than the baseline draw"
-    return None, reason
-
-
-# --------------------------------------------------------------------------------------------
-# Classification
-
-
-class LabClass(enum.IntEnum):
-    """Course of a lab value from baseline to follow-up (Ahn et al. 2020); the value is its code."""
-
-    RESOLVED = 0
-    """The follow-up value is within the normal range (at or below the upper normal limit)."""
-
-    RESOLVING = 1
-    """The follow-up value is lower than at baseline but still above the normal limit."""
-
-    AGGRAVATED = 2
-    """The follow-up value is above the normal limit and not lower than at baseline."""
-
-    @property
-    def label(self) -> str:
-        """Lower-case name used in tables (``resolved``, ``resolving``, ``aggravated``)."""
-        return self.name.lower()
-
-
-@dataclass(frozen=True)
-class ClassificationSettings:
-    """Thresholds and edge-case rule of the lab classification.
-
-    Attributes
-    ----------
-    crp_normal
-        Upper normal limit of CRP in mg/L (inclusive).
-    esr_normal
-        Upper normal limit of ESR in mm/h (inclusive).
-    unchanged_as
-        Class of a follow-up value equal to the baseline value and above normal:
-        ``AGGRAVATED`` (default; "not lower than baseline") or ``RESOLVING``.
-    """
-
-    crp_normal: float = 5.0
-    esr_normal: float = 20.0
-    unchanged_as: LabClass = LabClass.AGGRAVATED
-
-    def __post_init__(self) -> None:
-        if self.unchanged_as is LabClass.RESOLVED:
-            raise ValueError("unchanged_as must be AGGRAVATED or RESOLVING")
-        if self.crp_normal < 0 or self.esr_normal < 0:
-            raise ValueError("normal limits must be >= 0")
-
-    def normal_limit(self, test: str) -> float:
-        """Upper normal limit of ``test`` in its canonical unit."""
-        return {"CRP": self.crp_normal, "ESR": self.esr_normal}[test]
-
-
-def classify_change(
-    baseline: float,
-    followup: float,
-    normal_limit: float,
-    unchanged_as: LabClass = LabClass.AGGRAVATED,
-) -> tuple[LabClass, bool]:
-    """Classify one baseline/follow-up pair.
-
-    Returns
-    -------
-    tuple of LabClass and bool
-        The class and whether the pair is the *unchanged* edge case (follow-up equal to
-        baseline and above normal), which is placed by ``unchanged_as``.
-
-    Examples
-    --------
-    >>> classify_change(80.0, 5.0, 5.0)
-    (<LabClass.RESOLVED: 0>, False)
-    >>> classify_change(80.0, 80.0, 5.0)
-    (<LabClass.AGGRAVATED: 2>, True)
-    """
-    if followup <= normal_limit:
-        return LabClass.RESOLVED, False
-    if followup < baseline:
-        return LabClass.RESOLVING, False
-    if followup == baseline:
-        return unchanged_as, True
-    return LabClass.AGGRAVATED, False
-
-
-CLASS_COLUMNS = (
-    "case_id", "test", "baseline_value", "followup_value", "unit",
-    "baseline_offset_days", "followup_offset_days", "baseline_draw_date", "followup_draw_date",
-    "lab_class", "lab_code", "unchanged", "baseline_normal",
-)  # fmt: skip
-
-
-def classify_labs(link: LinkResult, settings: ClassificationSettings | None = None) -> pd.DataFrame:
-    """Classify every case and test that has both a baseline and a follow-up draw.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``case_id, test, baseline_value, followup_value, unit, baseline_offset_days,
-        followup_offset_days, baseline_draw_date, followup_draw_date, lab_class`` (label),
-        ``lab_code`` (0 resolved < 1 resolving < 2 aggravated), ``unchanged`` (the edge case)
-        and ``baseline_normal`` (already normal at baseline, still classed resolved).
-    """
-    settings = settings or ClassificationSettings()
-    keep = ["case_id", "test", "value", "unit", "offset_days", "draw_date"]
-    base = link.draws.loc[link.draws["timepoint"] == "baseline", keep]
-    follow = link.draws.loc[link.draws["timepoint"] == "followup", keep]
-    pairs = base.merge(follow, on=["case_id", "test"], suffixes=("_b", "_f"), sort=False)
-    rows: list[dict[str, Any]] = []
-    for row in pairs.itertuples(index=False):
-        limit = settings.normal_limit(str(row.test))
-        lab_class, unchanged = classify_change(
-            float(row.value_b), float(row.value_f), limit, settings.unchanged_as
-        )
-        rows.append(
-            {
-                "case_id": row.case_id,
-                "test": row.test,
-                "baseline_value": float(row.value_b),
-                "followup_value": float(row.value_f),
-                "unit": row.unit_b,
-                "baseline_offset_days": int(row.offset_days_b),
-                "followup_offset_days": int(row.offset_days_f),
-                "baseline_draw_date": row.draw_date_b,
-                "followup_draw_date": row.draw_date_f,
-                "lab_class": lab_class.label,
-                "lab_code": int(lab_class),
-                "unchanged": unchanged,
-                "baseline_normal": float(row.value_b) <= limit,
-            }
-        )
-    return pd.DataFrame.from_records(rows, columns=list(CLASS_COLUMNS))

@@ -1,10 +1,12 @@
 """Where a DICOM export's project database lives: beside the export, by default.
 
-The project database is one SQLite file holding the gradings (:mod:`spondy_annotate.grading.store`) and
-the index cache (:mod:`spondy_annotate.dicom.index_cache`). By default it sits next to the export
-folder, named after it (``/data/export`` -> ``/data/export.spondy.sqlite``), so that exports on
-read-only media still work: when that folder cannot be written, the file goes to the user's
-cache folder instead, under a name derived from the export's absolute path.
+The project database is one SQLite file holding the gradings (:mod:`spondy_annotate.grading.store`)
+and the index cache (:mod:`spondy_annotate.dicom.index_cache`); its schema is
+:mod:`spondy_annotate.projectdb.schema`. By default it sits next to the export folder, named
+after it (``/data/export`` -> ``/data/export.spondy.sqlite``), so that exports on read-only media
+still work: when that folder cannot be written, the file goes to the user's cache folder
+(``platformdirs.user_cache_dir``, e.g. ``~/.cache/spondy_annotate`` on Linux) instead, under a
+name derived from the export's absolute path.
 """
 
 from __future__ import annotations
@@ -13,7 +15,12 @@ import hashlib
 import os
 from pathlib import Path
 
+from platformdirs import user_cache_dir
+
+#: Suffix of a project database made by :func:`default_db_path`.
 SUFFIX = ".spondy.sqlite"
+#: File suffixes read as a project database (anything else given as gradings is a table).
+DB_SUFFIXES = (".sqlite", ".sqlite3", ".db")
 
 
 def default_db_path(export_dir: str | os.PathLike[str]) -> Path:
@@ -23,6 +30,11 @@ def default_db_path(export_dir: str | os.PathLike[str]) -> Path:
     if beside.exists() or os.access(export.parent, os.W_OK):
         return beside
     digest = hashlib.sha256(str(export).encode()).hexdigest()[:16]
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "spondy_annotate"
+    cache = Path(user_cache_dir("spondy_annotate", appauthor=False))
     cache.mkdir(parents=True, exist_ok=True)
     return cache / f"{digest}{SUFFIX}"
+
+
+def is_project_db(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` names a project database by its suffix (:data:`DB_SUFFIXES`)."""
+    return Path(path).suffix.lower() in DB_SUFFIXES

@@ -22,12 +22,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from spondy_annotate.grading.rubric import Change
+
 __all__ = ["SyntheticCohort", "synthetic_cohort", "write_synthetic_cohort"]
 
 _CRP_CLASSES = (19, 19, 10)
 _ESR_CLASSES = (8, 22, 18)
 _READERS = ("reader_a", "reader_b")
-_CHANGES = ("improved", "unchanged", "aggravated")
+#: Change labels by their ordinal code (:attr:`Change.code`).
+_CHANGES = tuple(change.value for change in Change)
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """Loading series in the background and keeping the recent ones: the reading room's volume cache.
 
 The core loads one series at a time and knows nothing of threads; this cache runs
-:func:`spondy_annotate.volume.load_series` (and :func:`~spondy_napari._layers.prepare`) in a small
-thread pool, so that the next case is read while the radiologist looks at the current one.
+:func:`spondy_annotate.dicom.volume.load_series` (and
+:func:`~spondy_napari.display.layer_data.prepare`) in a small thread pool, so that the next case
+is read while the radiologist looks at the current one.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from spondy_annotate.cases.pairing import SeriesRef
 from spondy_annotate.errors import SpondyError
 from spondy_annotate.dicom.volume import Volume, load_series
-from spondy_napari._layers import PreparedVolume, prepare
+from spondy_napari.display.layer_data import PreparedVolume, prepare
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ class VolumeCache:
     workers : int
         Loader threads.
     loader : callable, optional
-        ``loader(files) -> Volume`` (default :func:`~spondy_annotate.volume.load_series`).
+        ``loader(files) -> Volume`` (default :func:`~spondy_annotate.dicom.volume.load_series`).
     """
 
     def __init__(

@@ -1,4 +1,4 @@
-"""Turning a loaded :class:`~spondy_annotate.volume.Volume` into napari image layer data.
+"""Turning a loaded :class:`~spondy_annotate.dicom.volume.Volume` into napari image layer data.
 
 Everything that is costly (the display geometry, the value range, percentiles for the window
 presets) is computed once per volume in :func:`prepare`, which the background loader runs, so that
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from spondy_napari._geometry import LayerGeometry, layer_array, layer_geometry
+from spondy_napari.display.frame import LayerGeometry, layer_array, layer_geometry
 
 if TYPE_CHECKING:
     from napari.layers import Image
@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 SIDES = ("baseline", "followup")
 #: How each side is named on screen.
 SIDE_TITLES = {"baseline": "Baseline", "followup": "Follow-up"}
-#: Percentiles computed per volume for the window presets (see ``_window_level.PRESETS``).
+#: Percentiles computed per volume for the window presets
+#: (:data:`spondy_napari.reading_room.window_level.PRESETS`).
 PERCENTILES = (0.5, 1.0, 2.0, 5.0, 50.0, 95.0, 98.0, 99.0, 99.5, 99.8, 99.9)
 #: Metadata keys of a Volume that may be shown (never patient name, ID or file paths).
 SAFE_METADATA = ("series_description", "series_number", "modality", "stack")

@@ -1,0 +1,339 @@
+"""Grading one export: a reader's session in the project database, from first case to last.
+
+:class:`GradingSession` is the one grading workflow (Slicer's *Logic* pattern): the napari panel
+and scripts call it, and it needs no viewer. It opens the project database, logs a reading
+session (reader, rubric, blinding settings), registers each case once under its pseudonym,
+records answers (append-only, committed before returning), and keeps the reader's view state of
+each case (follow-up offset, slice, when it was opened) so that the next session resumes there.
+
+Examples
+--------
+>>> from spondy_annotate.projectdb.location import default_db_path
+>>> with GradingSession.open(default_db_path(folder), reader="AB") as grading:  # doctest: +SKIP
+...     case_id = grading.register(cases[0])  # "C-7F3A91"
+...     grading.record(case_id, "marrow_edema.baseline", 2)
+...     grading.save_view_state(case_id, ViewState(slice_index=4))
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from spondy_annotate.cases.pairing import CaseStatus
+from spondy_annotate.grading.rubric_toml import default_rubric
+from spondy_annotate.grading.store import Store
+from spondy_annotate.projectdb.schema import utc_now
+
+if TYPE_CHECKING:
+    from spondy_annotate.cases.pairing import Case
+    from spondy_annotate.grading.rubric import AnswerValue, GradingStatus, Rubric
+    from spondy_annotate.grading.store import Answer, Session
+
+#: View-state keys in the store's ``case_state`` table (as the napari panel has written them).
+OFFSET_KEY, SLICE_KEY, OPENED_KEY = "followup_offset_mm", "slice_index", "opened_at"
+
+#: What identifies a case in the store: patient ID, baseline and follow-up StudyInstanceUID.
+CaseKey = tuple[str, str, str]
+
+
+@dataclass(frozen=True)
+class ViewState:
+    """How a reader left a case; ``None`` where nothing (usable) was saved.
+
+    Parameters
+    ----------
+    followup_offset_mm
+        The follow-up's shift against the baseline the reader set, in patient LPS mm.
+    slice_index
+        The slice the reader was on.
+    opened_at
+        When the reader last opened the case (ISO 8601, UTC).
+    """
+
+    followup_offset_mm: tuple[float, float, float] | None = None
+    slice_index: int | None = None
+    opened_at: str | None = None
+
+    @classmethod
+    def from_stored(cls, values: Mapping[str, Any]) -> ViewState:
+        """The view state in the store's ``{key: value}``; values of the wrong type are ignored."""
+        offset, index, opened = (values.get(k) for k in (OFFSET_KEY, SLICE_KEY, OPENED_KEY))
+        return cls(
+            followup_offset_mm=_point(offset),
+            slice_index=index if isinstance(index, int) and not isinstance(index, bool) else None,
+            opened_at=opened if isinstance(opened, str) else None,
+        )
+
+    def to_stored(self) -> dict[str, Any]:
+        """The JSON-able ``{key: value}`` of the fields that are set."""
+        values: dict[str, Any] = {}
+        if self.followup_offset_mm is not None:
+            values[OFFSET_KEY] = [float(v) for v in self.followup_offset_mm]
+        if self.slice_index is not None:
+            values[SLICE_KEY] = int(self.slice_index)
+        if self.opened_at is not None:
+            values[OPENED_KEY] = self.opened_at
+        return values
+
+
+def _point(value: object) -> tuple[float, float, float] | None:
+    """``value`` as three floats, if it is a list of three numbers."""
+    if not isinstance(value, list) or len(value) != 3:
+        return None
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        return None
+    return float(value[0]), float(value[1]), float(value[2])
+
+
+def case_key(case: Case) -> CaseKey:
+    """``(patient ID, baseline study UID, follow-up study UID)``; ``""`` for a missing study."""
+    base = case.baseline.study_instance_uid if case.baseline else ""
+    follow = case.followup.study_instance_uid if case.followup else ""
+    return case.patient_id, base, follow
+
+
+class GradingSession:
+    """One reader grading cases with one rubric in a project database.
+
+    Build it with :meth:`open`; the session owns its :class:`~spondy_annotate.grading.store.Store`
+    and closes it with :meth:`close` (or at the end of a ``with`` block).
+
+    Parameters
+    ----------
+    store
+        The open store (closed by :meth:`close`).
+    reader
+        Who grades (initials or user name), stored with every answer.
+    rubric
+        Default: :func:`~spondy_annotate.grading.rubric_toml.default_rubric`.
+    case_order_seed
+        Seed of the randomised case order (:meth:`order`), or ``None`` for the export's order.
+    hide_dates
+        Whether study dates are hidden from the reader (blinded reading).
+    settings
+        Other JSON-able settings logged with the session (e.g. the front end).
+
+    Raises
+    ------
+    ValueError
+        If ``reader`` is empty, too long or not printable.
+    StoreError
+        If the session could not be logged.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        reader: str,
+        rubric: Rubric | None = None,
+        case_order_seed: int | None = None,
+        hide_dates: bool = False,
+        settings: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._store = store
+        self._settings = dict(settings or {})
+        self._ids: dict[CaseKey, str] = {}
+        self._session = store.start_session(
+            reader,
+            rubric=rubric or default_rubric(),
+            case_order_seed=case_order_seed,
+            hide_dates=hide_dates,
+            settings=self._settings,
+        )
+
+    @classmethod
+    def open(
+        cls,
+        db: str | os.PathLike[str],
+        *,
+        reader: str,
+        rubric: Rubric | None = None,
+        case_order_seed: int | None = None,
+        hide_dates: bool = False,
+        settings: Mapping[str, Any] | None = None,
+        create: bool = True,
+    ) -> GradingSession:
+        """Open the project database ``db`` (created if ``create``) and log a new session.
+
+        The other parameters are the class's. Raises :class:`~spondy_annotate.errors.StoreError`
+        if the database cannot be used, ``ValueError`` for an unusable reader name; the database
+        is closed again then.
+        """
+        store = Store(db, create=create)
+        try:
+            return cls(
+                store,
+                reader=reader,
+                rubric=rubric,
+                case_order_seed=case_order_seed,
+                hide_dates=hide_dates,
+                settings=settings,
+            )
+        except BaseException:
+            store.close()
+            raise
+
+    # ------------------------------------------------------------------ the session
+
+    @property
+    def store(self) -> Store:
+        """The grading store (for reading other readers' answers, exporting...)."""
+        return self._store
+
+    @property
+    def path(self) -> Path:
+        """The project database file."""
+        return self._store.path
+
+    @property
+    def session(self) -> Session:
+        """The logged session every answer is recorded under."""
+        return self._session
+
+    @property
+    def reader(self) -> str:
+        """Who grades."""
+        return self._session.reader
+
+    @property
+    def rubric(self) -> Rubric:
+        """The rubric of every answer."""
+        return self._session.rubric
+
+    @property
+    def case_order_seed(self) -> int | None:
+        """Seed of the randomised case order, or ``None`` (export order)."""
+        return self._session.case_order_seed
+
+    @property
+    def hide_dates(self) -> bool:
+        """Whether study dates are hidden from the reader."""
+        return self._session.hide_dates
+
+    def set_blinding(self, *, hide_dates: bool, case_order_seed: int | None) -> Session:
+        """Change the blinding settings; a change is logged as a new session, answers go to it."""
+        if (hide_dates, case_order_seed) != (self.hide_dates, self.case_order_seed):
+            self._session = self._store.start_session(
+                self.reader,
+                rubric=self.rubric,
+                case_order_seed=case_order_seed,
+                hide_dates=hide_dates,
+                settings=self._settings,
+            )
+        return self._session
+
+    def order(self, cases: Iterable[Case]) -> list[Case]:
+        """The worklist order: by :func:`case_key`, shuffled reproducibly by the case order seed."""
+        seed = self.case_order_seed
+        if seed is None:
+            return sorted(cases, key=case_key)
+        ordered = sorted(cases, key=lambda case: str(case_key(case)))
+        random.Random(seed).shuffle(ordered)
+        return ordered
+
+    def last_case(self) -> str | None:
+        """The case whose answers or view state this reader changed last (to resume), if any."""
+        return self._store.last_case(self.reader)
+
+    # ------------------------------------------------------------------ cases
+
+    def register(self, case: Case) -> str | None:
+        """The case ID (pseudonym, e.g. ``"C-7F3A91"``) of ``case``, registered on first use.
+
+        Registering is idempotent and cached: the store is asked once per case and session.
+        A case that cannot be graded (not :attr:`~spondy_annotate.cases.pairing.CaseStatus.READY`:
+        one study, or a choice of studies pending) has no case ID: ``None``.
+
+        Raises
+        ------
+        StoreError
+            If the database stayed locked or the disk failed.
+        """
+        if case.status is not CaseStatus.READY or case.baseline is None or case.followup is None:
+            return None
+        key = case_key(case)
+        if key not in self._ids:
+            self._ids[key] = self._store.register_case(
+                case.patient_id,
+                case.baseline.study_instance_uid,
+                case.baseline.date,
+                case.followup.study_instance_uid,
+                case.followup.date,
+            )
+        return self._ids[key]
+
+    def status(self, case_id: str) -> GradingStatus:
+        """Whether this reader has not started, partly graded or finished ``case_id``."""
+        return self._store.case_status(case_id, self.reader, self.rubric)
+
+    def statuses(self, case_ids: Iterable[str] | None = None) -> dict[str, GradingStatus]:
+        """:meth:`status` of many cases (default: every registered case) in one query."""
+        return self._store.case_statuses(self.reader, self.rubric, case_ids)
+
+    # ------------------------------------------------------------------ answers
+
+    def answers(self, case_id: str) -> dict[str, AnswerValue]:
+        """This reader's current answers of ``case_id`` under the rubric: ``{field key: value}``."""
+        return self._store.current_values(case_id, self.reader, self.rubric)
+
+    def record(self, case_id: str, key: str, value: object) -> Answer:
+        """Save one answer (committed before returning) and return it as stored.
+
+        Parameters
+        ----------
+        case_id
+            From :meth:`register`.
+        key
+            A field key of the rubric, e.g. ``"level"`` or ``"marrow_edema.baseline"``.
+        value
+            The answer (see :meth:`~spondy_annotate.grading.rubric.Rubric.validate_value`);
+            ``None`` clears the field. A change of mind adds a row; nothing is overwritten.
+
+        Raises
+        ------
+        KeyError
+            If the rubric has no such field.
+        ValueError
+            If the value is not allowed or the case is not registered.
+        StoreError
+            If the database stayed locked or the disk failed; the answer was not saved.
+        """
+        return self._store.record_answer(self._session, case_id, key, value)
+
+    # ------------------------------------------------------------------ view state
+
+    def view_state(self, case_id: str) -> ViewState:
+        """How this reader left ``case_id`` (empty for a case never opened)."""
+        return ViewState.from_stored(self._store.get_case_state(case_id, self.reader))
+
+    def save_view_state(self, case_id: str, state: ViewState) -> None:
+        """Save the fields of ``state`` that are set; the others keep their saved value."""
+        for key, value in state.to_stored().items():
+            self._store.set_case_state(case_id, self.reader, key, value)
+
+    def open_case(self, case_id: str) -> ViewState:
+        """Note that the reader opens ``case_id`` now; return its view state to restore."""
+        state = self.view_state(case_id)
+        self._store.set_case_state(case_id, self.reader, OPENED_KEY, utc_now())
+        return state
+
+    # ------------------------------------------------------------------ closing
+
+    def close(self) -> None:
+        """Close the project database (idempotent); every answer is saved already."""
+        self._store.close()
+
+    def __enter__(self) -> GradingSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"GradingSession({str(self.path)!r}, reader={self.reader!r})"

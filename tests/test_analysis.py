@@ -10,18 +10,15 @@ import pandas as pd
 import pytest
 from scipy.stats import t as t_dist
 
-from spondy_annotate.analysis.stats import (
-    AnalysisResult,
-    AnalysisSettings,
-    analyze,
-    prepare_gradings,
-    read_gradings,
-    spearman,
-    weighted_kappa,
-)
-from spondy_annotate.synthetic.cohort import synthetic_cohort
+from spondy_annotate.analysis.analyze import analyze
+from spondy_annotate.analysis.gradings import load_gradings, prepare_gradings
+from spondy_annotate.analysis.results import AnalysisResult, AnalysisSettings
+from spondy_annotate.analysis.stats import spearman, weighted_kappa
 from spondy_annotate.errors import SpondyError
-from spondy_annotate.labs.read import ClassificationSettings, LabClass, read_labs
+from spondy_annotate.grading.export import read_gradings
+from spondy_annotate.labs.classify import ClassificationSettings, LabClass
+from spondy_annotate.labs.read import read_labs
+from spondy_annotate.synthetic.cohort import synthetic_cohort
 
 # ------------------------------------------------------------------------------ by hand
 
@@ -190,22 +187,82 @@ def test_prepare_gradings_leaves_out_unjudged_and_merges_levels() -> None:
     assert any("worst change" in n for n in notes)
 
 
-def test_case_ids_holding_identifiers_are_replaced() -> None:
-    leaky = gradings(case_id=["P1-2020", "P1-2020", "x-20200201"])
-    prepared, notes = prepare_gradings(leaky)
-    assert prepared["case_id"].tolist() == ["case-001", "case-001", "case-002"]
-    assert any("replaced" in n for n in notes)
-    no_ids = gradings().drop(columns="case_id")
-    assert prepare_gradings(no_ids)[0]["case_id"].tolist() == ["case-001", "case-001", "case-002"]
+def test_case_ids_are_kept_as_given() -> None:
+    """The store's pseudonyms are never replaced, even one that happens to hold its patient ID."""
+    ids = gradings(case_id=["C-7F3A91", "C-7F3A91", "C-20A101"], patient_id=["7F", "7F", "P2"])
+    prepared, notes = prepare_gradings(ids)
+    assert prepared["case_id"].tolist() == ["C-7F3A91", "C-7F3A91", "C-20A101"]
+    assert notes == ()
 
 
-def test_read_gradings_errors(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "case_ids", [["P1-x", "P1-x", "k2"], ["k1", "k1", "x-20200201"], ["k1", "k1", "x-200401"]]
+)
+def test_case_ids_holding_identifiers_are_refused(case_ids: list[str]) -> None:
+    """A hand-made case ID with the patient ID or an MRI date would identify the patient."""
+    with pytest.raises(SpondyError, match=r"^gradings: 1 case ID\(s\) hold their patient ID"):
+        prepare_gradings(gradings(case_id=case_ids))
+
+
+def test_gradings_need_case_ids() -> None:
+    with pytest.raises(SpondyError, match="lack column.*case_id"):
+        prepare_gradings(gradings().drop(columns="case_id"))
+    with pytest.raises(SpondyError, match=r"^gradings: 1 grading\(s\) without a case ID$"):
+        prepare_gradings(gradings(case_id=["k1", "k1", " "]))
+    with pytest.raises(SpondyError, match="belong to more than one patient"):
+        prepare_gradings(gradings(case_id=["k1", "k1", "k1"]))
+
+
+def test_store_pseudonyms_survive_the_analysis_intake(tmp_path: Path) -> None:
+    """Gradings from a database keep the store's case IDs, whatever the patient IDs look like."""
+    from spondy_annotate.grading.rubric_toml import default_rubric
+    from spondy_annotate.grading.store import Store
+
+    db = tmp_path / "project.sqlite"
+    with Store(db) as store:
+        session = store.start_session("A", rubric=default_rubric())
+        for i in range(200):  # until a pseudonym holds its own (one hex digit) patient ID
+            patient = "0123456789ABCDEF"[i % 16]
+            case = store.register_case(patient, f"1.{i}.1", "2020-01-01", f"1.{i}.2", "2020-03-01")
+            if patient in case.removeprefix("C-"):
+                break
+        store.record_answer(session, case, "marrow_edema.change", "improved")
+    table = load_gradings(db)
+    assert set(table["case_id"]) == {case}
+    prepared, _ = prepare_gradings(table)
+    assert prepared["case_id"].tolist() == [case]
+    assert prepared["patient_id"].tolist() == [patient]
+
+
+def test_load_gradings_errors(tmp_path: Path) -> None:
     with pytest.raises(SpondyError, match="no such gradings file"):
-        read_gradings(tmp_path / "none.csv")
+        load_gradings(tmp_path / "none.csv")
+    with pytest.raises(SpondyError, match="no such grading database"):
+        load_gradings(tmp_path / "none.csv", database=True)
+    with pytest.raises(SpondyError, match="no such grading database"):
+        load_gradings(tmp_path / "none.sqlite")
     bad = tmp_path / "g.csv"
     bad.write_text("case_id,item,change\n1,marrow_edema,improved\n")
-    with pytest.raises(SpondyError, match=r"g\.csv: gradings lack column"):
-        read_gradings(bad)
+    with pytest.raises(SpondyError, match=r"g\.csv: gradings lack column\(s\) patient_id, "):
+        load_gradings(bad)
+    with pytest.raises(SpondyError, match=r"^gradings: gradings lack column"):
+        load_gradings(pd.read_csv(bad))
+
+
+def test_gradings_table_by_hand_reads_typed(tmp_path: Path) -> None:
+    """A table made by hand (semicolons, DICOM dates) reads with the export's types."""
+    path = tmp_path / "by_hand.csv"
+    path.write_text(
+        "case_id;reader;item;change;patient_id;baseline_date;followup_date\n"
+        "007;A;marrow_edema;Improved;P1;20200101;2020-03-01\n",
+        encoding="utf-8",
+    )
+    table = load_gradings(path)
+    assert table["case_id"].tolist() == ["007"]  # text, not the number 7
+    assert str(table["baseline_date"].dtype) == "datetime64[ns]"
+    assert table["baseline_date"].tolist() == [pd.Timestamp("2020-01-01")]
+    prepared, _ = prepare_gradings(table)
+    assert (prepared["change"].tolist(), prepared["mri_code"].tolist()) == (["improved"], [0])
 
 
 # ------------------------------------------------------------------------------ the cohort

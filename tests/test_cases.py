@@ -6,8 +6,9 @@ from dicom_factory import AXIAL, write_series
 from spondy_annotate.cases.pairing import CaseStatus, find_cases
 from spondy_annotate.cli import main
 from spondy_annotate.dicom.index import index_folder
+from spondy_annotate.dicom.records import SeriesRecord
 from spondy_annotate.errors import CaseSelectionError, ConfigError
-from spondy_annotate.cases.rules import load_rules
+from spondy_annotate.dicom.rules import load_rules
 
 T1 = {"tr": 550.0, "te": 10.0, "ti": None, "scanning_sequence": "SE"}
 
@@ -42,10 +43,34 @@ def test_pairs_baseline_followup_and_flags_others(export):
     assert p1.interval_days == 46
     labels = [p.label for p in p1.pairs]
     assert labels == ["SAG STIR", "SAG T1", "AX T2"]  # hanging protocol order
-    assert p1.pairs[2].baseline.description == "AX T2" and p1.pairs[2].followup is None
-    assert p1.pairs[0].baseline.description == "SAG STIR"
+    assert p1.pairs[2].baseline.series_description == "AX T2" and p1.pairs[2].followup is None
+    assert p1.pairs[0].baseline.series_description == "SAG STIR"
     assert cases["P2"].status is CaseStatus.INCOMPLETE
     assert cases["P3"].status is CaseStatus.NEEDS_CHOICE and cases["P3"].baseline is None
+
+
+def test_records_and_the_dataframe_give_the_same_cases(export):
+    # a one-slice series without SeriesNumber: None in the rows, NaN in the DataFrame
+    write_series(export.root / "P2" / "20240201", patient_id="P2", study_uid="1.2.3.21",
+                 study_date="20240201", description="LOCALIZER", slices=1,
+                 extra={"SeriesNumber": None})
+    index = index_folder(export.root)
+    assert index.series["series_number"].isna().any()
+    assert find_cases(index.records) == find_cases(index.series)
+    n, record = next((n, r) for n, r in enumerate(index.records) if r.series_number is None)
+    assert record == SeriesRecord.from_row(index.series.iloc[n])
+    assert record.slice_spacing is None and record.series_description == "LOCALIZER"
+    assert isinstance(record.files, tuple) and len(record.files) == 1
+
+
+def test_study_dates_empty_or_invalid_sort_last(tmp_path):
+    root = tmp_path / "e"
+    study(root, "P1", "20240301", "1.2.3.12")
+    study(root, "P1", "", "1.2.3.13", seed=5)
+    study(root, "P1", "2024-01-15", "1.2.3.11", seed=9)  # ISO text: read as a date
+    (case,) = find_cases(index_folder(root).records)
+    assert [s.date_text for s in case.studies] == ["2024-01-15", "2024-03-01", "unknown date"]
+    assert case.status is CaseStatus.NEEDS_CHOICE
 
 
 def test_one_sided_pairs_are_kept(tmp_path):

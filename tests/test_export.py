@@ -19,7 +19,8 @@ from spondy_annotate.grading.export import (
     read_gradings,
     write_gradings,
 )
-from spondy_annotate.grading.rubric import Measurement, default_rubric, load_rubric
+from spondy_annotate.grading.rubric import Measurement
+from spondy_annotate.grading.rubric_toml import default_rubric, load_rubric
 from spondy_annotate.grading.store import Store
 
 SPEC_COLUMNS = [

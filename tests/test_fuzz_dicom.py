@@ -18,7 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from spondy_annotate.dicom import headers as dicom_headers
-from spondy_annotate.dicom.headers import HeaderRecord, NotAnImage, read_header
+from spondy_annotate.dicom.headers import NotAnImage, read_header
+from spondy_annotate.dicom.records import HeaderRecord
 from spondy_annotate.errors import SpondyError
 from spondy_annotate.dicom._fastscan import scan_header
 from spondy_annotate.dicom.volume import load_series

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from spondy_annotate.dicom.headers import FrameGeometry
+from spondy_annotate.dicom.records import FrameGeometry
 from spondy_annotate.errors import SeriesGeometryError
 from spondy_annotate.dicom.stacks import plan_stacks
 

@@ -8,19 +8,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from spondy_annotate._dates import parse_date
 from spondy_annotate.errors import LabFileError
-from spondy_annotate.labs.read import (
+from spondy_annotate.labs.classify import (
     ClassificationSettings,
     LabClass,
-    LabColumns,
-    LabProblem,
-    LinkWindow,
     classify_change,
     classify_labs,
-    link_labs,
-    parse_date,
-    read_labs,
 )
+from spondy_annotate.labs.link import LinkWindow, link_labs
+from spondy_annotate.labs.read import LabColumns, LabProblem, read_labs
 
 HEADER = "patient_id,date,test,value,unit\n"
 

@@ -12,10 +12,13 @@ import pandas as pd
 import pytest
 
 import spondy_annotate.cli as cli
-from spondy_annotate.analysis.stats import AnalysisSettings, analyze
-from spondy_annotate.synthetic.cohort import synthetic_cohort, write_synthetic_cohort
+from spondy_annotate.analysis.analyze import analyze
+from spondy_annotate.analysis.figures import crosstab_figure, figure_png
+from spondy_annotate.analysis.report_files import write_report
+from spondy_annotate.analysis.results import AnalysisSettings
+from spondy_annotate.analysis.summary import format_summary
 from spondy_annotate.labs.read import read_labs
-from spondy_annotate.analysis.report import crosstab_figure, figure_png, format_summary, write_report
+from spondy_annotate.synthetic.cohort import synthetic_cohort, write_synthetic_cohort
 
 PNG = b"\x89PNG\r\n\x1a\n"
 COHORT = synthetic_cohort(0)
@@ -227,7 +230,7 @@ def test_db_source(
     inputs: tuple[Path, Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """``--db`` reads the gradings through export.gradings_table (pseudonymous case IDs)."""
-    from spondy_annotate.grading.rubric import load_rubric
+    from spondy_annotate.grading.rubric_toml import load_rubric
     from spondy_annotate.grading.store import Store
 
     labs, _, _ = inputs
@@ -286,9 +289,9 @@ def test_figure_helpers_render_png() -> None:
 
 def test_core_stays_headless() -> None:
     code = (
-        "import sys, spondy_annotate.labs.read, spondy_annotate.analysis.stats, spondy_annotate.analysis.report, "
-        "spondy_annotate.cli.analyze_cmd, spondy_annotate.synthetic.cohort\n"
-        "from spondy_annotate.analysis.report import figure_png, trajectory_figure\n"
+        "import sys, spondy_annotate.analysis.pipeline, spondy_annotate.cli.analyze_cmd, "
+        "spondy_annotate.synthetic.cohort\n"
+        "from spondy_annotate.analysis.figures import figure_png, trajectory_figure\n"
         "import pandas as pd\n"
         "figure_png(trajectory_figure(pd.DataFrame(columns=['test','baseline_value',"
         "'followup_value','lab_class']), 'CRP', 5.0))\n"

@@ -71,20 +71,31 @@ def test_ahn_items_and_scales() -> None:
 def test_kowalski_extends_ahn() -> None:
     ids = [it.id for it in load_rubric("kowalski2007").items]
     assert set(AHN_ITEMS) < set(ids)
-    assert {"epidural_abscess", "vertebral_height_loss", "vertebral_enhancement",
-            "disc_enhancement"} <= set(ids)
+    assert {
+        "epidural_abscess",
+        "vertebral_height_loss",
+        "vertebral_enhancement",
+        "disc_enhancement",
+    } <= set(ids)
 
 
 def test_fields_in_keyboard_order() -> None:
     keys = [f.key for f in default_rubric().fields]
     assert keys == [
         "level",
-        "marrow_edema.baseline", "marrow_edema.followup", "marrow_edema.change",
-        "paravertebral_inflammation.baseline", "paravertebral_inflammation.followup",
+        "marrow_edema.baseline",
+        "marrow_edema.followup",
+        "marrow_edema.change",
+        "paravertebral_inflammation.baseline",
+        "paravertebral_inflammation.followup",
         "paravertebral_inflammation.change",
-        "disc_height.baseline_mm", "disc_height.baseline",
-        "disc_height.followup_mm", "disc_height.followup", "disc_height.change",
-        "confidence", "note",
+        "disc_height.baseline_mm",
+        "disc_height.baseline",
+        "disc_height.followup_mm",
+        "disc_height.followup",
+        "disc_height.change",
+        "confidence",
+        "note",
     ]
     rubric = default_rubric()
     assert rubric.field("disc_height.followup_mm").kind is FieldKind.MEASUREMENT
@@ -98,8 +109,12 @@ def test_fields_in_keyboard_order() -> None:
 def test_shortcuts_jump_to_first_field_of_item() -> None:
     rubric = default_rubric()
     assert rubric.shortcuts == {
-        "l": "level", "c": "confidence", "n": "note", "m": "marrow_edema.baseline",
-        "p": "paravertebral_inflammation.baseline", "d": "disc_height.baseline_mm",
+        "l": "level",
+        "c": "confidence",
+        "n": "note",
+        "m": "marrow_edema.baseline",
+        "p": "paravertebral_inflammation.baseline",
+        "d": "disc_height.baseline_mm",
     }
     assert rubric.field("marrow_edema.change").choices[0].key == "i"
     assert [c.key for c in rubric.field("marrow_edema.baseline").choices] == ["0", "1", "2", "3"]
@@ -191,27 +206,50 @@ BAD_EDITS = {
     "missing_name": ('name = "ahn2020"', "", r"name: missing required key"),
     "missing_version": ('version = "1.0"', "", r"version: missing required key"),
     "version_not_string": ('version = "1.0"', "version = 1.0", r"version: expected a string"),
-    "duplicate_item_id": ('id = "disc_height"', 'id = "marrow_edema"',
-                          r"line \d+: items\[2\]\.id: duplicate item id 'marrow_edema'"),
+    "duplicate_item_id": (
+        'id = "disc_height"',
+        'id = "marrow_edema"',
+        r"line \d+: items\[2\]\.id: duplicate item id 'marrow_edema'",
+    ),
     "unknown_type": ('type = "grade"', 'type = "slider"', r"items\[0\]\.type: unknown item type"),
-    "duplicate_nav_key": ('key = "p"', 'key = "m"',
-                          r"line \d+: items\[1\]\.key: duplicate key binding 'm'"),
-    "duplicate_choice_key": ('{ value = 1, label = "Endplate", key = "1"',
-                             '{ value = 1, label = "Endplate", key = "0"',
-                             r"items\[0\]\.grades\[1\]\.key: duplicate key binding '0'"),
-    "choice_key_shadows_nav": ('label = "Improved", key = "i"', 'label = "Improved", key = "m"',
-                               r"change\.choices: key 'm' .* navigation key"),
-    "change_values": ('value = "aggravated"', 'value = "worse"',
-                      r"change\.choices: values must be exactly aggravated, improved, unchanged"),
+    "duplicate_nav_key": (
+        'key = "p"',
+        'key = "m"',
+        r"line \d+: items\[1\]\.key: duplicate key binding 'm'",
+    ),
+    "duplicate_choice_key": (
+        '{ value = 1, label = "Endplate", key = "1"',
+        '{ value = 1, label = "Endplate", key = "0"',
+        r"items\[0\]\.grades\[1\]\.key: duplicate key binding '0'",
+    ),
+    "choice_key_shadows_nav": (
+        'label = "Improved", key = "i"',
+        'label = "Improved", key = "m"',
+        r"change\.choices: key 'm' .* navigation key",
+    ),
+    "change_values": (
+        'value = "aggravated"',
+        'value = "worse"',
+        r"change\.choices: values must be exactly aggravated, improved, unchanged",
+    ),
     "unknown_top_key": ('title = "', 'titel = "', r"top level: unknown key 'titel'"),
-    "grade_not_int": ('{ value = 3, label = "> half"', '{ value = "3", label = "> half"',
-                      r"items\[0\]\.grades\[3\]\.value: a grade must be an integer"),
-    "duplicate_grade": ('{ value = 3, label = "> half"', '{ value = 2, label = "> half"',
-                        r"items\[0\]\.grades\[3\]\.value: duplicate value 2"),
+    "grade_not_int": (
+        '{ value = 3, label = "> half"',
+        '{ value = "3", label = "> half"',
+        r"items\[0\]\.grades\[3\]\.value: a grade must be an integer",
+    ),
+    "duplicate_grade": (
+        '{ value = 3, label = "> half"',
+        '{ value = 2, label = "> half"',
+        r"items\[0\]\.grades\[3\]\.value: duplicate value 2",
+    ),
     "bad_item_id": ('id = "marrow_edema"', 'id = "Marrow edema"', r"items\[0\]\.id: .*not a valid"),
     "reserved_item_id": ('id = "marrow_edema"', 'id = "case"', r"items\[0\]\.id: .*not a valid"),
-    "unit_on_grade": ('type = "grade"\nkey = "m"', 'type = "grade"\nunit = "mm"\nkey = "m"',
-                      r"items\[0\]: 'unit'"),
+    "unit_on_grade": (
+        'type = "grade"\nkey = "m"',
+        'type = "grade"\nunit = "mm"\nkey = "m"',
+        r"items\[0\]: 'unit'",
+    ),
     "bad_unit": ('unit = "mm"', 'unit = "cm"', r"items\[2\]\.unit: only 'mm'"),
     "no_items": ("[[items]]", "[[things]]", r"unknown key 'things'"),
     "missing_label": ('label = "Bone marrow oedema"\n', "", r"items\[0\]\.label: missing"),
@@ -252,25 +290,48 @@ def test_minimal_rubric_defaults() -> None:
     assert [g.value for g in rubric.items[0].grades] == [0, 1]  # sorted by value
     assert rubric.levels[0].label == "L3-L4" and rubric.levels[0].key is None
     assert [f.key for f in rubric.fields] == [
-        "level", "edema.baseline", "edema.followup", "edema.change", "confidence", "note"
+        "level",
+        "edema.baseline",
+        "edema.followup",
+        "edema.change",
+        "confidence",
+        "note",
     ]
 
 
 @pytest.mark.parametrize(
     ("old", "new", "match"),
     [
-        ('grades = [{ value = 1, label = "Some" }, { value = 0, label = "None" }]', "grades = []",
-         r"items\[0\]\.grades: needs at least two choices, found none"),
-        ('grades = [{ value = 1, label = "Some" }, { value = 0, label = "None" }]', "",
-         r"items\[0\]\.grades: needs at least two choices, found none"),
-        ('{ value = 1, label = "Some" }, ', "",
-         r"items\[0\]\.grades: needs at least two choices, found one"),
-        ('choices = ["L3-L4", "L4-L5"]', "choices = []",
-         r"level\.choices: needs at least two choices"),
-        ('[level]\nchoices = ["L3-L4", "L4-L5"]', "[level]",
-         r"level\.choices: missing required key"),
-        ('[confidence]\nchoices = [{ value = "confident" }, { value = "uncertain" }]', "",
-         r"confidence\.choices: needs at least two choices"),
+        (
+            'grades = [{ value = 1, label = "Some" }, { value = 0, label = "None" }]',
+            "grades = []",
+            r"items\[0\]\.grades: needs at least two choices, found none",
+        ),
+        (
+            'grades = [{ value = 1, label = "Some" }, { value = 0, label = "None" }]',
+            "",
+            r"items\[0\]\.grades: needs at least two choices, found none",
+        ),
+        (
+            '{ value = 1, label = "Some" }, ',
+            "",
+            r"items\[0\]\.grades: needs at least two choices, found one",
+        ),
+        (
+            'choices = ["L3-L4", "L4-L5"]',
+            "choices = []",
+            r"level\.choices: needs at least two choices",
+        ),
+        (
+            '[level]\nchoices = ["L3-L4", "L4-L5"]',
+            "[level]",
+            r"level\.choices: missing required key",
+        ),
+        (
+            '[confidence]\nchoices = [{ value = "confident" }, { value = "uncertain" }]',
+            "",
+            r"confidence\.choices: needs at least two choices",
+        ),
     ],
 )
 def test_empty_choices(old: str, new: str, match: str) -> None:

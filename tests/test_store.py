@@ -1,4 +1,4 @@
-"""The grading database: append-only answers, pseudonyms, migrations, damage, concurrency."""
+"""The grading store and its file: append-only answers, pseudonyms, migrations, damage, concurrency."""
 
 from __future__ import annotations
 
@@ -18,11 +18,13 @@ from pathlib import Path
 
 import pytest
 
+from spondy_annotate.dicom.index_cache import IndexCache
 from spondy_annotate.errors import StoreError
 from spondy_annotate.grading import store as store_module
 from spondy_annotate.grading.rubric import GradingStatus, Measurement, Rubric
 from spondy_annotate.grading.rubric_toml import default_rubric, load_rubric
 from spondy_annotate.grading.store import Session, Store, open_store
+from spondy_annotate.projectdb.location import default_db_path, is_project_db
 from spondy_annotate.projectdb.schema import APPLICATION_ID, SCHEMA_VERSION
 
 PATIENT = "PAT-0042"
@@ -54,8 +56,9 @@ def case(store: Store) -> str:
 
 @pytest.fixture
 def session(store: Store, rubric: Rubric) -> Session:
-    return store.start_session("reader1", rubric=rubric, case_order_seed=7, hide_dates=True,
-                               app_version="9.9")
+    return store.start_session(
+        "reader1", rubric=rubric, case_order_seed=7, hide_dates=True, app_version="9.9"
+    )
 
 
 def raw(db: Path) -> sqlite3.Connection:
@@ -135,8 +138,12 @@ def test_pseudonym_stable_across_reopen_and_differs_across_dbs(tmp_path: Path) -
             ids.append(s.register_case(PATIENT, UID_BASE, None, UID_FOLLOW, None))
     assert ids[0] == ids[1]
     assert ids[0] != ids[2]  # each database has its own random salt
-    salts = {json.dumps(raw(tmp_path / n).execute("SELECT value FROM meta WHERE key = 'salt'")
-                        .fetchall()) for n in ("a.sqlite", "b.sqlite")}
+    salts = {
+        json.dumps(
+            raw(tmp_path / n).execute("SELECT value FROM meta WHERE key = 'salt'").fetchall()
+        )
+        for n in ("a.sqlite", "b.sqlite")
+    }
     assert len(salts) == 2
 
 
@@ -169,7 +176,11 @@ def test_answers_append_only_latest_wins(
     for a in history:
         assert ISO_MS.match(a.answered_at)
         assert (a.reader, a.rubric_name, a.rubric_version, a.session_id) == (
-            "reader1", "ahn2020", "1.0", session.session_id)
+            "reader1",
+            "ahn2020",
+            "1.0",
+            session.session_id,
+        )
 
     with raw(db) as conn:
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
@@ -179,23 +190,32 @@ def test_answers_append_only_latest_wins(
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             conn.execute("DELETE FROM answers WHERE answer_id = ?", (first.answer_id,))
         assert conn.execute("SELECT value FROM answers ORDER BY answer_id").fetchall() == [
-            ("2",), ("3",)]
+            ("2",),
+            ("3",),
+        ]
 
 
-def test_answer_committed_before_return(store: Store, db: Path, case: str,
-                                        session: Session) -> None:
+def test_answer_committed_before_return(
+    store: Store, db: Path, case: str, session: Session
+) -> None:
     store.record_answer(session, case, "level", "L4-L5")
     with raw(db) as other:  # another connection sees it while the store is still open
         assert other.execute("SELECT item, field, value FROM answers").fetchall() == [
-            ("case", "level", '"L4-L5"')]
+            ("case", "level", '"L4-L5"')
+        ]
 
 
-def test_all_value_kinds_round_trip(store: Store, case: str, session: Session,
-                                    rubric: Rubric) -> None:
+def test_all_value_kinds_round_trip(
+    store: Store, case: str, session: Session, rubric: Rubric
+) -> None:
     line = Measurement.from_points((1.5, -20.0, 33.0), (1.5, -20.0, 41.5))
     given = {
-        "level": "L5-S1", "marrow_edema.change": "aggravated", "disc_height.baseline_mm": line,
-        "disc_height.followup_mm": 4.0, "confidence": "uncertain", "note": "Schmorl's node? ü",
+        "level": "L5-S1",
+        "marrow_edema.change": "aggravated",
+        "disc_height.baseline_mm": line,
+        "disc_height.followup_mm": 4.0,
+        "confidence": "uncertain",
+        "note": "Schmorl's node? ü",
     }
     for key, value in given.items():
         store.record_answer(session, case, key, value)
@@ -223,8 +243,9 @@ def test_bad_answers_store_nothing(store: Store, case: str, session: Session) ->
     assert store.history() == []
 
 
-def test_readers_and_rubrics_kept_apart(store: Store, case: str, session: Session,
-                                        rubric: Rubric) -> None:
+def test_readers_and_rubrics_kept_apart(
+    store: Store, case: str, session: Session, rubric: Rubric
+) -> None:
     other = store.start_session("reader2", rubric=rubric)
     kowalski = store.start_session("reader1", rubric=load_rubric("kowalski2007"))
     store.record_answer(session, case, "marrow_edema.baseline", 1)
@@ -259,7 +280,9 @@ def test_case_state_upsert_and_last_case(store: Store, case: str, session: Sessi
     store.set_case_state(case, "reader1", "slice_offset", -2)
     store.set_case_state(case, "reader2", "slice_offset", 9)
     assert store.get_case_state(case, "reader1") == {
-        "slice_offset": -2, "position": {"baseline": [12, 40.5, 3.0]}}
+        "slice_offset": -2,
+        "position": {"baseline": [12, 40.5, 3.0]},
+    }
     assert store.last_case("reader1") == case
     time.sleep(0.002)
     store.record_answer(session, other, "level", "L1-L2")
@@ -279,7 +302,9 @@ def test_case_status_progress(store: Store, case: str, session: Session, rubric:
     assert store.case_status(case, "reader1", rubric) is GradingStatus.DONE
     assert store.case_status(case, "reader2", rubric) is GradingStatus.NOT_STARTED
     assert store.case_statuses("reader1", rubric) == {
-        case: GradingStatus.DONE, other: GradingStatus.NOT_STARTED}
+        case: GradingStatus.DONE,
+        other: GradingStatus.NOT_STARTED,
+    }
     store.record_answer(session, case, "marrow_edema.change", None)  # cleared again
     assert store.case_statuses("reader1", rubric, [case]) == {case: GradingStatus.PARTLY}
 
@@ -317,18 +342,28 @@ def build_v1(path: Path, rubric: Rubric) -> None:
     conn.executescript(V1_SCHEMA)
     t = "2020-05-01T10:00:00.000+00:00"
     conn.executemany("INSERT INTO meta VALUES (?, ?)", [("salt", "ab" * 32), ("created_at", t)])
-    conn.execute("INSERT INTO cases VALUES ('C-123ABC', 'P1', '1.1', '2020-01-01', '1.2', "
-                 "'2020-02-15', ?)", (t,))
-    conn.execute("INSERT INTO rubrics VALUES (?, ?, ?, ?, ?)",
-                 (rubric.sha256, rubric.name, rubric.version, rubric.text, t))
-    conn.execute("INSERT INTO sessions VALUES ('s1', 'old reader', ?, ?, 'ahn2020', '1.0', 5, 0, "
-                 "'0.0.1', 'host', 1)", (t, rubric.sha256))
+    conn.execute(
+        "INSERT INTO cases VALUES ('C-123ABC', 'P1', '1.1', '2020-01-01', '1.2', '2020-02-15', ?)",
+        (t,),
+    )
+    conn.execute(
+        "INSERT INTO rubrics VALUES (?, ?, ?, ?, ?)",
+        (rubric.sha256, rubric.name, rubric.version, rubric.text, t),
+    )
+    conn.execute(
+        "INSERT INTO sessions VALUES ('s1', 'old reader', ?, ?, 'ahn2020', '1.0', 5, 0, "
+        "'0.0.1', 'host', 1)",
+        (t, rubric.sha256),
+    )
     conn.executemany(
         "INSERT INTO answers (case_id, reader, rubric_name, rubric_version, item, field, value, "
         "answered_at, session_id) VALUES ('C-123ABC', 'old reader', 'ahn2020', '1.0', ?, ?, ?, "
         "?, 's1')",
-        [("marrow_edema", "baseline", "1", t), ("marrow_edema", "baseline", "2", t),
-         ("case", "level", '"L2-L3"', t)],
+        [
+            ("marrow_edema", "baseline", "1", t),
+            ("marrow_edema", "baseline", "2", t),
+            ("case", "level", '"L2-L3"', t),
+        ],
     )
     conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
     conn.execute("PRAGMA user_version = 1")
@@ -342,7 +377,9 @@ def test_v1_database_is_migrated(tmp_path: Path, rubric: Rubric) -> None:
     with Store(path) as s:
         assert s.schema_version == SCHEMA_VERSION
         assert s.current_values("C-123ABC", "old reader", rubric) == {
-            "marrow_edema.baseline": 2, "level": "L2-L3"}
+            "marrow_edema.baseline": 2,
+            "level": "L2-L3",
+        }
         (old_session,) = s.sessions()
         assert old_session.settings == {} and old_session.case_order_seed == 5
         s.set_case_state("C-123ABC", "old reader", "slice_offset", 1)  # v2 table
@@ -371,8 +408,11 @@ def test_newer_database_refused_untouched(tmp_path: Path) -> None:
     conn.commit()
     conn.close()
     before = path.read_bytes()
-    with pytest.raises(StoreError, match=rf"{re.escape(str(path))}: written by a newer .*"
-                                         rf"v{SCHEMA_VERSION + 1}.*not modified"):
+    with pytest.raises(
+        StoreError,
+        match=rf"{re.escape(str(path))}: written by a newer .*"
+        rf"v{SCHEMA_VERSION + 1}.*not modified",
+    ):
         Store(path)
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["future.sqlite"]
@@ -411,6 +451,62 @@ def test_truncated_file_reported(tmp_path: Path, rubric: Rubric) -> None:
         Store(path)
 
 
+# ----------------------------------------------------------------------------- the project file
+
+
+def test_index_cache_creates_the_file_and_the_store_adds_its_key(tmp_path: Path) -> None:
+    path = tmp_path / "export.spondy.sqlite"
+    IndexCache(path).close()  # `index` ran first: the whole schema, no pseudonym key yet
+    with raw(path) as c:
+        assert c.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert c.execute("SELECT value FROM meta WHERE key = 'salt'").fetchone() is None
+    with Store(path) as s:
+        case = s.register_case(PATIENT, UID_BASE, None, UID_FOLLOW, None)
+    with Store(path) as s:  # the key was created once and is kept
+        assert s.register_case(PATIENT, UID_BASE, None, UID_FOLLOW, None) == case
+    IndexCache(path).close()  # and the index cache opens the grading file as it is
+    with raw(path) as c:
+        assert c.execute("SELECT count(*) FROM meta WHERE key = 'salt'").fetchone()[0] == 1
+
+
+def test_lost_pseudonym_key_refused_when_cases_exist(db: Path) -> None:
+    with Store(db) as s:
+        s.register_case(PATIENT, UID_BASE, None, UID_FOLLOW, None)
+    with raw(db) as c:
+        c.execute("DELETE FROM meta WHERE key = 'salt'")
+    with pytest.raises(StoreError, match=rf"^{re.escape(str(db))}: .*no pseudonym key"):
+        Store(db)
+
+
+def test_default_db_path_beside_the_export(tmp_path: Path) -> None:
+    export = tmp_path / "export"
+    export.mkdir()
+    assert default_db_path(export) == tmp_path / "export.spondy.sqlite"
+    assert default_db_path(f"{export}/") == tmp_path / "export.spondy.sqlite"
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="XDG_CACHE_HOME is the Linux cache folder")
+def test_default_db_path_in_user_cache_when_beside_is_not_writable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    export = tmp_path / "gone" / "export"  # its folder cannot be written (it does not exist)
+    path = default_db_path(export)
+    assert path.parent == tmp_path / "cache" / "spondy_annotate" and path.parent.is_dir()
+    assert re.fullmatch(r"[0-9a-f]{16}\.spondy\.sqlite", path.name)
+    assert default_db_path(export) == path  # the same export, the same database
+    assert default_db_path(tmp_path / "gone" / "other") != path
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("export.spondy.sqlite", True), ("g.SQLITE3", True), ("g.db", True), ("g.csv", False),
+     ("g.xlsx", False), ("sqlite", False)],
+)  # fmt: skip
+def test_is_project_db_by_suffix(name: str, expected: bool) -> None:
+    assert is_project_db(Path("/data") / name) is expected
+
+
 # ----------------------------------------------------------------------------- processes
 
 WRITER = textwrap.dedent(
@@ -441,7 +537,10 @@ def start_writer(
     script.write_text(WRITER)
     proc = subprocess.Popen(
         [sys.executable, str(script), str(db), reader, str(n), str(pause)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     assert proc.stdout is not None and proc.stdout.readline() == "ready\n", proc.stderr
     return proc

@@ -22,8 +22,11 @@ def sitk_read(files):
     return reader.Execute()
 
 
-@pytest.mark.parametrize("orientation", [SAGITTAL, AXIAL, (0.0, 0.8, 0.6, 0.0, -0.6, 0.8)])
-def test_geometry_matches_simpleitk(tmp_path, orientation):
+@pytest.mark.parametrize(
+    ("orientation", "plane"),
+    [(SAGITTAL, "sagittal"), (AXIAL, "axial"), ((0.0, 0.8, 0.6, 0.0, -0.6, 0.8), "sagittal")],
+)
+def test_geometry_matches_simpleitk(tmp_path, orientation, plane):
     files, values = write_series(
         tmp_path, orientation=orientation, slices=7, spacing=5.5, slice_thickness=5.0,
         slope=2.5, intercept=-100.0,
@@ -35,6 +38,7 @@ def test_geometry_matches_simpleitk(tmp_path, orientation):
     assert vol.spacing[0] == pytest.approx(5.5)  # measured, not SliceThickness (5.0)
     assert vol.origin == pytest.approx(img.GetOrigin())
     assert vol.direction == pytest.approx(np.array(img.GetDirection()).reshape(3, 3))
+    assert vol.plane == plane
     np.testing.assert_allclose(vol.array, sitk.GetArrayFromImage(img), atol=1e-3)
     np.testing.assert_allclose(vol.array, values * 2.5 - 100.0)
     # the affine maps the last voxel where SimpleITK says it is

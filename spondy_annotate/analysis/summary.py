@@ -15,6 +15,7 @@ import math
 import platform
 import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from spondy_annotate.analysis.paper import PAPER_CLASS_COUNTS, PAPER_RHO
@@ -25,14 +26,17 @@ from spondy_annotate.labs.read import LabProblem
 
 __all__ = ["format_summary", "methods_text", "number_text", "p_text", "software_versions"]
 
-#: Unlinked cases listed in the summary; the rest are counted.
+#: Unlinked cases and rejected lab rows listed in the summary; the rest are counted.
 _MAX_LISTED = 20
 #: Packages whose versions the methods state.
 _PACKAGES = ("spondy-annotate", "numpy", "scipy", "pandas", "scikit-learn", "matplotlib")
 
 
 def format_summary(result: AnalysisResult, *, lab_problems: Sequence[LabProblem] = ()) -> str:
-    """Plain-text summary for the terminal: class counts, correlations, kappa, unlinked cases."""
+    """Plain-text summary: class counts, correlations, kappa, unlinked cases, rejected lab rows.
+
+    Lab rows are named by file name and line (the message never holds the patient ID).
+    """
     s = result.settings
     c = s.classification
     lines = [
@@ -87,7 +91,13 @@ def format_summary(result: AnalysisResult, *, lab_problems: Sequence[LabProblem]
         lines += _table(
             ["item", "readers", "n", "kappa", "agreement"],
             [
-                [r.item, f"{r.reader_a} / {r.reader_b}", r.n, number_text(r.kappa), _percent_text(r.agreement)]
+                [
+                    r.item,
+                    f"{r.reader_a} / {r.reader_b}",
+                    r.n,
+                    number_text(r.kappa),
+                    _percent_text(r.agreement),
+                ]
                 for r in result.kappa.itertuples()
             ],
         )
@@ -107,7 +117,12 @@ def format_summary(result: AnalysisResult, *, lab_problems: Sequence[LabProblem]
     if result.notes:
         lines += ["", "Notes:", *(f"  {note}" for note in result.notes)]
     if lab_problems:
-        lines += ["", f"{len(lab_problems)} lab row(s) or cell(s) rejected (listed on stderr)"]
+        lines += ["", f"{len(lab_problems)} lab row(s) or cell(s) rejected:"]
+        lines += [
+            f"  {Path(p.file).name}:{p.line}: {p.message}" for p in lab_problems[:_MAX_LISTED]
+        ]
+        if len(lab_problems) > _MAX_LISTED:
+            lines.append(f"  ... and {len(lab_problems) - _MAX_LISTED} more (lab_problems.csv)")
     return "\n".join(lines)
 
 
@@ -168,8 +183,8 @@ def methods_text(result: AnalysisResult) -> str:
     """The methods paragraph, with every setting that changes the result."""
     s, c, w = result.settings, result.settings.classification, result.settings.window
     versions = ", ".join(f"{k} {v}" for k, v in software_versions().items())
-    codes = ", ".join(f"{c.value} = {c.code}" for c in Change)
-    classes = ", ".join(f"{c.label} = {int(c)}" for c in LabClass)
+    codes = ", ".join(f"{change.value} = {change.code}" for change in Change)
+    classes = ", ".join(f"{lab_class.label} = {int(lab_class)}" for lab_class in LabClass)
     readers = (
         f"{len(result.readers)} readers ({', '.join(result.readers)}); the main result uses "
         f"{result.primary_reader}"
@@ -199,8 +214,8 @@ def methods_text(result: AnalysisResult) -> str:
         "or aggravated (not lower than baseline); a follow-up value equal to the baseline value "
         f"and above normal was counted as {c.unchanged_as.label}. The reader's judgement of each "
         f"MRI item was coded {codes}, and the lab class {classes}, so that agreement gives a "
-        "positive coefficient. Where a case was "
-        "graded at several levels, its worst change was used. Spearman's rank correlation "
+        "positive coefficient. Where a case was graded at several levels, its worst change was "
+        "used. Spearman's rank correlation "
         "(average ranks for ties) was computed with scipy.stats.spearmanr, with a two-sided "
         f"p-value from the t distribution with n - 2 degrees of freedom (not adjusted for "
         f"multiple comparisons), and {boot}. There were {readers}. Agreement between readers on "

@@ -8,13 +8,16 @@ A patient with more than two studies is never paired silently: the case waits fo
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from spondy_annotate._dates import parse_date
+from spondy_annotate.dicom.records import SeriesRecord
+from spondy_annotate.dicom.rules import MatchingRules, ProtocolEntry, load_rules
 from spondy_annotate.errors import CaseSelectionError
-from spondy_annotate.cases.rules import MatchingRules, ProtocolEntry, load_rules
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,36 +35,6 @@ class CaseStatus(str, Enum):
 
 
 @dataclass(frozen=True)
-class SeriesRef:
-    """One series of a study, as the index found it."""
-
-    series_instance_uid: str
-    series_number: int | None
-    description: str
-    orientation: str
-    sequence: str
-    num_images: int
-    slice_spacing: float | None
-    files: tuple[str, ...]
-
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> SeriesRef:
-        """Build from a row of the index's series table."""
-        number = row.get("series_number")
-        spacing = row.get("slice_spacing")
-        return cls(
-            series_instance_uid=str(row["series_instance_uid"]),
-            series_number=None if number is None or number != number else int(number),
-            description=str(row.get("series_description") or ""),
-            orientation=str(row.get("orientation") or ""),
-            sequence=str(row.get("sequence") or ""),
-            num_images=int(row.get("num_images") or 0),
-            slice_spacing=None if spacing is None or spacing != spacing else float(spacing),
-            files=tuple(row.get("files") or ()),
-        )
-
-
-@dataclass(frozen=True)
 class Study:
     """One study (one MRI visit) of a patient."""
 
@@ -69,7 +42,7 @@ class Study:
     date: dt.date | None
     time: str
     description: str
-    series: tuple[SeriesRef, ...]
+    series: tuple[SeriesRecord, ...]
 
     @property
     def date_text(self) -> str:
@@ -82,8 +55,8 @@ class SeriesPair:
     """A place of the hanging protocol and the series each study shows there."""
 
     entry: ProtocolEntry
-    baseline: SeriesRef | None
-    followup: SeriesRef | None
+    baseline: SeriesRecord | None
+    followup: SeriesRecord | None
 
     @property
     def label(self) -> str:
@@ -110,33 +83,35 @@ class Case:
         return None
 
 
-def _parse_date(text: str) -> dt.date | None:
+def _study_date(text: str) -> dt.date | None:
+    """The StudyDate (DICOM ``YYYYMMDD``), or None when it is empty or invalid."""
     try:
-        return dt.datetime.strptime(text.strip()[:8], "%Y%m%d").date()
-    except (ValueError, AttributeError):
+        return parse_date(text)
+    except ValueError:
         return None
 
 
-def _studies(rows: pd.DataFrame) -> tuple[Study, ...]:
-    studies = []
-    for uid, group in rows.groupby("study_instance_uid", sort=False):
-        first = group.iloc[0]
-        series = tuple(SeriesRef.from_row(r) for r in group.to_dict("records"))
-        studies.append(
-            Study(
-                study_instance_uid=str(uid),
-                date=_parse_date(str(first["study_date"])),
-                time=str(first["study_time"] or ""),
-                description=str(first["study_description"] or ""),
-                series=series,
-            )
+def _studies(series: list[SeriesRecord]) -> tuple[Study, ...]:
+    """One patient's series grouped into studies, in date and time order."""
+    by_study: dict[str, list[SeriesRecord]] = defaultdict(list)
+    for record in series:
+        by_study[record.study_instance_uid].append(record)
+    studies = [
+        Study(
+            study_instance_uid=uid,
+            date=_study_date(group[0].study_date),
+            time=group[0].study_time,
+            description=group[0].study_description,
+            series=tuple(group),
         )
+        for uid, group in by_study.items()
+    ]
     return tuple(
         sorted(studies, key=lambda s: (s.date or dt.date.max, s.time, s.study_instance_uid))
     )
 
 
-def _best(series: tuple[SeriesRef, ...], entry: ProtocolEntry) -> SeriesRef | None:
+def _best(series: tuple[SeriesRecord, ...], entry: ProtocolEntry) -> SeriesRecord | None:
     candidates = [
         s
         for s in series
@@ -165,7 +140,7 @@ def _pick(studies: tuple[Study, ...], key: str, patient_id: str) -> Study:
 
 
 def find_cases(
-    series: pd.DataFrame,
+    series: pd.DataFrame | Iterable[SeriesRecord],
     *,
     choices: Mapping[str, tuple[str, str]] | None = None,
     rules: MatchingRules | None = None,
@@ -174,8 +149,10 @@ def find_cases(
 
     Parameters
     ----------
-    series : pandas.DataFrame
-        :attr:`IndexResult.series <spondy_annotate.dicom_index.IndexResult.series>`.
+    series : pandas.DataFrame or iterable of SeriesRecord
+        The index's series: :attr:`IndexResult.series
+        <spondy_annotate.dicom.index.IndexResult.series>` or :attr:`IndexResult.records
+        <spondy_annotate.dicom.index.IndexResult.records>`.
     choices : mapping, optional
         ``{patient_id: (baseline, followup)}`` for patients with more than two studies (or to
         override the default); each side is a StudyInstanceUID, an ISO date or a 1-based number
@@ -195,10 +172,14 @@ def find_cases(
     """
     rules = rules or load_rules()
     choices = dict(choices or {})
+    if hasattr(series, "to_dict"):  # a DataFrame
+        series = [SeriesRecord.from_row(row) for row in series.to_dict("records")]
+    by_patient: dict[str, list[SeriesRecord]] = defaultdict(list)
+    for record in series:
+        by_patient[record.patient_id].append(record)
     cases = []
-    for patient_id, rows in series.groupby("patient_id", sort=True):
-        studies = _studies(rows)
-        pid = str(patient_id)
+    for pid in sorted(by_patient):
+        studies = _studies(by_patient[pid])
         if pid in choices:
             base_key, follow_key = choices.pop(pid)
             base, follow = _pick(studies, base_key, pid), _pick(studies, follow_key, pid)

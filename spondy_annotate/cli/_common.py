@@ -1,17 +1,17 @@
-"""Helpers shared by the subcommands: progress on a terminal, loading rules and the index."""
+"""Helpers shared by the subcommands: progress on a terminal, the index options, opening the export."""
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from spondy_annotate.dicom.index import IndexResult
+    from spondy_annotate.cases.open import OpenedExport
+    from spondy_annotate.dicom.index import ProgressCallback
 
 
-def terminal_progress(label: str):  # type: ignore[no-untyped-def]
+def terminal_progress(label: str) -> ProgressCallback | None:
     """A ``progress(done, total)`` callback drawing a bar on stderr, or None when not a tty."""
     if not sys.stderr.isatty():
         return None
@@ -31,7 +31,7 @@ def add_rules_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--rules",
         metavar="FILE",
-        help="matching rules (TOML; default: the built-in spondy_annotate/cases/matching.toml)",
+        help="matching rules (TOML; default: the built-in spondy_annotate/dicom/matching.toml)",
     )
 
 
@@ -48,16 +48,17 @@ def add_index_options(parser: argparse.ArgumentParser) -> None:
     cache.add_argument("--no-cache", action="store_true", help="read every file's header")
 
 
-def index_with_progress(args: argparse.Namespace) -> IndexResult:
-    """Index ``args.folder`` as the index options say, showing progress on a terminal."""
-    from spondy_annotate.dicom.index import index_folder
-    from spondy_annotate.cases.rules import load_rules
-    from spondy_annotate.projectdb.location import default_db_path
+def open_with_progress(
+    args: argparse.Namespace, choices: dict[str, tuple[str, str]] | None = None
+) -> OpenedExport:
+    """Open ``args.folder`` as the index options say, showing progress on a terminal."""
+    from spondy_annotate.cases.open import open_export
+    from spondy_annotate.dicom.rules import load_rules
 
-    rules = load_rules(args.rules)
-    cache = None
-    if not args.no_cache and os.path.isdir(args.folder):
-        cache = args.cache or default_db_path(args.folder)
-    return index_folder(
-        args.folder, rules=rules, cache=cache, progress=terminal_progress("reading headers")
+    return open_export(
+        args.folder,
+        rules=load_rules(args.rules),
+        cache=False if args.no_cache else (args.cache or True),
+        progress=terminal_progress("reading headers"),
+        choices=choices,
     )

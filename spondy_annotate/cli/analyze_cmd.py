@@ -88,10 +88,11 @@ def _non_negative_int(text: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Run the analysis; return 0, or 3 when lab rows were rejected."""
-    from spondy_annotate.analysis.stats import AnalysisSettings, analyze, read_gradings
-    from spondy_annotate.labs.read import ClassificationSettings, LabClass, LabColumns, LinkWindow
-    from spondy_annotate.labs.read import read_labs as read_lab_files
-    from spondy_annotate.analysis.report import format_summary, write_report
+    from spondy_annotate.analysis.pipeline import run_analysis
+    from spondy_annotate.analysis.results import AnalysisSettings
+    from spondy_annotate.labs.classify import ClassificationSettings, LabClass
+    from spondy_annotate.labs.link import LinkWindow
+    from spondy_annotate.labs.read import LabColumns
 
     try:
         columns = LabColumns.parse(
@@ -112,26 +113,20 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise SpondyError(str(exc)) from exc
 
-    gradings = _load_gradings(args.db) if args.db else read_gradings(args.gradings)
-    labs = read_lab_files(args.labs, columns, date_format=args.labs_date_format)
-    for problem in labs.problems:
+    run = run_analysis(
+        args.db or args.gradings,
+        args.labs,
+        settings=settings,
+        lab_columns=columns,
+        lab_date_format=args.labs_date_format,
+        database=args.db is not None,
+        out=args.out,
+        include_identifiers=args.include_identifiers,
+        figures=False,
+    )
+    for problem in run.lab_problems:
         print(problem, file=sys.stderr)
-    result = analyze(gradings, labs.values, settings)
-    print(format_summary(result, lab_problems=labs.problems))
-    if args.out:
-        files = write_report(
-            result,
-            args.out,
-            include_identifiers=args.include_identifiers,
-            lab_problems=labs.problems,
-        )
-        print(f"\nReport: {files.html}")
-    return EXIT_LAB_ROWS_REJECTED if labs.problems else 0
-
-
-def _load_gradings(db: str) -> Any:
-    try:
-        from spondy_annotate.grading.export import gradings_table
-    except ImportError as exc:
-        raise SpondyError(f"--db needs spondy_annotate.grading.export, which is missing ({exc})") from exc
-    return gradings_table(db, include_identifiers=True)
+    print(run.summary)
+    if run.report is not None:
+        print(f"\nReport: {run.report.html}")
+    return EXIT_LAB_ROWS_REJECTED if run.lab_problems else 0

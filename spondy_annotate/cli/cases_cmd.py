@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from spondy_annotate.cli._common import add_index_options, index_with_progress
+from spondy_annotate.cli._common import add_index_options, open_with_progress
 from spondy_annotate.errors import CaseSelectionError
 
 
@@ -43,12 +43,9 @@ def parse_choices(values: list[str]) -> dict[str, tuple[str, str]]:
 
 def run(args: argparse.Namespace) -> int:
     """Print the cases."""
-    from spondy_annotate.cases.pairing import CaseStatus, find_cases
-    from spondy_annotate.cases.rules import load_rules
+    from spondy_annotate.cases.pairing import CaseStatus
 
-    choices = parse_choices(args.choose)
-    result = index_with_progress(args)
-    cases = find_cases(result.series, choices=choices, rules=load_rules(args.rules))
+    cases = open_with_progress(args, parse_choices(args.choose)).cases
     for case in cases:
         print(f"patient {case.patient_id}: {case.status.value}")
         if case.status is CaseStatus.READY:
@@ -59,8 +56,8 @@ def run(args: argparse.Namespace) -> int:
                 f"  ({case.interval_days} days)"
             )
             for pair in case.pairs:
-                left = pair.baseline.description if pair.baseline else "-"
-                right = pair.followup.description if pair.followup else "-"
+                left = pair.baseline.series_description if pair.baseline else "-"
+                right = pair.followup.series_description if pair.followup else "-"
                 print(f"    {pair.label:10} {left:28} | {right}")
         else:
             for n, study in enumerate(case.studies, start=1):

@@ -8,7 +8,7 @@ import json
 import sys
 from typing import Any
 
-from spondy_annotate.cli._common import add_index_options, index_with_progress
+from spondy_annotate.cli._common import add_index_options, open_with_progress
 
 #: Columns of the human-readable table.
 TABLE_COLUMNS = [
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     """Index the folder and print the table."""
     from spondy_annotate.dicom.index import SERIES_COLUMNS
 
-    result = index_with_progress(args)
+    result = open_with_progress(args).index
     if args.json:
         rows = [{k: _cell(v) for k, v in row.items()} for row in result.rows]
         skipped = [{"path": s.path, "reason": s.reason} for s in result.skipped]

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from spondy_annotate._version import __version__
-from spondy_annotate.cases.rules import MatchingRules, load_rules
 from spondy_annotate.dicom.index_cache import IndexCache, snapshot_digest
 from spondy_annotate.dicom.records import HeaderRecord, SeriesRecord, orientation_label
+from spondy_annotate.dicom.rules import MatchingRules, load_rules
 from spondy_annotate.dicom.sequence import classify_sequence
 from spondy_annotate.errors import DicomIndexError, SeriesGeometryError
 

@@ -34,7 +34,7 @@ class SequenceType(str, Enum):
 
 @dataclass(frozen=True)
 class SequenceRules:
-    """Patterns and thresholds for :func:`classify_sequence` (see ``cases/matching.toml``)."""
+    """Patterns and thresholds for :func:`classify_sequence` (see ``dicom/matching.toml``)."""
 
     contrast: tuple[str, ...]
     stir: tuple[str, ...]

@@ -129,7 +129,6 @@ NATIVE_LE = "1.2.840.10008.1.2.1"
 LAZY_THRESHOLD_BYTES = 1 << 30
 
 
-
 @contextmanager
 def _reading(path: str) -> Iterator[None]:
     """Report any unexpected error while reading ``path`` as a one-line SeriesLoadError."""

@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 from spondy_annotate._dates import is_missing, parse_date
 from spondy_annotate._files import atomic_write
 from spondy_annotate.errors import ExportError, RubricError
-from spondy_annotate.grading.rubric import CASE_ITEM, Measurement, Rubric, builtin_rubrics, load_rubric
+from spondy_annotate.grading.rubric import CASE_ITEM, Measurement, Rubric
+from spondy_annotate.grading.rubric_toml import builtin_rubrics, load_rubric
 from spondy_annotate.grading.store import Answer, Store
 
 if TYPE_CHECKING:
@@ -70,13 +71,24 @@ _SHEET = "gradings"
 
 def _dtypes() -> dict[str, Any]:
     return {
-        "case_id": "string", "patient_id": "string",
-        "baseline_date": "datetime64[ns]", "followup_date": "datetime64[ns]",
-        "reader": "string", "item": "string", "level": "string",
-        "baseline_grade": "Int64", "followup_grade": "Int64", "change": "string",
-        "baseline_disc_height_mm": "float64", "followup_disc_height_mm": "float64",
-        "interval_days": "Int64", "confidence": "string", "note": "string",
-        "answered_at": "datetime64[ns, UTC]", "rubric_name": "string", "rubric_version": "string",
+        "case_id": "string",
+        "patient_id": "string",
+        "baseline_date": "datetime64[ns]",
+        "followup_date": "datetime64[ns]",
+        "reader": "string",
+        "item": "string",
+        "level": "string",
+        "baseline_grade": "Int64",
+        "followup_grade": "Int64",
+        "change": "string",
+        "baseline_disc_height_mm": "float64",
+        "followup_disc_height_mm": "float64",
+        "interval_days": "Int64",
+        "confidence": "string",
+        "note": "string",
+        "answered_at": "datetime64[ns, UTC]",
+        "rubric_name": "string",
+        "rubric_version": "string",
     }
 
 
@@ -139,7 +151,8 @@ def gradings_table(
         rubrics = {name: _rubric(store, name) for name in {k[2] for k in groups}}
 
     extra_mm = {
-        f"{a.field[: -len('_mm')]}_{a.item}_mm" for a in answers
+        f"{a.field[: -len('_mm')]}_{a.item}_mm"
+        for a in answers
         if a.field.endswith("_mm") and a.item != "disc_height"
     }
     rows: list[dict[str, Any]] = []
@@ -163,22 +176,27 @@ def gradings_table(
             "rubric_version": latest.rubric_version,
         }
         if include_identifiers:
-            shared.update(patient_id=case.patient_id, baseline_date=case.baseline_date,
-                          followup_date=case.followup_date)
+            shared.update(
+                patient_id=case.patient_id,
+                baseline_date=case.baseline_date,
+                followup_date=case.followup_date,
+            )
         for a in given.values():
             if isinstance(a.value, Measurement):
                 shared[f"{a.field[: -len('_mm')]}_{a.item}_mm"] = a.value.mm
         for index, item in enumerate(item_ids):
             own = [a for k, a in given.items() if a.item == item]
-            rows.append({
-                **shared,
-                "item": item,
-                "baseline_grade": _value(given, f"{item}.baseline"),
-                "followup_grade": _value(given, f"{item}.followup"),
-                "change": _value(given, f"{item}.change"),
-                "answered_at": max((a.answered_at for a in own), default=None),
-                "_order": index,
-            })
+            rows.append(
+                {
+                    **shared,
+                    "item": item,
+                    "baseline_grade": _value(given, f"{item}.baseline"),
+                    "followup_grade": _value(given, f"{item}.followup"),
+                    "change": _value(given, f"{item}.change"),
+                    "answered_at": max((a.answered_at for a in own), default=None),
+                    "_order": index,
+                }
+            )
 
     columns = _columns(include_identifiers, extra_mm)
     table = pd.DataFrame(rows, columns=[*columns, "_order"])
@@ -236,13 +254,19 @@ def _study_days(s: pd.Series) -> pd.Series:
     """
     import pandas as pd
 
-    days: list[pd.Timestamp | None] = []
-    for row, value in enumerate(s, start=1):
-        try:
-            days.append(None if is_missing(value) else pd.Timestamp(parse_date(value)))
-        except ValueError as exc:
-            raise ValueError(f"{s.name} in data row {row}: {exc}") from None
+    days = [_study_day(value, s.name, row) for row, value in enumerate(s, start=1)]
     return pd.Series(days, index=s.index, dtype="datetime64[ns]")
+
+
+def _study_day(value: object, column: object, row: int) -> pd.Timestamp | None:
+    import pandas as pd
+
+    if is_missing(value):
+        return None
+    try:
+        return pd.Timestamp(parse_date(value))
+    except ValueError as exc:
+        raise ValueError(f"{column} in data row {row}: {exc}") from None
 
 
 def _utc_times(s: pd.Series) -> pd.Series:
@@ -306,8 +330,7 @@ def _format(path: Path) -> str:
     ext = path.suffix.lower()
     if ext not in FORMATS:
         raise ExportError(
-            f"{path}: unknown format {path.suffix or '(no extension)'!r}; use "
-            f"{', '.join(FORMATS)}"
+            f"{path}: unknown format {path.suffix or '(no extension)'!r}; use {', '.join(FORMATS)}"
         )
     return ext
 

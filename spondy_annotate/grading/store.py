@@ -6,8 +6,13 @@ and the latest row per (case, reader, item, field) is the current answer. View s
 offset, last position) is kept apart in ``case_state`` and may be overwritten.
 
 The file, its schema and its durability (WAL, ``synchronous=FULL``, several writing processes)
-are :mod:`spondy_annotate.projectdb.schema`'s. The file holds patient IDs: keep it where the
-images are; exports are de-identified (:mod:`spondy_annotate.grading.export`).
+are :mod:`spondy_annotate.projectdb.schema`'s; the store adds the file's pseudonym key
+(:mod:`spondy_annotate.grading.pseudonym`) on first use. The file holds patient IDs: keep it
+where the images are; exports are de-identified (:mod:`spondy_annotate.grading.export`).
+
+This module is one concept, the grading tables and their queries, and is long only because each
+query is spelled out; the grading workflow over it is
+:class:`~spondy_annotate.grading.session.GradingSession`.
 
 Examples
 --------

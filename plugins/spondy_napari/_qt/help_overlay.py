@@ -7,27 +7,29 @@ over the viewer's central widget; it is part of ``viewer.screenshot(canvas_only=
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from html import escape
 
 from qtpy.QtCore import QEvent, QObject, Qt
 from qtpy.QtWidgets import QLabel, QMainWindow, QWidget
 
-from spondy_napari._keys import ACTIONS, NAPARI_KEYS, KeyAction
+from spondy_napari.reading_room.keys import ACTIONS, NAPARI_KEYS
 
 STYLE = (
     "QLabel { background-color: rgba(20, 20, 20, 225); color: #f0f0f0; padding: 12px;"
     " border: 1px solid #707070; border-radius: 6px; font-size: 13px; }"
 )
 MARGIN = 16
-#: More help sections, ``{title: [(keys, what they do), ...]}``, shown after napari's keys (the
-#: grading panel adds its keys here).
-EXTRA_SECTIONS: dict[str, list[tuple[str, str]]] = {}
 
 
-def help_html(actions: tuple[KeyAction, ...] = ACTIONS) -> str:
-    """The help as an HTML table: keys in bold, one action per row."""
+def help_html(sections: Mapping[str, Sequence[tuple[str, str]]]) -> str:
+    """The help as HTML tables: the reading room's keys, napari's, then ``sections``.
 
-    def rows(pairs: list[tuple[str, str]]) -> str:
+    ``sections`` are more tables, ``{title: [(keys, what they do), ...]}`` (the grading panel's
+    keys: the room's ``help_sections``).
+    """
+
+    def rows(pairs: Sequence[tuple[str, str]]) -> str:
         return "".join(
             f"<tr><td style='padding-right:14px'><b>{escape(k)}</b></td><td>{escape(v)}</td></tr>"
             for k, v in pairs
@@ -35,23 +37,29 @@ def help_html(actions: tuple[KeyAction, ...] = ACTIONS) -> str:
 
     html = (
         "<b>Reading room keys</b> <span style='color:#a0a0a0'>(F1 or H closes)</span>"
-        f"<table>{rows([(a.label, a.help) for a in actions])}</table>"
+        f"<table>{rows([(a.label, a.help) for a in ACTIONS])}</table>"
         "<br><b>Mouse and napari</b>"
         f"<table>{rows(list(NAPARI_KEYS))}</table>"
     )
     return html + "".join(
         f"<br><b>{escape(title)}</b><table>{rows(pairs)}</table>"
-        for title, pairs in EXTRA_SECTIONS.items()
+        for title, pairs in sections.items()
     )
 
 
 class HelpOverlay(QLabel):
-    """The help table over the top-left of the viewer's central widget (hidden until shown)."""
+    """The help table over the top-left of the viewer's central widget (hidden until shown).
 
-    def __init__(self, parent: QWidget) -> None:
+    ``sections`` is read each time the help is shown (the grading panel may add to it).
+    """
+
+    def __init__(
+        self, parent: QWidget, sections: Mapping[str, Sequence[tuple[str, str]]]
+    ) -> None:
         super().__init__(parent)
+        self.sections = sections
         self.setTextFormat(Qt.TextFormat.RichText)
-        self.setText(help_html())
+        self.setText(help_html(sections))
         self.setStyleSheet(STYLE)
         self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         self.hide()
@@ -69,7 +77,7 @@ class HelpOverlay(QLabel):
     def set_shown(self, shown: bool) -> None:
         """Show (on top) or hide."""
         if shown:
-            self.setText(help_html())  # sections may have been added since
+            self.setText(help_html(self.sections))  # sections may have been added since
             self._place()
             self.raise_()
             self.show()

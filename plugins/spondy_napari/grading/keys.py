@@ -1,9 +1,9 @@
-"""What the grading panel does, without Qt: keys, field order, auto-advance, saving.
+"""The grading keys, without Qt: which key answers, moves or measures what.
 
-The panel (:mod:`spondy_napari._grading`) only turns Qt events into key names and calls
-:class:`GradingKeys` and :class:`Grader`; everything here is plain Python over the core's
-:class:`~spondy_annotate.rubric.Rubric` and :class:`~spondy_annotate.store.Store`, so it is tested
-and benchmarked without a viewer.
+The panel (:mod:`spondy_napari._qt.grading_panel`) only turns Qt key events into key names;
+:meth:`GradingKeys.resolve` turns a name into a :class:`KeyCommand` for the field in focus, and
+:func:`help_rows` lists the keys for the F1 help. Plain Python over the core's
+:class:`~spondy_annotate.grading.rubric.Rubric`, tested without a viewer.
 
 Keys (default rubric ``ahn2020``)
 ---------------------------------
@@ -27,36 +27,20 @@ room's keys.
 
 from __future__ import annotations
 
-import random
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import TYPE_CHECKING, Literal
 
-from spondy_annotate.grading.rubric import (
-    CASE_ITEM,
-    Change,
-    Choice,
-    Field,
-    FieldKind,
-    GradingStatus,
-    ItemType,
-    Rubric,
-    Timepoint,
-)
+from spondy_annotate.grading.rubric import CASE_ITEM, Choice, Field, FieldKind, ItemType, Rubric
 
 if TYPE_CHECKING:
     from spondy_annotate.grading.rubric import AnswerValue
-    from spondy_annotate.grading.store import Session, Store
-
-T = TypeVar("T")
 
 #: Key names the panel passes for the non-printing keys it handles.
 TAB, BACKTAB, RETURN, ESCAPE, DELETE = "Tab", "Shift+Tab", "Return", "Escape", "Delete"
 
-CommandKind = Literal[
-    "answer", "goto", "measure", "clear", "accept", "edit", "cancel", "refuse"
-]
+CommandKind = Literal["answer", "goto", "measure", "clear", "edit", "cancel", "refuse"]
 
 _LEVEL_RE = re.compile(r"^\s*([CTLS])(\d+)\s*[-/]\s*([CTLS])(\d+)\s*$", re.IGNORECASE)
 
@@ -66,9 +50,8 @@ class KeyCommand:
     """What a key press asks for.
 
     ``answer``: set ``field`` to ``value`` (``advance``: then move on); ``goto``: focus ``field``;
-    ``measure``: draw item ``field`` (a measurement item id) on the side clicked; ``clear``: clear the field in
-    focus; ``accept``: take the suggested change; ``edit``: type the note; ``cancel``: stop
-    drawing; ``refuse``: the key is a grading key but means nothing here (``message`` says why).
+    ``measure``: draw item ``field`` (a measurement item id) on the side clicked; ``clear``: clear
+    the field in focus; ``edit``: type the note; ``cancel``: stop drawing; ``refuse``: the key is a grading key but means nothing here (``message`` says why).
     """
 
     kind: CommandKind
@@ -245,179 +228,3 @@ def help_rows(keys: GradingKeys, *, reserved: Iterable[str] = ()) -> list[tuple[
 def _step(rubric: Rubric, key: str, step: int) -> str:
     keys = [f.key for f in rubric.fields]
     return keys[(keys.index(key) + step) % len(keys)]
-
-
-def suggested_change(rubric: Rubric, values: Mapping[str, AnswerValue], change_key: str) -> str | None:
-    """The change the two grades of an item suggest (lower follow-up grade: improved), if any."""
-    f = rubric.field(change_key)
-    if f.kind is not FieldKind.CHANGE:
-        return None
-    before = values.get(f"{f.item}.{Timepoint.BASELINE.value}")
-    after = values.get(f"{f.item}.{Timepoint.FOLLOWUP.value}")
-    if not isinstance(before, int) or not isinstance(after, int):
-        return None
-    if after < before:
-        return Change.IMPROVED.value
-    return Change.AGGRAVATED.value if after > before else Change.UNCHANGED.value
-
-
-@dataclass
-class CaseGrading:
-    """One reader's answers to one case and the field in focus."""
-
-    rubric: Rubric
-    case_id: str
-    values: dict[str, AnswerValue]
-    current: str = "level"
-
-    def __post_init__(self) -> None:
-        self.values = {k: v for k, v in self.values.items() if v is not None}
-
-    @property
-    def field(self) -> Field:
-        """The field in focus."""
-        return self.rubric.field(self.current)
-
-    @property
-    def required(self) -> list[str]:
-        """Keys of the required fields, in order."""
-        return [f.key for f in self.rubric.fields if f.required]
-
-    def missing(self) -> list[str]:
-        """Required fields without an answer."""
-        return [k for k in self.required if self.values.get(k) is None]
-
-    @property
-    def status(self) -> GradingStatus:
-        """Not started, partly graded or done."""
-        return self.rubric.status(self.values)
-
-    def next_empty(self, after: str | None = None) -> str | None:
-        """The first unanswered required field after ``after`` (wrapping), or None."""
-        keys = [f.key for f in self.rubric.fields]
-        start = keys.index(after) + 1 if after is not None else 0
-        for key in keys[start:] + keys[:start]:
-            if key in self.missing():
-                return key
-        return None
-
-    def suggestion(self, key: str | None = None) -> str | None:
-        """The suggested change of ``key`` (default: the field in focus)."""
-        return suggested_change(self.rubric, self.values, key or self.current)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What happened after an answer: ``completed`` when it finished the case just now."""
-
-    value: AnswerValue
-    completed: bool
-    next_field: str
-
-
-class Grader:
-    """Saves a reader's answers through the store, case by case.
-
-    Parameters
-    ----------
-    store
-        The project database.
-    session
-        From :meth:`Store.start_session`: the reader and the rubric of every answer.
-    """
-
-    def __init__(self, store: Store, session: Session) -> None:
-        self.store = store
-        self.session = session
-
-    @property
-    def rubric(self) -> Rubric:
-        """The session's rubric."""
-        return self.session.rubric
-
-    @property
-    def reader(self) -> str:
-        """Who grades."""
-        return self.session.reader
-
-    def load(self, case_id: str) -> CaseGrading:
-        """The saved answers of ``case_id``, focused on its first empty required field."""
-        values = self.store.current_values(case_id, self.reader, self.rubric)
-        grading = CaseGrading(self.rubric, case_id, dict(values))
-        grading.current = grading.next_empty() or self.rubric.fields[0].key
-        return grading
-
-    def record(
-        self, grading: CaseGrading, key: str, value: AnswerValue, *, advance: bool = True
-    ) -> Outcome:
-        """Save one answer (committed before returning) and move the focus.
-
-        After an answer the focus goes to the next empty required field; a case that became
-        complete reports ``completed``; with nothing left to fill, the focus stays.
-
-        Raises
-        ------
-        ValueError, KeyError, StoreError
-            From :meth:`Store.record_answer`; nothing was saved and nothing changes.
-        """
-        was_complete = self.rubric.is_complete(grading.values)
-        answer = self.store.record_answer(self.session, grading.case_id, key, value)
-        if answer.value is None:
-            grading.values.pop(key, None)
-        else:
-            grading.values[key] = answer.value
-        completed = not was_complete and self.rubric.is_complete(grading.values)
-        if advance:
-            grading.current = key
-            if answer.value is not None:
-                grading.current = grading.next_empty(after=key) or key
-        return Outcome(answer.value, completed, grading.current)
-
-
-def seeded_order(items: Sequence[T], seed: int, *, key: Callable[[T], object]) -> list[T]:
-    """A reproducible random order: sorted by ``key``, then shuffled with ``seed``."""
-    ordered = sorted(items, key=lambda x: str(key(x)))
-    random.Random(seed).shuffle(ordered)
-    return ordered
-
-
-def next_open(order: Sequence[int], current: int | None, done: Callable[[int], bool]) -> int | None:
-    """The first case after ``current`` in ``order`` that is not done (wrapping), or None."""
-    if not order:
-        return None
-    start = order.index(current) + 1 if current in order else 0
-    for index in [*order[start:], *order[:start]]:
-        if index != current and not done(index):
-            return index
-    return None
-
-
-def measurement_field(rubric: Rubric, item: str, side: str) -> str:
-    """The measurement field of ``item`` on ``side`` (``baseline`` or ``followup``)."""
-    return rubric.field_for(item, f"{Timepoint(side).value}_mm").key
-
-
-def measured_items(rubric: Rubric) -> list[str]:
-    """Ids of the rubric's measurement items."""
-    return [it.id for it in rubric.items if it.type is ItemType.MEASUREMENT]
-
-
-__all__ = [
-    "BACKTAB",
-    "DELETE",
-    "ESCAPE",
-    "RETURN",
-    "TAB",
-    "CaseGrading",
-    "Grader",
-    "GradingKeys",
-    "KeyCommand",
-    "Outcome",
-    "help_rows",
-    "level_keys",
-    "measured_items",
-    "measurement_field",
-    "next_open",
-    "seeded_order",
-    "suggested_change",
-]

@@ -4,7 +4,7 @@ While the tool is armed the reader presses on one endplate and releases on the o
 both); the side clicked decides the timepoint (left: baseline, right: follow-up). Both points lie
 on the slice that side shows; they are converted to patient (LPS) mm through the layer's
 transform, the follow-up's without the per-case offset, and measured with
-:meth:`~spondy_annotate.rubric.Measurement.from_points`.
+:meth:`~spondy_annotate.grading.rubric.Measurement.from_points`.
 
 Saved lines are drawn from their stored endpoints in two Shapes layers (listed right after the
 two images, so napari's grid puts each over its side) that take their side's image transform: a
@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from spondy_annotate.grading.rubric import Measurement
-from spondy_napari._layers import SIDE_TITLES, SIDES
+from spondy_napari.display.layer_data import SIDE_TITLES, SIDES
 
 if TYPE_CHECKING:
     from napari.layers import Shapes
 
-    from spondy_napari._reading_room import ReadingRoom
+    from spondy_napari.reading_room.room import ReadingRoom
 
 logger = logging.getLogger(__name__)
 

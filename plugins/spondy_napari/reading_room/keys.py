@@ -1,5 +1,8 @@
 """The reading room's keys: one table used to bind them on the viewer and to print the help.
 
+The room does not bind them itself: its dock does (as napari-animation's widget binds its keys),
+so that this table may name the room's methods without the room importing it.
+
 Keys are chosen not to clobber napari's own (arrows Left/Right step the slider, Ctrl-R resets
 the view, Space holds to pan, V toggles visibility, C auto-contrasts, 1/2 are an image layer's
 modes, Ctrl-G toggles the grid); napari's are listed under "napari" in the help.
@@ -14,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import napari
 
-    from spondy_napari._reading_room import ReadingRoom
+    from spondy_napari.reading_room.room import ReadingRoom
 
 
 @dataclass(frozen=True)

@@ -2,18 +2,22 @@
 
 :class:`ReadingRoom` owns two image layers, shown in napari's grid mode (one row, two columns,
 one camera: zoom and pan move both sides). Switching case or sequence puts other volumes into the
-same two layers; the volumes come from a :class:`~spondy_napari._cache.VolumeCache` that loads
-the next case while the current one is read.
+same two layers; the volumes come from a :class:`~spondy_napari.display.volume_cache.VolumeCache`
+that loads the next case while the current one is read. No Qt here: the dock
+(:mod:`spondy_napari._qt.reading_room_dock`) binds the keys (:mod:`.keys`), adds the readout
+(:mod:`.readout`) and draws the worklist.
 
 Slices: both sides slice at the same world position, in mm along the plane's normal (see
-:mod:`spondy_napari._geometry`). Baseline and follow-up are different visits (different frames of
-reference), so the follow-up carries a per-case *offset* (patient mm) that the reader sets once,
-with Shift-Up/Down (one follow-up slice) or by Shift-clicking the same landmark on both sides.
+:mod:`spondy_napari.display.frame`). Baseline and follow-up are different visits (different
+frames of reference), so the follow-up carries a per-case *offset* (:mod:`.offsets`).
+
+The controller of the two sides is one concept, hence one module of about 600 lines; the offset
+arithmetic, loading, window/level, slice stops, keys and readout have modules of their own.
 
 For the grading panel (a dock of its own beside this one)
 --------------------------------------------------------
-* find the room: ``room = reading_room_for(viewer)`` (the dock's ``ReadingRoomWidget.room``);
-* what is on screen: ``room.current_case`` (:class:`~spondy_annotate.cases.Case`),
+* find the room: ``reading_room_for(viewer)`` (the dock's ``ReadingRoomWidget.room``);
+* what is on screen: ``room.current_case`` (:class:`~spondy_annotate.cases.pairing.Case`),
   ``room.current_label`` (pseudonym), ``room.current_pair`` (the sequence, e.g. "SAG STIR"),
   ``room.current_side`` ("baseline"/"followup": the side last clicked, or toggled with Q),
   ``room.layers["baseline"]`` / ``room.layers["followup"]`` (the two image layers: the same
@@ -22,32 +26,27 @@ For the grading panel (a dock of its own beside this one)
 * the follow-up offset: ``room.offset`` (patient LPS mm); persist it from ``room.events.offset``
   (``event.case``, ``event.offset``), give stored ones back with ``room.offset_provider``;
 * the worklist: ``room.label_provider`` (pseudonyms), ``room.state_provider`` ("not started",
-  "partly graded", "done") and ``room.refresh_states()`` after an answer;
-  :func:`spondy_napari._store_link.link_store` wires all of these to the grading store;
+  "partly graded", "done") and ``room.refresh_states()`` after an answer
+  (:func:`spondy_napari.grading.room_link.link_session` wires these to a grading session);
+* the key help: ``room.help_sections`` (more sections of the F1 help, for this viewer only);
 * move on: ``room.next_case()`` / ``room.previous_case()`` (in the worklist's filtered order).
 """
 
 from __future__ import annotations
 
 import logging
-import weakref
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
-from concurrent.futures import wait as wait_futures
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-from napari.components.overlays import TextOverlay
 from napari.utils.events import EmitterGroup, Event
-from napari.utils.notifications import show_error, show_info, show_warning
+from napari.utils.notifications import show_info, show_warning
 
 from spondy_annotate.cases.pairing import Case, CaseStatus, SeriesPair, SeriesRef
-from spondy_annotate.errors import SpondyError
-from spondy_napari._cache import VolumeCache
-from spondy_napari._geometry import SLICE_AXIS_LABELS
-from spondy_napari._keys import ACTIONS, bind_keys, unbind_keys
-from spondy_napari._layers import (
+from spondy_napari import _registry
+from spondy_napari.display.frame import SLICE_AXIS_LABELS
+from spondy_napari.display.layer_data import (
     SIDE_TITLES,
     SIDES,
     PreparedVolume,
@@ -56,63 +55,30 @@ from spondy_napari._layers import (
     layer_metadata,
     layer_name,
 )
-from spondy_napari._sync import SliceGrid
-from spondy_napari._window_level import WindowLevel
+from spondy_napari.display.volume_cache import VolumeCache
+from spondy_napari.reading_room import offsets
+from spondy_napari.reading_room.loading import LoadRequests
+from spondy_napari.reading_room.slice_grid import SliceGrid
+from spondy_napari.reading_room.window_level import WindowLevel
 
 if TYPE_CHECKING:
     import napari
     from napari.layers import Image
 
-    from spondy_annotate.dicom.index import IndexResult
-    from spondy_annotate.cases.rules import MatchingRules
-
 logger = logging.getLogger(__name__)
 
-#: Identifies a case independently of labels and order: patient, baseline and follow-up study.
-CaseKey = tuple[str, str, str]
 #: Pixels between the two sides.
 GRID_SPACING_PX = 6
 #: What a case that has never been opened shows in the worklist's state column.
 NOT_STARTED = "not started"
-
-#: The readout before a case is shown (it also draws most glyphs once, ahead of the first case).
-WELCOME = (
-    "Reading room: open an export folder (F2, or the dock on the right)\n"
-    "N next case · S sequence · Up/Down slices · Shift-Up/Down follow-up offset\n"
-    "3 DICOM · 4 T1 · 5 T2 · 6 STIR · 7 auto · W drag W/L · K link · F1 help"
-)
-
-_ROOMS: dict[int, weakref.ReferenceType[ReadingRoom]] = {}
-
-
-def _unwrap(viewer: Any) -> Any:
-    """The viewer behind the proxy napari hands to plugin widgets."""
-    return getattr(viewer, "__wrapped__", viewer)
+#: ``(keys, what they do)`` rows of one section of the key help.
+HelpRows = list[tuple[str, str]]
 
 
 def reading_room_for(viewer: napari.Viewer) -> ReadingRoom | None:
     """The reading room docked on ``viewer`` (for the grading panel to find it), or None."""
-    ref = _ROOMS.get(id(_unwrap(viewer)))
-    room = ref() if ref else None
-    return room if room is not None and _unwrap(room.viewer) is _unwrap(viewer) else None
-
-
-def case_key(case: Case) -> CaseKey:
-    """``(patient_id, baseline study UID, follow-up study UID)`` of a case."""
-    base = case.baseline.study_instance_uid if case.baseline else ""
-    follow = case.followup.study_instance_uid if case.followup else ""
-    return case.patient_id, base, follow
-
-
-def index_and_find_cases(
-    folder: str, *, rules: MatchingRules | None = None
-) -> tuple[IndexResult, list[Case]]:
-    """Index ``folder`` and pair its studies (run in a worker by the widget; no Qt here)."""
-    from spondy_annotate.cases.pairing import find_cases
-    from spondy_annotate.dicom.index import index_folder
-
-    result = index_folder(folder, rules=rules)
-    return result, find_cases(result.series, rules=rules)
+    room = _registry.room_for(viewer)
+    return room if isinstance(room, ReadingRoom) else None
 
 
 class ReadingRoom:
@@ -124,8 +90,6 @@ class ReadingRoom:
         The viewer to show the two sides in (grid mode is turned on when a case is shown).
     cache : VolumeCache, optional
         Where volumes come from (default: a new one with two loader threads).
-    keys : bool
-        Bind the reading room's keys on the viewer (see :mod:`spondy_napari._keys`).
 
     Attributes
     ----------
@@ -150,16 +114,20 @@ class ReadingRoom:
         ``label_provider(case, index) -> str``: the case's pseudonym (default "Case N").
     case_order : callable, optional
         ``case_order(cases) -> cases``: the worklist order (e.g. a seeded shuffle for blinding),
-        applied by :meth:`set_cases`.
+        applied by :meth:`set_cases` (see :meth:`set_case_order`).
     hide_dates : bool
         Blinded reading: no study dates or intervals on screen (see :meth:`set_hide_dates`).
+    help_sections : dict
+        More sections of the key help, ``{title: [(keys, what they do), ...]}`` (the grading
+        panel adds its keys here): this viewer's help only.
     """
 
     def __init__(
-        self, viewer: napari.Viewer, *, cache: VolumeCache | None = None, keys: bool = True
+        self, viewer: napari.Viewer, *, cache: VolumeCache | None = None
     ) -> None:
         self.viewer = viewer
         self.cache = cache or VolumeCache()
+        self.loads = LoadRequests(self.cache)
         self.events: EmitterGroup = EmitterGroup(
             source=self,
             cases=Event,
@@ -179,43 +147,23 @@ class ReadingRoom:
         self.layers: dict[str, Image] = {}
         self.prepared: dict[str, PreparedVolume | None] = {}
         self.navigation: list[int] | None = None
-        self.offset_provider: Callable[[Case], Sequence[float] | None] | None = None
+        self.offset_provider: offsets.OffsetProvider | None = None
         self.state_provider: Callable[[Case], str] | None = None
         self.label_provider: Callable[[Case, int], str] | None = None
         self.case_order: Callable[[list[Case]], list[Case]] | None = None
         self.hide_dates = False
-        self._offsets: dict[CaseKey, np.ndarray] = {}
-        self._landmark: tuple[str, np.ndarray] | None = None
-        self._request = 0
-        self._workers: set[Any] = set()
-        self.window_level: WindowLevel = WindowLevel(self)
-        self.window_level.on_change.append(self.update_readout)
-        self.grid = SliceGrid(viewer)
-        self._readout = TextOverlay(visible=False, position="bottom_left", font_size=10)
         self.help_visible = False
-        viewer.canvas.overlays["spondy_readout"] = self._readout
+        self.help_sections: dict[str, HelpRows] = {}
+        self._offsets = offsets.OffsetMemory()
+        self._landmark = offsets.LandmarkPair()
+        self.window_level: WindowLevel = WindowLevel(self)
+        self.grid = SliceGrid(viewer)
         viewer.mouse_drag_callbacks.append(self._on_mouse)
         viewer.mouse_drag_callbacks.append(self.window_level.drag)
-        viewer.dims.events.point.connect(self.update_readout)
         viewer.layers.selection.events.active.connect(self._on_active_layer)
-        self._keys = bind_keys(viewer, self) if keys else []
-        _ROOMS[id(_unwrap(viewer))] = weakref.ref(self)
+        _registry.set_room(viewer, self)
 
     # -- the export -----------------------------------------------------------------------------
-    def open_folder(self, folder: str, *, rules: MatchingRules | None = None) -> list[Case]:
-        """Index ``folder`` and list its cases (blocking; the widget does this in a worker).
-
-        Raises
-        ------
-        SpondyError
-            When the folder is missing, empty or holds no DICOM image.
-        """
-        result, cases = index_and_find_cases(folder, rules=rules)
-        self.set_cases(cases, folder=str(result.root))
-        if result.skipped:
-            logger.info("%d files skipped in %s", len(result.skipped), folder)
-        return cases
-
     def set_cases(self, cases: Sequence[Case], *, folder: str | None = None) -> None:
         """Replace the worklist (forgets the cache and the offsets of the previous export)."""
         self.cache.clear()
@@ -224,6 +172,16 @@ class ReadingRoom:
         self.case_index = None
         self.navigation = None
         self._offsets.clear()
+        self.events.cases(value=self.cases)
+
+    def set_case_order(self, order: Callable[[list[Case]], list[Case]] | None) -> None:
+        """Use ``order`` for the worklist, now and for later exports; the case shown stays."""
+        self.case_order = order
+        shown = self.current_case
+        if order is not None:
+            self.cases = order(self.cases)
+        self.case_index = None if shown is None else self.cases.index(shown)
+        self.navigation = None
         self.events.cases(value=self.cases)
 
     def label(self, index: int) -> str:
@@ -293,7 +251,6 @@ class ReadingRoom:
             self.viewer.layers.selection.active = layer
         if changed:
             self.events.side(value=side)
-            self.update_readout()
 
     def _on_active_layer(self, event: Any) -> None:
         """Selecting a side's layer (in the layer list or by clicking) makes it the active side."""
@@ -389,11 +346,12 @@ class ReadingRoom:
         case = self.cases[index]
         current = self.current_pair.label if self.current_pair else None
         pair = case.pairs[self._pair_for(case, pair_label or current)]
-        return self._when_loaded(
+        self.loads.when_loaded(
             list(self._refs(pair).values()),
             lambda: self.show_case(index, pair_label=pair.label),
             f"Loading {self.label(index)}",
         )
+        return True
 
     def _check_openable(self, index: int) -> bool:
         if not 0 <= index < len(self.cases):
@@ -406,49 +364,17 @@ class ReadingRoom:
             return False
         return True
 
-    def _when_loaded(
-        self, refs: list[SeriesRef | None], then: Callable[[], Any], what: str
-    ) -> bool:
-        self._request += 1
-        token = self._request
-        futures = [self.cache.submit(r) for r in refs if r is not None]
-        if all(f.done() for f in futures):
-            then()
-            return True
-        from napari.qt.threading import create_worker
-
-        def done(_: Any = None) -> None:
-            self._workers.discard(worker)
-            if token == self._request:
-                then()
-
-        def failed(exc: BaseException) -> None:
-            self._workers.discard(worker)
-            show_error(f"{what}: {exc}")
-
-        worker = create_worker(
-            _wait_for,
-            futures,
-            _progress={"total": len(futures), "desc": what},
-            _connect={"returned": done, "errored": failed},
-        )
-        self._workers.add(worker)
-        return True
-
     def show_case(self, index: int, *, pair_label: str | None = None) -> bool:
         """Show a case now (waits for its volumes if they are not loaded yet)."""
         if not self._check_openable(index):
             return False
-        self._request += 1  # a pending request for another case is now stale
+        self.loads.supersede()  # a pending request for another case is now stale
         case = self.cases[index]
         current = self.current_pair.label if self.current_pair else None
         self.case_index = index
         self.pair_index = self._pair_for(case, pair_label or current)
-        self._landmark = None
-        key = case_key(case)
-        if key not in self._offsets:
-            stored = self.offset_provider(case) if self.offset_provider else None
-            self._offsets[key] = np.zeros(3) if stored is None else np.asarray(stored, float)
+        self._landmark.reset()
+        self._offsets.recall(case, self.offset_provider)
         self._show_pair(middle=True, fit=True)
         self.prefetch()
         self.viewer.title = f"spondy-annotate — {self.label(index)}"
@@ -476,19 +402,7 @@ class ReadingRoom:
                 self.pair_index = index
                 self._show_pair(middle=False, fit=False)
 
-        self._when_loaded(list(self._refs(pair).values()), show, f"Loading {pair.label}")
-
-    def _fetch(self, ref: SeriesRef | None) -> PreparedVolume | None:
-        if ref is None:
-            return None
-        try:
-            return self.cache.get(ref)
-        except SpondyError as exc:
-            show_error(str(exc))
-        except Exception as exc:  # an unexpected loader failure must not kill the viewer
-            logger.exception("loading %s failed", ref.description)
-            show_error(f"{ref.description}: could not be loaded ({type(exc).__name__}: {exc})")
-        return None
+        self.loads.when_loaded(list(self._refs(pair).values()), show, f"Loading {pair.label}")
 
     def _show_pair(self, *, middle: bool, fit: bool) -> None:
         case, pair = self.current_case, self.current_pair
@@ -499,7 +413,7 @@ class ReadingRoom:
         for ref in refs.values():  # both sides load at once
             if ref is not None:
                 self.cache.submit(ref)
-        self.prepared = {side: self._fetch(ref) for side, ref in refs.items()}
+        self.prepared = {side: self.loads.fetch(ref) for side, ref in refs.items()}
         self.ensure_layers()
         studies = {"baseline": case.baseline, "followup": case.followup}
         for side in SIDES:
@@ -541,7 +455,6 @@ class ReadingRoom:
             self._go_to_position(old_point)
         if fit:
             self.viewer.reset_view()
-        self.update_readout()
         self.events.pair(value=self.pair_index)
 
     def _plane(self) -> str | None:
@@ -575,7 +488,6 @@ class ReadingRoom:
         grid = self.viewer.canvas.grid
         grid.stride, grid.shape, grid.spacing = 1, (1, 2), GRID_SPACING_PX
         grid.enabled = True
-        self._readout.visible = True
         self.set_current_side(self.current_side)
 
     # -- slices and the follow-up offset --------------------------------------------------------
@@ -599,28 +511,16 @@ class ReadingRoom:
     @property
     def offset(self) -> np.ndarray:
         """The current case's follow-up offset in patient (LPS) mm."""
-        case = self.current_case
-        if case is None:
-            return np.zeros(3)
-        return self._offsets.get(case_key(case), np.zeros(3)).copy()
-
-    def offsets(self) -> dict[CaseKey, np.ndarray]:
-        """Every offset set in this session, by :func:`case_key`."""
-        return {k: v.copy() for k, v in self._offsets.items()}
+        return self._offsets.get(self.current_case)
 
     def offset_world(self) -> np.ndarray:
         """The offset in the current follow-up's world frame (added to its ``translate``)."""
-        prepared = self.prepared.get("followup") or self.prepared.get("baseline")
-        if prepared is None:
-            return np.zeros(3)
-        return prepared.geometry.patient_to_world(self.offset)
+        shown = self.prepared.get("followup") or self.prepared.get("baseline")
+        return offsets.offset_world(shown, self.offset)
 
     def offset_slices(self) -> float:
         """The offset along the slice axis, in follow-up slices (+1: one slice further)."""
-        prepared = self.prepared.get("followup")
-        if prepared is None:
-            return 0.0
-        return -float(self.offset_world()[0]) / prepared.slice_spacing
+        return offsets.offset_in_slices(self.prepared.get("followup"), self.offset)
 
     def set_offset(self, offset: npt.ArrayLike, *, case: int | None = None) -> None:
         """Set a case's follow-up offset (patient mm); default: the current case.
@@ -630,9 +530,8 @@ class ReadingRoom:
         index = self.case_index if case is None else case
         if index is None:
             return
-        value = np.asarray(offset, dtype=float).reshape(3)
         target = self.cases[index]
-        self._offsets[case_key(target)] = value
+        value = self._offsets.set(target, offset)
         if index == self.case_index and "followup" in self.layers:
             keep = self.grid.current_index()
             prepared = self.prepared.get("followup")
@@ -641,16 +540,13 @@ class ReadingRoom:
                 self.layers["followup"].translate = tuple(base + self.offset_world())
             if keep is not None:
                 self.grid.go_to(keep)
-            self.update_readout()
-        self.events.offset(case=target, offset=value.copy())
+        self.events.offset(case=target, offset=value)
 
     def nudge(self, slices: int) -> None:
         """Shift the follow-up by whole slices against the baseline (+1: show its next slice)."""
         prepared = self.prepared.get("followup")
-        if self.current_case is None or prepared is None:
-            return
-        delta_world = np.array([-slices * prepared.slice_spacing, 0.0, 0.0])
-        self.set_offset(self.offset + prepared.geometry.world_to_patient(delta_world))
+        if self.current_case is not None and prepared is not None:
+            self.set_offset(offsets.nudged(prepared, self.offset, slices))
 
     def reset_offset(self) -> None:
         """Back to the scanners' coordinates (no offset)."""
@@ -663,12 +559,9 @@ class ReadingRoom:
         the slider then shows the baseline landmark's slice.
         """
         prepared = self.prepared.get("followup")
-        if prepared is None:
-            return
-        target = np.asarray(baseline_world, dtype=float)
-        delta = target - np.asarray(followup_world, dtype=float)
-        self.set_offset(self.offset + prepared.geometry.world_to_patient(delta))
-        self._go_to_position(float(target[0]))
+        if prepared is not None:
+            self.set_offset(offsets.aligned(prepared, self.offset, baseline_world, followup_world))
+            self._go_to_position(float(np.asarray(baseline_world, dtype=float)[0]))
 
     def _on_mouse(self, viewer: Any, event: Any) -> None:
         if event.type != "mouse_press":
@@ -679,20 +572,14 @@ class ReadingRoom:
         self.set_current_side(side)
         if "Shift" not in event.modifiers or event.button != 1:
             return
-        position = np.asarray(event.position, dtype=float)
-        if self._landmark is None or self._landmark[0] == side:
-            self._landmark = (side, position)
-            other = SIDE_TITLES["followup" if side == "baseline" else "baseline"]
-            show_info(
-                f"Landmark set on the {SIDE_TITLES[side].lower()}; Shift-click the same point on the {other.lower()}"
-            )
+        points = self._landmark.click(side, event.position)
+        if points is not None:
+            self.align_landmarks(*points)
             return
-        first_side, first = self._landmark
-        self._landmark = None
-        if first_side == "baseline":
-            self.align_landmarks(first, position)
-        else:
-            self.align_landmarks(position, first)
+        other = SIDE_TITLES["followup" if side == "baseline" else "baseline"]
+        show_info(
+            f"Landmark set on the {SIDE_TITLES[side].lower()}; Shift-click the same point on the {other.lower()}"
+        )
 
     # -- loading ahead --------------------------------------------------------------------------
     def prefetch(self) -> None:
@@ -718,81 +605,19 @@ class ReadingRoom:
         self.cache.pin(pinned)
         self.cache.prefetch(refs)
 
-    # -- on-screen text -------------------------------------------------------------------------
+    # -- the key help ---------------------------------------------------------------------------
     def toggle_help(self) -> None:
         """Show or hide the key help (the dock draws it; ``events.help`` says which)."""
         self.help_visible = not self.help_visible
         self.events.help(value=self.help_visible)
 
-    def readout_text(self) -> str:
-        """The text of the bottom-left readout (case, slice, window/level, offset)."""
-        case, pair = self.current_case, self.current_pair
-        if case is None or pair is None or not self.layers:
-            return WELCOME
-        assert self.case_index is not None
-        ready = self.ready_indices()
-        position = (
-            f"{ready.index(self.case_index) + 1} of {len(ready)}"
-            if self.case_index in ready
-            else ""
-        )
-        lines = [
-            f"{self.label(self.case_index)}  ·  case {position}  ·  "
-            f"{pair.label} ({self.pair_index + 1}/{len(case.pairs)})"
-        ]
-        for side in SIDES:
-            marker = "▶" if side == self.current_side else " "
-            shown = self.displayed_slice(side)
-            layer = self.layers[side]
-            slice_text = f"slice {shown[0] + 1}/{layer.data.shape[0]}" if shown else "no slice here"
-            wl = self.window_level.readout(side) if self.prepared.get(side) else ""
-            text = f"{marker} {SIDE_TITLES[side]:<9}  {slice_text:<13}  {wl}"
-            if side == "followup" and self.prepared.get("followup") is not None:
-                slices = self.offset_slices() + 0.0  # no "-0.0"
-                if np.any(np.abs(self.offset) > 1e-6):
-                    text += f"  offset {slices:+.1f} sl ({np.linalg.norm(self.offset):.1f} mm)"
-            lines.append(text.rstrip())
-        modes = []
-        if self.window_level.drag_mode:
-            modes.append("W/L drag")
-        if self.window_level.linked:
-            modes.append("W/L linked")
-        preset = self.window_level.effective_preset(pair.entry.sequence.value)
-        if preset != "DICOM":
-            modes.append(f"preset {preset}")
-        lines.append("  ·  ".join(modes) + ("  ·  " if modes else "") + "F1: keys")
-        return "\n".join(lines)
-
-    def update_readout(self, event: Any = None) -> None:
-        """Refresh the readout overlay."""
-        self._readout.text = self.readout_text()
-
     # -- teardown -------------------------------------------------------------------------------
     def close(self) -> None:
-        """Unbind keys and callbacks and stop the loader threads (layers stay)."""
-        unbind_keys(self.viewer, self._keys)
-        self._keys = []
-        for callbacks, func in (
-            (self.viewer.mouse_drag_callbacks, self._on_mouse),
-            (self.viewer.mouse_drag_callbacks, self.window_level.drag),
-        ):
-            if func in callbacks:
-                callbacks.remove(func)
-        self.viewer.dims.events.point.disconnect(self.update_readout)
+        """Remove the room's callbacks and stop the loader threads (layers stay)."""
+        for func in (self._on_mouse, self.window_level.drag):
+            if func in self.viewer.mouse_drag_callbacks:
+                self.viewer.mouse_drag_callbacks.remove(func)
         self.viewer.layers.selection.events.active.disconnect(self._on_active_layer)
         self.grid.disconnect()
-        for worker in list(self._workers):
-            worker.quit()
-        self.cache.shutdown()
-        if reading_room_for(self.viewer) is self:
-            _ROOMS.pop(id(_unwrap(self.viewer)), None)
-
-
-def _wait_for(futures: list[Future[Any]]) -> Any:
-    """Worker body: wait for each future in turn, yielding progress."""
-    for future in futures:
-        wait_futures([future])
-        yield
-
-
-__all__ = ["ACTIONS", "ReadingRoom", "case_key", "reading_room_for"]
+        self.loads.close()
+        _registry.forget_room(self.viewer, self)

@@ -12,17 +12,37 @@ same center and width (same sequence on both sides, same scanner: comparable sig
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from spondy_napari._layers import PreparedVolume, limits_to_window, window_to_limits
+from spondy_napari.display.layer_data import PreparedVolume, limits_to_window, window_to_limits
 
 if TYPE_CHECKING:
     from napari.layers import Image
     from napari.utils.events import Event
 
-    from spondy_napari._reading_room import ReadingRoom
+
+class Sides(Protocol):
+    """What window/level needs of the reading room: its two sides (the room is one)."""
+
+    @property
+    def layers(self) -> Mapping[str, Image]:
+        """The image layer of each side."""
+
+    @property
+    def prepared(self) -> Mapping[str, PreparedVolume | None]:
+        """The volume on each side."""
+
+    @property
+    def current_side(self) -> str:
+        """The active side."""
+
+    def set_current_side(self, side: str) -> None:
+        """Make ``side`` the active one."""
+
+    def side_at(self, event: Any) -> str | None:
+        """The side under a mouse event."""
 
 
 @dataclass(frozen=True)
@@ -87,8 +107,8 @@ class WindowLevel:
 
     Parameters
     ----------
-    room : ReadingRoom
-        Gives the layers and the prepared volumes of each side.
+    room : Sides
+        The reading room: the layers and the prepared volumes of each side.
 
     Attributes
     ----------
@@ -98,7 +118,7 @@ class WindowLevel:
         A change on one side is copied to the other.
     """
 
-    def __init__(self, room: ReadingRoom) -> None:
+    def __init__(self, room: Sides) -> None:
         self.room = room
         self.drag_mode = False
         self.linked = False

@@ -1,4 +1,11 @@
-"""The matching config: sequence naming rules and the hanging protocol, from a small TOML file."""
+"""The matching config: sequence naming rules and the hanging protocol, from a small TOML file.
+
+The index names each series' sequence with the ``[sequence]`` rules
+(:mod:`~spondy_annotate.dicom.sequence`); the cases hang series side by side in the order of the
+``[[protocol]]`` (:mod:`~spondy_annotate.cases.pairing`). Both live in one file, which a site
+copies and edits (the built-in one is ``dicom/matching.toml``); it lives with the index, the
+lowest layer that reads it.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +16,15 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from spondy_annotate.errors import ConfigError
+from spondy_annotate.dicom.records import PLANES
 from spondy_annotate.dicom.sequence import SequenceRules, SequenceType
+from spondy_annotate.errors import ConfigError
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-PLANES = ("sagittal", "coronal", "axial")
 PLANE_ABBREVIATIONS = {"sagittal": "SAG", "coronal": "COR", "axial": "AX"}
 
 
@@ -36,7 +43,7 @@ class ProtocolEntry:
 
 @dataclass(frozen=True)
 class MatchingRules:
-    """Sequence rules and the hanging protocol (see ``cases/matching.toml``)."""
+    """Sequence rules and the hanging protocol (see ``dicom/matching.toml``)."""
 
     name: str
     sequence: SequenceRules
@@ -53,7 +60,7 @@ def load_rules(path: str | os.PathLike[str] | None = None) -> MatchingRules:
         With the file name and the offending key (or TOML line) when the file is invalid.
     """
     if path is None:
-        ref = resources.files("spondy_annotate.cases") / "matching.toml"
+        ref = resources.files("spondy_annotate.dicom") / "matching.toml"
         text, source = ref.read_text(encoding="utf-8"), "built-in matching.toml"
     else:
         source = os.fspath(path)

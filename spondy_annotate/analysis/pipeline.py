@@ -1,0 +1,135 @@
+"""The one analysis pipeline behind ``spondy-annotate analyze`` and the napari Analysis dock.
+
+:func:`run_analysis` reads the gradings and the lab files, runs the analysis, draws the figures,
+writes the report folder when asked and returns all of it as an :class:`AnalysisRun`. It needs
+no GUI, so the dock runs it in a worker thread. Rejected lab rows do not stop it: they come
+back in :attr:`AnalysisRun.lab_problems`.
+
+Examples
+--------
+>>> run = run_analysis("export.spondy.sqlite", ["labs.csv"], out="results")  # doctest: +SKIP
+>>> print(run.summary)                                                       # doctest: +SKIP
+>>> run.report.html                                                          # doctest: +SKIP
+PosixPath('results/report.html')
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from spondy_annotate.analysis.analyze import analyze
+from spondy_annotate.analysis.figures import make_figures
+from spondy_annotate.analysis.gradings import GradingsSource, load_gradings
+from spondy_annotate.analysis.report_files import ReportFiles, write_report
+from spondy_annotate.analysis.results import AnalysisResult, AnalysisSettings
+from spondy_annotate.analysis.summary import format_summary
+from spondy_annotate.errors import SpondyError
+from spondy_annotate.labs.read import LabColumns, LabProblem, read_labs
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["AnalysisRun", "run_analysis"]
+
+
+@dataclass(frozen=True)
+class AnalysisRun:
+    """Everything one :func:`run_analysis` produced.
+
+    Attributes
+    ----------
+    result
+        The tables of the analysis.
+    lab_problems
+        Rejected lab rows or cells, in file order (``str(problem)`` is ``file:line: message``).
+    summary
+        :func:`~spondy_annotate.analysis.summary.format_summary` text.
+    figures
+        PNG bytes by file name (:func:`~spondy_annotate.analysis.figures.make_figures`);
+        empty when neither figures nor a report were asked for.
+    report
+        The files written, or None without ``out``.
+    """
+
+    result: AnalysisResult
+    lab_problems: tuple[LabProblem, ...]
+    summary: str
+    figures: dict[str, bytes]
+    report: ReportFiles | None
+
+
+def run_analysis(
+    gradings: GradingsSource,
+    labs: Sequence[str | os.PathLike[str]],
+    *,
+    settings: AnalysisSettings | None = None,
+    lab_columns: LabColumns | None = None,
+    lab_date_format: str | None = None,
+    database: bool | None = None,
+    out: str | os.PathLike[str] | None = None,
+    include_identifiers: bool = False,
+    figures: bool = True,
+) -> AnalysisRun:
+    """Read the gradings and lab files, analyse, draw the figures and write the report.
+
+    Parameters
+    ----------
+    gradings
+        A grading database, a gradings table with identifiers (``.csv``, ``.xlsx``,
+        ``.parquet``) or a table already read (see
+        :func:`~spondy_annotate.analysis.gradings.load_gradings`).
+    labs
+        One or more lab files (:func:`~spondy_annotate.labs.read.read_labs`).
+    settings
+        Link window, classification, bootstrap, kappa weights, primary reader; the paper's
+        defaults when None.
+    lab_columns
+        Column mapping of the lab files (long form with default names when None).
+    lab_date_format
+        ``strptime`` format of the lab dates (``YYYY-MM-DD`` or ``YYYYMMDD`` when None).
+    database
+        For a ``gradings`` path: True a grading database, False a gradings table, None by the
+        file name.
+    out
+        Folder for the CSV tables, figures and ``report.html``; nothing is written when None.
+    include_identifiers
+        Put patient IDs and dates into the per-case CSV tables of ``out``.
+    figures
+        Draw the figures when no report is written (a report always draws them).
+
+    Returns
+    -------
+    AnalysisRun
+
+    Raises
+    ------
+    SpondyError
+        No lab file; unreadable gradings or lab files; nothing to analyse; an unknown primary
+        reader; the report not writable. Each with a one-line message naming the file.
+    """
+    if not labs:
+        raise SpondyError("no lab file given")
+    table = load_gradings(gradings, database=database)
+    lab_import = read_labs(list(labs), lab_columns, date_format=lab_date_format)
+    result = analyze(table, lab_import.values, settings)
+    problems = tuple(lab_import.problems)
+    drawn = make_figures(result) if figures or out is not None else {}
+    report = None
+    if out is not None:
+        report = write_report(
+            result,
+            out,
+            include_identifiers=include_identifiers,
+            lab_problems=problems,
+            figures=drawn,
+        )
+    logger.info("analysis done: %d lab rows rejected", len(problems))
+    return AnalysisRun(
+        result=result,
+        lab_problems=problems,
+        summary=format_summary(result, lab_problems=problems),
+        figures=drawn,
+        report=report,
+    )

@@ -1,0 +1,164 @@
+"""The report folder: CSV tables, ``settings.json``, PNG figures and ``report.html``.
+
+Nothing written holds a patient ID or a date unless ``include_identifiers`` is asked for, and
+then only the per-case CSV tables do. Every file is written atomically
+(:func:`~spondy_annotate._files.atomic_write`).
+
+Examples
+--------
+>>> files = write_report(result, "out", lab_problems=labs.problems)    # doctest: +SKIP
+>>> files.html                                                         # doctest: +SKIP
+PosixPath('out/report.html')
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from spondy_annotate._files import atomic_write
+from spondy_annotate.analysis.figures import make_figures
+from spondy_annotate.analysis.report_html import render_html
+from spondy_annotate.analysis.results import AnalysisResult
+from spondy_annotate.analysis.summary import software_versions
+from spondy_annotate.errors import SpondyError
+from spondy_annotate.labs.read import LabProblem
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["ReportFiles", "write_report"]
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    """Paths written by :func:`write_report`."""
+
+    directory: Path
+    html: Path
+    tables: tuple[Path, ...]
+    figures: tuple[Path, ...]
+
+
+def write_report(
+    result: AnalysisResult,
+    directory: str | os.PathLike[str],
+    *,
+    include_identifiers: bool = False,
+    lab_problems: Sequence[LabProblem] = (),
+    figures: dict[str, bytes] | None = None,
+) -> ReportFiles:
+    """Write the CSV tables, PNG figures and ``report.html`` into ``directory``.
+
+    Parameters
+    ----------
+    result
+        From :func:`~spondy_annotate.analysis.analyze.analyze`.
+    directory
+        Created if needed; existing files of the same names are replaced.
+    include_identifiers
+        Put patient IDs and dates into ``analysis_dataset.csv``, ``lab_classes.csv``,
+        ``lab_draws.csv`` and ``unlinked_labs.csv`` (never into the HTML report or figures).
+    lab_problems
+        Rejected lab rows, listed in the report and ``lab_problems.csv``.
+    figures
+        :func:`~spondy_annotate.analysis.figures.make_figures` output when already drawn;
+        drawn here when None.
+
+    Returns
+    -------
+    ReportFiles
+        Written tables: ``correlations.csv``, ``class_counts.csv``, ``crosstabs.csv``,
+        ``kappa.csv``, ``analysis_dataset.csv``, ``lab_classes.csv``, ``lab_draws.csv`` (which
+        row of which lab file was used), ``unlinked_labs.csv``, ``lab_problems.csv``,
+        ``settings.json``; figures under ``figures/``.
+
+    Raises
+    ------
+    SpondyError
+        The folder or a file cannot be written (one line naming it).
+    """
+    out = Path(directory)
+    figures = make_figures(result) if figures is None else figures
+    files = {
+        name: frame.to_csv(index=False).encode("utf-8")
+        for name, frame in _tables(result, include_identifiers, lab_problems).items()
+    }
+    files["settings.json"] = json.dumps(_settings_json(result), indent=2).encode("utf-8")
+    try:
+        (out / "figures").mkdir(parents=True, exist_ok=True)
+        tables = [_write(out / name, data) for name, data in files.items()]
+        figure_paths = [_write(out / "figures" / name, png) for name, png in figures.items()]
+        page = render_html(result, figures, lab_problems=lab_problems)
+        html_path = _write(out / "report.html", page.encode("utf-8"))
+    except OSError as exc:
+        where = exc.filename or out
+        raise SpondyError(f"{where}: cannot write the report ({exc.strerror or exc})") from None
+    logger.info("wrote report to %s", out)
+    return ReportFiles(out, html_path, tuple(tables), tuple(figure_paths))
+
+
+def _write(path: Path, data: bytes) -> Path:
+    return atomic_write(path, lambda tmp: tmp.write_bytes(data))
+
+
+def _tables(
+    result: AnalysisResult, include_identifiers: bool, lab_problems: Sequence[LabProblem]
+) -> dict[str, pd.DataFrame]:
+    """The CSV tables by file name, without identifying columns unless asked."""
+    labs, missing, draws = result.labs, result.link.missing, result.link.draws
+    if include_identifiers:
+        ids = result.dataset.drop_duplicates("case_id")[["case_id", "patient_id"]]
+        missing = missing.merge(ids, on="case_id", how="left")
+    else:
+        labs = labs.drop(columns=[c for c in labs.columns if c.endswith("_date")])
+        draws = draws.drop(columns=["mri_date", "draw_date"])
+    return {
+        "correlations.csv": result.correlations,
+        "class_counts.csv": result.class_counts,
+        "crosstabs.csv": _crosstabs_long(result),
+        "kappa.csv": result.kappa,
+        "analysis_dataset.csv": result.export_dataset(include_identifiers=include_identifiers),
+        "lab_classes.csv": labs,
+        "lab_draws.csv": draws,
+        "unlinked_labs.csv": missing,
+        "lab_problems.csv": pd.DataFrame(
+            [asdict(p) for p in lab_problems], columns=["file", "line", "message"]
+        ),
+    }
+
+
+def _settings_json(result: AnalysisResult) -> dict[str, Any]:
+    s = result.settings
+    settings = asdict(s)
+    settings["classification"]["unchanged_as"] = s.classification.unchanged_as.label
+    settings["tests"] = list(s.tests)
+    return {
+        "settings": settings,
+        "primary_reader": result.primary_reader,
+        "readers": list(result.readers),
+        "software": software_versions(),
+    }
+
+
+def _crosstabs_long(result: AnalysisResult) -> pd.DataFrame:
+    rows = [
+        {
+            "reader": result.primary_reader,
+            "test": test,
+            "item": item,
+            "lab_class": lab_class,
+            "mri_change": change,
+            "count": int(table.loc[lab_class, change]),
+        }
+        for (test, item), table in result.crosstabs.items()
+        for lab_class in table.index
+        for change in table.columns
+    ]
+    return pd.DataFrame(rows)

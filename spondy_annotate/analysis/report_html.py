@@ -1,0 +1,182 @@
+"""The HTML report: one self-contained page (inline CSS, embedded figures, no script or link).
+
+The page shows cases by ``case_id`` only, never a patient ID or a date.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from spondy_annotate.analysis.figures import crosstab_name, trajectory_name
+from spondy_annotate.analysis.paper import PAPER_CLASS_COUNTS, PAPER_RHO
+from spondy_annotate.analysis.results import AnalysisResult
+from spondy_annotate.analysis.summary import methods_text, p_text, software_versions
+from spondy_annotate.grading.rubric import Change
+from spondy_annotate.labs.classify import LabClass
+from spondy_annotate.labs.read import LabProblem
+
+__all__ = ["render_html"]
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;
+max-width:62em;color:#222;line-height:1.45;padding:0 1em}
+h1{font-size:1.5em}h2{font-size:1.2em;margin-top:1.8em;border-bottom:1px solid #ccc}
+table{border-collapse:collapse;margin:.6em 0;font-size:.9em}
+th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}
+th{background:#f2f2f2}td:first-child,th:first-child{text-align:left}
+figure{display:inline-block;margin:.5em}img{max-width:100%}
+.note{color:#555;font-size:.9em}
+"""
+
+
+def render_html(
+    result: AnalysisResult,
+    figures: dict[str, bytes],
+    *,
+    lab_problems: Sequence[LabProblem] = (),
+) -> str:
+    """One self-contained HTML page: inline CSS, figures as base64 ``data:`` URIs.
+
+    Parameters
+    ----------
+    result
+        The analysis.
+    figures
+        :func:`~spondy_annotate.analysis.figures.make_figures` output; figures left out are not
+        shown.
+    lab_problems
+        Rejected lab rows, listed by file name and line.
+    """
+    s = result.settings
+    e = html.escape
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        "<title>Lab course and MRI change in pyogenic spondylodiscitis</title>",
+        f"<style>{_CSS}</style></head><body>",
+        "<h1>Lab course (CRP, ESR) and follow-up MRI change in pyogenic spondylodiscitis</h1>",
+        f'<p class="note">spondy_annotate analysis, generated {dt.date.today().isoformat()}. '
+        "Reproduces the design of Ahn et al., BMC Musculoskelet Disord 2020;21:428. Cases are "
+        "shown by case ID only.</p>",
+        "<h2>Methods</h2>",
+        f"<p>{e(methods_text(result))}</p>",
+        "<h2>Settings</h2>",
+        _html_table(_settings_frame(result)),
+        "<h2>Lab classes</h2>",
+        _html_table(_counts_with_paper(result.class_counts)),
+        "<h2>Spearman correlation of lab class and MRI change</h2>",
+        _html_table(_correlation_frame(result)),
+        "<h2>Cross-tabulations (primary reader)</h2>",
+    ]
+    for (test, item), table in result.crosstabs.items():
+        parts.append(f"<h3>{e(test)} class &times; {e(item)} change</h3>")
+        parts.append(_html_table(table.reset_index().rename(columns={"index": f"{test} class"})))
+        name = crosstab_name(test, item)
+        if name in figures:
+            parts.append(_html_image(figures[name], f"{test} class vs {item} change"))
+    parts.append("<h2>Lab trajectories</h2>")
+    parts += [
+        _html_image(figures[name], f"{test} trajectories")
+        for test in s.tests
+        if (name := trajectory_name(test)) in figures
+    ]
+    parts.append("<h2>Inter-reader agreement</h2>")
+    if result.kappa.empty:
+        parts.append("<p>Only one reader: no agreement to measure.</p>")
+    else:
+        parts.append(_html_table(result.kappa))
+    unchanged = result.labs.loc[result.labs["unchanged"], ["case_id", "test"]]
+    parts.append("<h2>Unchanged lab values</h2>")
+    parts.append(
+        f"<p>Follow-up equal to baseline and above normal, counted as "
+        f"{e(s.classification.unchanged_as.label)}.</p>"
+        + (_html_table(unchanged) if not unchanged.empty else "<p>None.</p>")
+    )
+    parts.append("<h2>Linked lab draws</h2>")
+    parts.append(
+        "<details><summary>Value and offset (days from the MRI) of the draw used for each case "
+        f"and test ({len(result.labs)} rows)</summary>"
+        + _html_table(
+            result.labs[
+                [
+                    "case_id",
+                    "test",
+                    "baseline_value",
+                    "baseline_offset_days",
+                    "followup_value",
+                    "followup_offset_days",
+                    "unit",
+                    "lab_class",
+                    "unchanged",
+                ]
+            ]  # fmt: skip
+        )
+        + "</details>"
+    )
+    parts.append("<h2>Cases without a usable lab value</h2>")
+    missing = result.link.missing
+    parts.append(_html_table(missing) if not missing.empty else "<p>None.</p>")
+    if result.notes:
+        parts.append("<h2>Notes</h2><ul>")
+        parts += [f"<li>{e(note)}</li>" for note in result.notes]
+        parts.append("</ul>")
+    parts.append("<h2>Rejected lab rows</h2>")
+    if lab_problems:
+        parts.append("<ul>")
+        parts += [f"<li>{e(Path(p.file).name)}:{p.line}: {e(p.message)}</li>" for p in lab_problems]
+        parts.append("</ul>")
+    else:
+        parts.append("<p>None.</p>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _html_table(frame: pd.DataFrame) -> str:
+    return frame.to_html(index=False, border=0, na_rep="-", float_format=lambda v: f"{v:.3g}")
+
+
+def _html_image(png: bytes, alt: str) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"></figure>'
+
+
+def _settings_frame(result: AnalysisResult) -> pd.DataFrame:
+    s, c = result.settings, result.settings.classification
+    rows = [
+        ("link window", str(s.window)),
+        ("CRP normal limit", f"<= {c.crp_normal:g} mg/L"),
+        ("ESR normal limit", f"<= {c.esr_normal:g} mm/h"),
+        ("unchanged (equal, above normal) counted as", c.unchanged_as.label),
+        ("MRI change coding", " < ".join(f"{ch.value} {ch.code}" for ch in Change)),
+        ("lab class coding", " < ".join(f"{lc.label} {int(lc)}" for lc in LabClass)),
+        ("bootstrap resamples", str(s.bootstrap)),
+        ("bootstrap seed", str(s.seed)),
+        ("confidence level", f"{s.confidence:.0%}"),
+        ("kappa weights", s.kappa_weights),
+        ("primary reader", result.primary_reader),
+        *software_versions().items(),
+    ]
+    return pd.DataFrame(rows, columns=["setting", "value"])
+
+
+def _counts_with_paper(counts: pd.DataFrame) -> pd.DataFrame:
+    paper = counts["test"].map(
+        lambda t: "/".join(map(str, PAPER_CLASS_COUNTS[t])) if t in PAPER_CLASS_COUNTS else "-"
+    )
+    return counts.assign(**{"Ahn et al. (resolved/resolving/aggravated)": paper})
+
+
+def _correlation_frame(result: AnalysisResult) -> pd.DataFrame:
+    corr = result.correlations.copy()
+    corr["p"] = corr["p"].map(p_text)
+    corr["Ahn et al. rho"] = [
+        PAPER_RHO.get((t, i), math.nan) for t, i in zip(corr["test"], corr["item"], strict=True)
+    ]
+    return corr

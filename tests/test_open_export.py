@@ -1,0 +1,98 @@
+"""open_export: the one "open an export" workflow (index through the header cache, pair cases)."""
+
+import os
+
+import pytest
+from dicom_factory import write_series
+
+from spondy_annotate.cases.open import OpenedExport, open_export
+from spondy_annotate.cases.pairing import CaseStatus
+from spondy_annotate.errors import CaseSelectionError, DicomIndexError, SpondyError
+from spondy_annotate.projectdb.location import default_db_path
+
+T1 = {"tr": 550.0, "te": 10.0, "ti": None, "scanning_sequence": "SE"}
+
+
+def _study(root, patient, date, uid, seed):
+    for n, desc in enumerate(("SAG STIR", "SAG T1"), start=1):
+        write_series(root / patient / date, patient_id=patient, study_uid=uid, study_date=date,
+                     description=desc, series_number=n, seed=seed + n,
+                     **(T1 if "T1" in desc else {}))
+
+
+@pytest.fixture
+def export(tmp_path):
+    root = tmp_path / "export"
+    _study(root, "P1", "20240115", "1.2.3.11", 10)
+    _study(root, "P1", "20240301", "1.2.3.12", 20)
+    _study(root, "P2", "20240201", "1.2.3.21", 30)
+    for n, date in enumerate(("20230101", "20230301", "20230601")):
+        _study(root, "P3", date, f"1.2.3.3{n}", 40 + 10 * n)
+    return root
+
+
+def _files(root):
+    return sorted(p for p in root.rglob("*") if p.is_file())
+
+
+def test_second_open_of_an_unchanged_export_reads_no_header(export, tmp_path):
+    db = tmp_path / "project.sqlite"
+    first = open_export(export, cache=db)
+    assert isinstance(first, OpenedExport)
+    assert first.folder == export and first.db_path == db and db.is_file()
+    assert first.index.headers_read == len(_files(export)) == 60
+    assert {c.patient_id: c.status for c in first.cases} == {
+        "P1": CaseStatus.READY, "P2": CaseStatus.INCOMPLETE, "P3": CaseStatus.NEEDS_CHOICE,
+    }
+    assert [p.label for p in first.cases[0].pairs] == ["SAG STIR", "SAG T1"]
+    again = open_export(export, cache=db)
+    assert again.index.headers_read == 0
+    assert again.index.rows == first.index.rows
+    assert again.cases == first.cases
+
+
+def test_a_changed_file_is_read_again(export, tmp_path):
+    db = tmp_path / "project.sqlite"
+    open_export(export, cache=db)
+    changed = _files(export / "P2")[0]
+    os.utime(changed, ns=(1, 1))  # same content, another mtime
+    files, _ = write_series(export / "P4" / "20240101", patient_id="P4", seed=99, slices=3)
+    again = open_export(export, cache=db)
+    assert again.index.headers_read == 1 + len(files)
+    assert [c.patient_id for c in again.cases] == ["P1", "P2", "P3", "P4"]
+
+
+def test_default_cache_is_the_project_database_beside_the_export(export):
+    opened = open_export(export)
+    assert opened.db_path == default_db_path(export) == export.parent / "export.spondy.sqlite"
+    assert opened.db_path.is_file()
+    assert open_export(export).index.headers_read == 0
+
+
+def test_without_cache_every_header_is_read_and_no_database_is_made(export):
+    for _ in range(2):
+        opened = open_export(export, cache=False)
+        assert opened.db_path is None
+        assert opened.index.headers_read == 60
+    assert not default_db_path(export).exists()
+    assert [c.patient_id for c in opened.cases] == ["P1", "P2", "P3"]
+
+
+def test_choices_and_progress_are_passed_on(export):
+    calls = []
+    opened = open_export(export, cache=False, choices={"P3": ("1", "3")},
+                         progress=lambda done, total: calls.append((done, total)))
+    p3 = opened.cases[2]
+    assert p3.status is CaseStatus.READY and p3.followup.study_instance_uid == "1.2.3.32"
+    assert calls[-1] == (60, 60)
+    with pytest.raises(CaseSelectionError, match="no patient 'NOPE'"):
+        open_export(export, cache=False, choices={"NOPE": ("1", "2")})
+
+
+def test_missing_folder_is_a_one_line_error_and_makes_no_database(tmp_path):
+    missing = tmp_path / "nowhere"
+    with pytest.raises(SpondyError) as info:
+        open_export(missing)
+    assert isinstance(info.value, DicomIndexError)
+    assert str(info.value) == f"{missing}: no such folder"
+    assert list(tmp_path.iterdir()) == []

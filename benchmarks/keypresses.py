@@ -23,11 +23,11 @@ def main() -> int:
     import napari
     from qtpy.QtTest import QTest
     from qtpy.QtWidgets import QApplication
-    from spondy_napari._grading import GradingPanel
-    from spondy_napari._grading_model import level_keys
-    from spondy_napari._widget import ReadingRoomWidget
+    from spondy_napari._qt.grading_panel import GradingPanel
+    from spondy_napari._qt.reading_room_dock import ReadingRoomWidget
+    from spondy_napari.grading.keys import level_keys
 
-    from spondy_annotate.grading.rubric import default_rubric
+    from spondy_annotate.grading.rubric_toml import default_rubric
     from spondy_annotate.synthetic.export import disc_endpoints, generate_export, read_truth
 
     def wait(condition, what: str, timeout: float = 60.0) -> None:
@@ -47,20 +47,21 @@ def main() -> int:
         panel = GradingPanel(viewer, room=widget.room, reader="benchmark")
         viewer.window.add_dock_widget(panel, name="Grading", area="left")
         room, canvas = widget.room, viewer.window._qt_viewer.canvas.native
+        grading = panel.controller
         widget.open_folder(str(folder))
-        wait(lambda: panel.grading is not None, "the first case")
-        first, case_id = room.case_index, panel.grading.case_id
+        wait(lambda: grading.grading is not None, "the first case")
+        first, case_id = room.case_index, grading.grading.case_id
         truth = read_truth(folder).set_index("patient_id").loc[room.current_case.patient_id]
 
         sequence: list[str] = []
 
         def key(k: str, why: str) -> None:
-            field = panel.grading.current
+            field = grading.grading.current
             QTest.keyClick(canvas, k)
             sequence.append(f"{k:>6}  {field:<36} {why}")
 
         def line(side: str) -> None:
-            tool = panel.tool
+            tool = grading.tool
             a, b = (tool.to_world(side, p) for p in disc_endpoints(truth, side))
             assert tool.armed, "the line tool should be armed on an empty disc-height field"
             tool.click(side, a)
@@ -81,7 +82,7 @@ def main() -> int:
         key(change[truth["disc_height_change"]], truth["disc_height_change"])
 
         wait(lambda: room.case_index not in (None, first), "the next case")
-        status = panel.store.case_status(case_id, "benchmark", panel.rubric).value if panel.store else "?"
+        status = grading.session.status(case_id).value if grading.session else "?"
         presses = sum(1 for s in sequence if not s.lstrip().startswith("(drag)"))
         print("\n".join(sequence))
         print(f"\ncase {case_id}: {status}; next case opened: {room.current_label}")

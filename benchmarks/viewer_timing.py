@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
 def run(folder: Path) -> int:
     import napari
     from qtpy.QtWidgets import QApplication
-    from spondy_napari._widget import ReadingRoomWidget
+    from spondy_napari._qt.reading_room_dock import ReadingRoomWidget
 
     viewer = napari.Viewer(title="benchmark")
     viewer.window.resize(1600, 900)

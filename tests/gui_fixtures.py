@@ -50,12 +50,13 @@ def junk_folder(tmp_path: Path) -> Path:
 @pytest.fixture
 def notifications(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
     """Messages the plugin shows in napari's notification area, as ``(level, text)``."""
+    import spondy_napari._qt.reading_room_dock as dock
     import spondy_napari._reader as reader
-    import spondy_napari._reading_room as room
-    import spondy_napari._widget as widget
+    import spondy_napari.reading_room.loading as loading
+    import spondy_napari.reading_room.room as room
 
     shown: list[tuple[str, str]] = []
-    for module in (reader, room, widget):
+    for module in (reader, room, loading, dock):
         for level in ("show_error", "show_warning", "show_info"):
             if hasattr(module, level):
                 monkeypatch.setattr(

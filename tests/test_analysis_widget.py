@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from gui_fixtures import small_export  # noqa: F401 (fixture)
-from spondy_napari._analysis import AnalysisWidget, run_analysis
+from spondy_napari._qt.analysis_dock import AnalysisWidget
 
 from spondy_annotate.synthetic.cohort import write_synthetic_cohort
 
@@ -23,7 +23,7 @@ def cohort(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 @pytest.fixture
 def notices(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
-    import spondy_napari._analysis as analysis
+    import spondy_napari._qt.analysis_dock as analysis
 
     shown: list[tuple[str, str]] = []
     for level in ("show_error", "show_warning", "show_info"):
@@ -31,11 +31,25 @@ def notices(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
     return shown
 
 
-def test_run_analysis_without_qt(cohort, tmp_path):
-    labs, gradings = cohort
-    output = run_analysis(gradings, [labs], tmp_path / "report", bootstrap=0)
-    assert output.report is not None and output.report.is_file()
-    assert len(output.result.correlations) > 0 and output.figures
+def test_options_form_gives_the_analysis_settings(make_napari_viewer, cohort):
+    from spondy_annotate.analysis.results import AnalysisSettings
+    from spondy_annotate.labs.classify import LabClass
+
+    widget = AnalysisWidget(make_napari_viewer(), db=cohort[1])
+    assert widget.options() == AnalysisSettings()  # the paper's defaults
+    widget.options.tests.value = ["CRP"]
+    widget.options.unchanged_as.value = "resolving"
+    widget.options.primary_reader.value = " reader1 "
+    settings = widget.options()
+    assert settings.tests == ("CRP",) and settings.primary_reader == "reader1"
+    assert settings.classification.unchanged_as is LabClass.RESOLVING
+
+
+def test_bad_option_is_a_notification(make_napari_viewer, cohort, notices):
+    widget = AnalysisWidget(make_napari_viewer(), db=cohort[1])
+    widget.options.tests.value = []
+    assert widget.run(labs=[cohort[0]]) is None
+    assert notices == [("show_error", "Analysis: choose at least one lab test")]
 
 
 def test_analysis_shows_table_and_figures(make_napari_viewer, qtbot, cohort, tmp_path, notices):
@@ -43,7 +57,7 @@ def test_analysis_shows_table_and_figures(make_napari_viewer, qtbot, cohort, tmp
     viewer = make_napari_viewer()
     widget = AnalysisWidget(viewer, db=gradings)
     viewer.window.add_dock_widget(widget, name="Analysis")
-    widget.bootstrap.setValue(50)
+    widget.options.bootstrap.value = 50
     worker = widget.run(labs=[labs], out=tmp_path / "report")
     assert worker is not None
     qtbot.waitUntil(lambda: widget.output is not None, timeout=TIMEOUT_MS)
@@ -52,6 +66,7 @@ def test_analysis_shows_table_and_figures(make_napari_viewer, qtbot, cohort, tmp
     assert len(widget.figure_labels) >= 1
     assert "Spearman" in widget.summary.toPlainText()
     assert (tmp_path / "report" / "report.html").is_file()
+    assert widget.output.result.settings.bootstrap == 50  # the form's value reached the analysis
     assert not [n for n in notices if n[0] == "show_error"]
 
 
@@ -68,8 +83,7 @@ def test_bad_lab_file_is_a_notification(make_napari_viewer, qtbot, cohort, tmp_p
 
 
 def test_analysis_ends_grading_first(make_napari_viewer, qtbot, small_export, tmp_path, cohort):  # noqa: F811
-    from spondy_napari import ReadingRoomWidget
-    from spondy_napari._grading import GradingPanel
+    from spondy_napari import GradingPanel, ReadingRoomWidget
 
     export = Path(shutil.copytree(small_export, tmp_path / "export"))
     viewer = make_napari_viewer()
@@ -78,17 +92,18 @@ def test_analysis_ends_grading_first(make_napari_viewer, qtbot, small_export, tm
     panel = GradingPanel(viewer, room=room_widget.room, reader="r1")
     viewer.window.add_dock_widget(panel, name="Grading", area="left")
     room_widget.open_folder(str(export))
-    qtbot.waitUntil(lambda: panel.grading is not None, timeout=TIMEOUT_MS)
-    assert panel.handle_key("4")
+    grading = panel.controller
+    qtbot.waitUntil(lambda: grading.grading is not None, timeout=TIMEOUT_MS)
+    assert grading.handle_key("4")
 
     assert panel.open_analysis(confirm=False) is None  # not confirmed: still grading
-    assert panel.is_grading
+    assert grading.is_grading
     widget = AnalysisWidget(viewer)
-    assert widget.gradings == panel.store.path  # the project database by default
-    assert widget.run(labs=[cohort[0]], confirm=False) is None and panel.is_grading
+    assert widget.gradings == grading.session.path  # the project database by default
+    assert widget.run(labs=[cohort[0]], confirm=False) is None and grading.is_grading
 
     analysis = panel.open_analysis(confirm=True)
-    assert isinstance(analysis, AnalysisWidget) and not panel.is_grading
-    assert not panel.handle_key("2")  # no more answers in this window
+    assert isinstance(analysis, AnalysisWidget) and not grading.is_grading
+    assert not grading.handle_key("2")  # no more answers in this window
     assert not panel.isVisible()
-    assert panel.grading.values == {"level": "L4-L5"}  # saved before; nothing after
+    assert grading.grading.values == {"level": "L4-L5"}  # saved before; nothing after

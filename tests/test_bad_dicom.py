@@ -27,8 +27,8 @@ from guards import deadline
 
 from spondy_annotate.dicom.headers import NotAnImage, read_header
 from spondy_annotate.dicom.index import index_folder
-from spondy_annotate.errors import SeriesGeometryError, SeriesLoadError, SpondyError
 from spondy_annotate.dicom.volume import load_series
+from spondy_annotate.errors import SeriesGeometryError, SeriesLoadError, SpondyError
 
 PREAMBLE = b"\x00" * 128 + b"DICM"
 

@@ -7,8 +7,8 @@ from spondy_annotate.cases.pairing import CaseStatus, find_cases
 from spondy_annotate.cli import main
 from spondy_annotate.dicom.index import index_folder
 from spondy_annotate.dicom.records import SeriesRecord
-from spondy_annotate.errors import CaseSelectionError, ConfigError
 from spondy_annotate.dicom.rules import load_rules
+from spondy_annotate.errors import CaseSelectionError, ConfigError
 
 T1 = {"tr": 550.0, "te": 10.0, "ti": None, "scanning_sequence": "SE"}
 

@@ -141,7 +141,8 @@ def test_cli_json_and_csv(messy_export, capsys):
 
 
 def test_cache_reads_only_new_or_changed_files(messy_export, tmp_path, monkeypatch):
-    from spondy_annotate.dicom import headers as dicom_headers, index as dicom_index
+    from spondy_annotate.dicom import headers as dicom_headers
+    from spondy_annotate.dicom import index as dicom_index
 
     cache = tmp_path / "project.sqlite"
     first = index_folder(messy_export, cache=cache)
@@ -152,7 +153,8 @@ def test_cache_reads_only_new_or_changed_files(messy_export, tmp_path, monkeypat
     again = index_folder(messy_export, cache=cache)
     monkeypatch.undo()
     monkeypatch.setattr(dicom_headers, "read_header", lambda p: read.append(p) or original(p))
-    assert read == []
+    assert read == [] and again.headers_read == 0
+    assert first.headers_read == len(first.indexed_files) + len(first.skipped)
     assert again.series.drop(columns="files").equals(first.series.drop(columns="files"))
     assert sorted(map(str, again.skipped)) == sorted(map(str, first.skipped))
     # one file changed, one added, one removed
@@ -165,5 +167,6 @@ def test_cache_reads_only_new_or_changed_files(messy_export, tmp_path, monkeypat
     (messy_export / "junk" / "README.TXT").unlink()
     third = index_folder(messy_export, cache=cache)
     assert sorted(read) == sorted([str(changed), *map(str, files)])
+    assert third.headers_read == len(read)
     assert len(third.series) == 6
     assert not any(s.path.endswith("README.TXT") for s in third.skipped)

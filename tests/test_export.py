@@ -27,10 +27,10 @@ SPEC_COLUMNS = [
     "case_id", "reader", "item", "level", "baseline_grade", "followup_grade", "change",
     "baseline_disc_height_mm", "followup_disc_height_mm", "interval_days", "confidence", "note",
     "answered_at", "rubric_name", "rubric_version",
-]
+]  # fmt: skip
 PATIENTS = ("SMITH^JOHN-77123", "PAT-99881")
 UIDS = ("1.2.826.0.1.3680043.8.498.11", "1.2.826.0.1.3680043.8.498.12",
-        "1.2.826.0.1.3680043.8.498.21", "1.2.826.0.1.3680043.8.498.22")
+        "1.2.826.0.1.3680043.8.498.21", "1.2.826.0.1.3680043.8.498.22")  # fmt: skip
 DATES = ("2019-03-05", "2019-04-16", "2018-11-20", "2019-01-08")
 NOTE = '=HYPERLINK("x"), "quoted", ü\nNA second line'
 
@@ -52,15 +52,19 @@ def db(tmp_path: Path) -> Path:
         b = store.start_session("B", rubric=rubric)
         answers = {
             "level": "L4-L5",
-            "marrow_edema.baseline": 3, "marrow_edema.followup": 2,
+            "marrow_edema.baseline": 3,
+            "marrow_edema.followup": 2,
             "marrow_edema.change": "unchanged",
-            "paravertebral_inflammation.baseline": 2, "paravertebral_inflammation.followup": 0,
+            "paravertebral_inflammation.baseline": 2,
+            "paravertebral_inflammation.followup": 0,
             "paravertebral_inflammation.change": "improved",
             "disc_height.baseline_mm": Measurement.from_points((0, 0, 0), (0, 0, 9.5)),
             "disc_height.baseline": 0,
             "disc_height.followup_mm": Measurement.from_points((0, 0, 0), (0, 3, 4)),
-            "disc_height.followup": 1, "disc_height.change": "aggravated",
-            "confidence": "uncertain", "note": NOTE,
+            "disc_height.followup": 1,
+            "disc_height.change": "aggravated",
+            "confidence": "uncertain",
+            "note": NOTE,
         }
         for key, value in answers.items():
             store.record_answer(a, c1, key, value)
@@ -84,8 +88,10 @@ def store(db: Path) -> Iterator[Store]:
 
 def test_columns_and_rows(table: pd.DataFrame, store: Store) -> None:
     assert list(table.columns) == SPEC_COLUMNS
-    assert list(EXPORT_COLUMNS) == SPEC_COLUMNS[:1] + ["patient_id", "baseline_date",
-                                                      "followup_date"] + SPEC_COLUMNS[1:]
+    assert (
+        list(EXPORT_COLUMNS)
+        == SPEC_COLUMNS[:1] + ["patient_id", "baseline_date", "followup_date"] + SPEC_COLUMNS[1:]
+    )
     assert len(table) == 6  # 2 (case, reader) pairs x 3 items; the ungraded case has none
     c1 = store.register_case(PATIENTS[0], UIDS[0], None, UIDS[1], None)
     a = table[(table.case_id == c1) & (table.reader == "A")].set_index("item")
@@ -187,9 +193,13 @@ def test_empty_export_round_trips(tmp_path: Path, ext: str) -> None:
 
 
 def test_extra_measurement_items_get_columns(tmp_path: Path) -> None:
-    text = load_rubric("kowalski2007").text.replace(
-        'id = "vertebral_height_loss"', 'id = "vertebral_height"\ntype = "measurement"'
-    ).replace('name = "kowalski2007"', 'name = "measured"')
+    text = (
+        load_rubric("kowalski2007")
+        .text.replace(
+            'id = "vertebral_height_loss"', 'id = "vertebral_height"\ntype = "measurement"'
+        )
+        .replace('name = "kowalski2007"', 'name = "measured"')
+    )
     rubric_file = tmp_path / "measured.toml"
     rubric_file.write_text(text, encoding="utf-8")
     db = tmp_path / "m.sqlite"
@@ -238,12 +248,51 @@ def test_read_errors(tmp_path: Path) -> None:
         read_gradings(broken)
 
 
+def test_read_checks_values(tmp_path: Path) -> None:
+    """A value of the wrong type is named by column and data row, not guessed."""
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "case_id,item,change,baseline_date\nC-1,me,improved,2019-03-05\n"
+        "C-2,me,improved,05/03/2019\n"
+    )
+    with pytest.raises(
+        ExportError,
+        match=r"bad\.csv: bad values .*baseline_date in data row 2: "
+        r"unparseable date '05/03/2019'",
+    ):
+        read_gradings(bad)
+
+
+def test_read_table_made_elsewhere(tmp_path: Path) -> None:
+    """A workbook without the export's sheet: its first sheet, date cells, numeric case IDs."""
+    import datetime as dt
+
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["case_id", "reader", "item", "change", "baseline_date", "baseline_grade", "extra"])
+    ws.append([17, "A", "marrow_edema", "improved", dt.datetime(2019, 3, 5), 2, "kept"])
+    ws.append(["C-7F3A91", "A", "marrow_edema", "unchanged", "20190416", None, None])
+    path = tmp_path / "by_hand.xlsx"
+    wb.save(path)
+    table = read_gradings(path)
+    assert table.case_id.tolist() == ["17", "C-7F3A91"]
+    assert table.baseline_date.tolist() == [pd.Timestamp(DATES[0]), pd.Timestamp(DATES[1])]
+    assert str(table.baseline_grade.dtype) == "Int64" and table.baseline_grade.tolist()[0] == 2
+    assert table.extra.tolist()[0] == "kept"
+
+
 @pytest.mark.parametrize(
     ("ext", "method", "error"),
     [(".csv", "to_csv", OSError("disk full")), (".parquet", "to_parquet", RuntimeError("boom"))],
 )
 def test_failed_write_leaves_no_partial_file(
-    db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ext: str, method: str,
+    db: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    ext: str,
+    method: str,
     error: Exception,
 ) -> None:
     out = tmp_path / f"gradings{ext}"
@@ -270,7 +319,9 @@ def main(monkeypatch: pytest.MonkeyPatch) -> Callable[[list[str]], int]:
     return cli.main
 
 
-def test_cli_export(main: Callable[[list[str]], int], db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_export(
+    main: Callable[[list[str]], int], db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "g.xlsx"
     assert main(["export", "--db", str(db), "--out", str(out), "--reader", "A"]) == 0
     assert "wrote 3 rows (1 cases, 1 readers)" in capsys.readouterr().out
@@ -289,8 +340,11 @@ def test_cli_export(main: Callable[[list[str]], int], db: Path, tmp_path: Path, 
     ],
 )
 def test_cli_errors_are_one_line(
-    main: Callable[[list[str]], int], db: Path, tmp_path: Path,
-    capsys: pytest.CaptureFixture[str], argv: list[str],
+    main: Callable[[list[str]], int],
+    db: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
     message: str,
 ) -> None:
     args = [a.format(tmp=tmp_path, db=db) for a in argv]

@@ -9,8 +9,8 @@ import pytest
 from dicom_factory import write_enhanced, write_series
 from pydicom.data import get_testdata_file
 
-from spondy_annotate.dicom.headers import NotAnImage, header_from_dataset
 from spondy_annotate.dicom._fastscan import scan_header
+from spondy_annotate.dicom.headers import NotAnImage, header_from_dataset
 
 TEST_FILES = Path(get_testdata_file("MR_small.dcm")).parent
 REALWORLD = Path(__file__).parents[2] / "shared" / "realworld-dicom"

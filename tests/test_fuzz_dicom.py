@@ -18,11 +18,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from spondy_annotate.dicom import headers as dicom_headers
+from spondy_annotate.dicom._fastscan import scan_header
 from spondy_annotate.dicom.headers import NotAnImage, read_header
 from spondy_annotate.dicom.records import HeaderRecord
-from spondy_annotate.errors import SpondyError
-from spondy_annotate.dicom._fastscan import scan_header
 from spondy_annotate.dicom.volume import load_series
+from spondy_annotate.errors import SpondyError
 
 #: ``SPONDY_FUZZ_EXAMPLES=20000`` fuzzes longer, with fresh random examples.
 LONG_RUN = int(os.environ.get("SPONDY_FUZZ_EXAMPLES", "0"))

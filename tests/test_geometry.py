@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from spondy_annotate.dicom.records import FrameGeometry
-from spondy_annotate.errors import SeriesGeometryError
 from spondy_annotate.dicom.stacks import plan_stacks
+from spondy_annotate.errors import SeriesGeometryError
 
 AXIAL = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
 SAGITTAL = (0.0, 1.0, 0.0, 0.0, 0.0, -1.0)

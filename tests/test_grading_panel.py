@@ -1,6 +1,7 @@
 """The grading panel: keyboard grading, disc-height lines, saving, resuming, blinding.
 
-The model (``spondy_napari._grading_model``) is tested without a viewer first; the GUI tests run
+The keys and the model (``spondy_napari.grading.keys``, ``.model``) are tested without a viewer
+first; the GUI tests run
 in a real napari viewer under Xvfb (pytest-xvfb starts it) on a small synthetic export copied per
 test, so that each test has its own project database beside it.
 """
@@ -18,22 +19,14 @@ import numpy as np
 import pytest
 from gui_fixtures import small_export  # noqa: F401 (fixture)
 from qtpy.QtCore import Qt
-from spondy_napari._grading_model import (
-    BACKTAB,
-    RETURN,
-    TAB,
-    Grader,
-    GradingKeys,
-    help_rows,
-    level_keys,
-    next_open,
-    seeded_order,
-    suggested_change,
-)
+from spondy_napari.grading.keys import BACKTAB, RETURN, TAB, GradingKeys, help_rows, level_keys
+from spondy_napari.grading.model import Grader, next_open, suggested_change
 
-from spondy_annotate.projectdb.location import default_db_path
-from spondy_annotate.grading.rubric import GradingStatus, Measurement, default_rubric, parse_rubric
+from spondy_annotate.grading.rubric import GradingStatus, Measurement
+from spondy_annotate.grading.rubric_toml import default_rubric, parse_rubric
+from spondy_annotate.grading.session import GradingSession
 from spondy_annotate.grading.store import Store
+from spondy_annotate.projectdb.location import default_db_path
 from spondy_annotate.synthetic.export import disc_endpoints, read_truth
 
 TIMEOUT_MS = 60_000
@@ -85,14 +78,13 @@ def test_suggested_change_and_next_open_case():
     assert next_open([0, 1, 2, 3], 0, done) == 1
     assert next_open([0, 1, 2, 3], 3, done) == 1  # wraps
     assert next_open([0, 2], 0, done) is None
-    cases = ["b", "c", "a", "d"]
-    assert seeded_order(cases, 7, key=str) == seeded_order(list(reversed(cases)), 7, key=str)
 
 
 def test_grader_saves_and_advances(tmp_path):
-    with Store(tmp_path / "g.sqlite") as store:
+    with GradingSession.open(tmp_path / "g.sqlite", reader="r1", rubric=RUBRIC) as session:
+        store = session.store
         case = store.register_case("P1", "1.1", "2021-01-01", "1.2", "2021-02-01")
-        grader = Grader(store, store.start_session("r1", rubric=RUBRIC))
+        grader = Grader(session)
         grading = grader.load(case)
         assert grading.current == "level"
         outcome = grader.record(grading, "level", "L4-L5")
@@ -111,8 +103,7 @@ def export(tmp_path: Path, small_export: Path) -> Path:  # noqa: F811 (fixture)
 
 def open_viewer(make_napari_viewer, qtbot, folder: Path, **panel_kw):
     """Viewer + reading room + grading panel on ``folder``, first case shown and loaded."""
-    from spondy_napari import ReadingRoomWidget
-    from spondy_napari._grading import GradingPanel
+    from spondy_napari import GradingPanel, ReadingRoomWidget
 
     viewer = make_napari_viewer()
     widget = ReadingRoomWidget(viewer)
@@ -121,11 +112,12 @@ def open_viewer(make_napari_viewer, qtbot, folder: Path, **panel_kw):
     viewer.window.add_dock_widget(panel, name="Grading", area="left")
     widget.open_folder(str(folder))
     room = widget.room
-    ready = (lambda: room.current_case is not None and panel.grading is not None) if panel.reader \
-        else (lambda: room.current_case is not None)
+    grading = panel.controller
+    ready = (lambda: room.current_case is not None and grading.grading is not None) \
+        if grading.reader else (lambda: room.current_case is not None)
     qtbot.waitUntil(ready, timeout=TIMEOUT_MS)
     return SimpleNamespace(viewer=viewer, widget=widget, room=room, panel=panel, qtbot=qtbot,
-                           canvas=viewer.window._qt_viewer.canvas.native)
+                           grading=grading, canvas=viewer.window._qt_viewer.canvas.native)
 
 
 def press(ctx, *keys) -> None:
@@ -147,7 +139,7 @@ def drag_line(ctx, side: str, a_world, b_world) -> None:
     """Press on ``a_world`` and release on ``b_world`` through the tool's mouse callback."""
     event = SimpleNamespace(type="mouse_press", button=1, modifiers=(), position=tuple(a_world),
                             viewbox=(0, 0) if side == "baseline" else (0, 1), pos=(100, 100))
-    drag = ctx.panel.tool._on_mouse(ctx.viewer, event)
+    drag = ctx.grading.tool._on_mouse(ctx.viewer, event)
     assert drag is not None, "the line tool is not armed"
     next(drag)
     event.type, event.position, event.pos = "mouse_move", tuple(b_world), (100, 140)
@@ -158,7 +150,7 @@ def drag_line(ctx, side: str, a_world, b_world) -> None:
 
 
 def draw_truth_line(ctx, truth, side: str) -> None:
-    tool, layer = ctx.panel.tool, ctx.room.layers[side]
+    tool, layer = ctx.grading.tool, ctx.room.layers[side]
     a, b = (tool.to_world(side, p) for p in disc_endpoints(truth, side))
     ctx.room.set_current_side(side)
     if side == "baseline":  # scroll to the disc's slice, as the reader would
@@ -171,7 +163,7 @@ def test_grade_a_case_with_keys_only(make_napari_viewer, qtbot, export):
     ctx = open_viewer(make_napari_viewer, qtbot, export, reader="r1")
     room, panel = ctx.room, ctx.panel
     first, truth = room.case_index, truth_of(ctx, export)
-    case_id = panel.grading.case_id
+    case_id = panel.controller.grading.case_id
     grade = {f"{item}.{tp}": str(int(truth[f"{item}_{tp}"]))
              for item in ("marrow_edema", "paravertebral_inflammation")
              for tp in ("baseline", "followup")}  # fmt: skip
@@ -180,13 +172,13 @@ def test_grade_a_case_with_keys_only(make_napari_viewer, qtbot, export):
         press(ctx, grade[f"{item}.baseline"], grade[f"{item}.followup"],
               CHANGE_KEYS[truth[f"{item}_change"]])
     assert room.state(first) == "partly graded"  # the worklist follows the answers
-    assert panel.grading.current == "disc_height.baseline_mm" and panel.tool.armed
+    assert panel.controller.grading.current == "disc_height.baseline_mm" and panel.controller.tool.armed
     draw_truth_line(ctx, truth, "baseline")
     press(ctx, "1")  # disc height grade at baseline
-    assert panel.grading.current == "disc_height.followup_mm" and panel.tool.armed
+    assert panel.controller.grading.current == "disc_height.followup_mm" and panel.controller.tool.armed
     draw_truth_line(ctx, truth, "followup")
     press(ctx, "y")  # confidence from any field: the focus stays
-    assert panel.grading.current == "disc_height.followup"
+    assert panel.controller.grading.current == "disc_height.followup"
     press(ctx, "2", CHANGE_KEYS[truth["disc_height_change"]])
 
     with Store(default_db_path(export)) as store:
@@ -206,8 +198,8 @@ def test_grade_a_case_with_keys_only(make_napari_viewer, qtbot, export):
     assert values == expected
     qtbot.waitUntil(lambda: room.case_index not in (None, first), timeout=TIMEOUT_MS)
     assert room.state(first) == "done"
-    qtbot.waitUntil(lambda: panel.grading is not None and panel.grading.case_id != case_id)
-    assert panel.grading.current == "level" and panel.grading.values == {}
+    qtbot.waitUntil(lambda: panel.controller.grading is not None and panel.controller.grading.case_id != case_id)
+    assert panel.controller.grading.current == "level" and panel.controller.grading.values == {}
 
 
 @pytest.mark.gui
@@ -217,9 +209,9 @@ def test_disc_line_measures_in_patient_mm(make_napari_viewer, qtbot, export):
     room.nudge(+1)  # a follow-up offset: the line must still be measured in its own frame
     for side in ("baseline", "followup"):
         press(ctx, "d")
-        assert panel.tool.armed
+        assert panel.controller.tool.armed
         draw_truth_line(ctx, truth, side)
-        saved = panel.grading.values[f"disc_height.{side}_mm"]
+        saved = panel.controller.grading.values[f"disc_height.{side}_mm"]
         assert isinstance(saved, Measurement)
         pixel = float(min(room.layers[side].scale[1:]))
         assert saved.mm == pytest.approx(truth[f"disc_height_{side}_mm"], abs=pixel)
@@ -228,12 +220,12 @@ def test_disc_line_measures_in_patient_mm(make_napari_viewer, qtbot, export):
         assert np.abs(ends - truth_ends)[:, 1:].max() < 0.01  # in-plane: exact
         shown = room.displayed_slice(side)[0]  # both ends on the slice the side shows
         layer = room.layers[side]
-        slice_x = panel.tool.to_patient(side, layer.data_to_world([shown, 0, 0]))[0]
+        slice_x = panel.controller.tool.to_patient(side, layer.data_to_world([shown, 0, 0]))[0]
         assert ends[:, 0] == pytest.approx([slice_x, slice_x])
-        assert not panel.tool.armed
+        assert not panel.controller.tool.armed
     # drawn over their sides, as calipers (line and two end ticks) with the length
     for index, side in ((2, "baseline"), (3, "followup")):
-        layer = panel.tool.layers[side]
+        layer = panel.controller.tool.layers[side]
         assert ctx.viewer.layers.index(layer) == index and len(layer.data) == 3
         assert ctx.viewer.canvas.grid.position(index, ctx.viewer.layers) == (0, index - 2)
     assert ctx.viewer.layers.selection.active is room.layers[room.current_side]
@@ -244,27 +236,27 @@ def test_reopen_resumes_case_offset_and_answers(make_napari_viewer, qtbot, expor
     ctx = open_viewer(make_napari_viewer, qtbot, export, reader="r1")
     room, panel = ctx.room, ctx.panel
     room.request_case(1)
-    qtbot.waitUntil(lambda: room.case_index == 1 and panel.grading is not None
-                    and room.label(1) == panel.grading.case_id, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: room.case_index == 1 and panel.controller.grading is not None
+                    and room.label(1) == panel.controller.grading.case_id, timeout=TIMEOUT_MS)
     room.nudge(+2)
     offset = room.offset
     press(ctx, "4", "2")
     room.grid.go_to(2)
-    panel._save_slice()
-    case_id = panel.grading.case_id
+    panel.controller.save_slice()
+    case_id = panel.controller.grading.case_id
     ctx.viewer.close()
 
     again = open_viewer(make_napari_viewer, qtbot, export, reader="r1")
-    qtbot.waitUntil(lambda: again.room.case_index == 1 and again.panel.grading is not None
-                    and again.panel.grading.case_id == case_id, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: again.room.case_index == 1 and again.grading.grading is not None
+                    and again.grading.grading.case_id == case_id, timeout=TIMEOUT_MS)
     assert again.room.current_label == case_id
     assert again.room.offset == pytest.approx(offset)
     assert again.room.grid.current_index() == 2
     panel = again.panel
-    assert panel.grading.values == {"level": "L4-L5", "marrow_edema.baseline": 2}
+    assert panel.controller.grading.values == {"level": "L4-L5", "marrow_edema.baseline": 2}
     assert panel.rows["level"].combo.currentData() == "L4-L5"
     assert panel.rows["marrow_edema.baseline"].buttons[2].isChecked()
-    assert panel.grading.current == "marrow_edema.followup"  # the first empty field
+    assert panel.controller.grading.current == "marrow_edema.followup"  # the first empty field
     assert again.room.state(1) == "partly graded"
 
 
@@ -273,9 +265,9 @@ def test_changed_answer_appends_and_shows_latest(make_napari_viewer, qtbot, expo
     ctx = open_viewer(make_napari_viewer, qtbot, export, reader="r1")
     panel = ctx.panel
     press(ctx, "m", "1")
-    assert panel.grading.current == "marrow_edema.followup"
+    assert panel.controller.grading.current == "marrow_edema.followup"
     press(ctx, BACKTAB, "3")
-    case_id = panel.grading.case_id
+    case_id = panel.controller.grading.case_id
     with Store(default_db_path(export)) as store:
         rows = [a for a in store.history(case_id=case_id) if a.key == "marrow_edema.baseline"]
         assert [a.value for a in rows] == [1, 3]
@@ -283,8 +275,8 @@ def test_changed_answer_appends_and_shows_latest(make_napari_viewer, qtbot, expo
     row = panel.rows["marrow_edema.baseline"]
     assert row.buttons[3].isChecked() and not row.buttons[1].isChecked()
     assert "> half" in row.shown.text()
-    panel.focus_field("marrow_edema.baseline")
-    panel.handle_key("Delete")  # clearing is an answer too
+    panel.controller.focus_field("marrow_edema.baseline")
+    panel.controller.handle_key("Delete")  # clearing is an answer too
     with Store(default_db_path(export)) as store:
         assert "marrow_edema.baseline" not in store.current_values(case_id, "r1", RUBRIC)
         assert len(store.history(case_id=case_id)) == 3
@@ -295,25 +287,23 @@ def test_reader_is_asked_once_in_the_panel(make_napari_viewer, qtbot, export, mo
     monkeypatch.delenv("SPONDY_READER", raising=False)
     ctx = open_viewer(make_napari_viewer, qtbot, export)
     panel = ctx.panel
-    assert panel.store is None and not panel.is_grading
+    assert panel.controller.session is None and not panel.controller.is_grading
     assert not default_db_path(export).exists()  # nothing written before a reader is known
-    assert not panel.handle_key("3")  # not grading: keys stay the reading room's
+    assert not panel.controller.handle_key("3")  # not grading: keys stay the reading room's
     qtbot.keyClicks(panel.reader_edit, "AB")
     qtbot.keyClick(panel.reader_edit, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: panel.grading is not None, timeout=TIMEOUT_MS)
-    assert panel.reader == "AB" and panel.reader_edit.isReadOnly()
-    assert ctx.room.current_label == panel.grading.case_id  # the worklist shows pseudonyms
-    assert not panel.set_reader("CD") and panel.reader == "AB"
+    qtbot.waitUntil(lambda: panel.controller.grading is not None, timeout=TIMEOUT_MS)
+    assert panel.controller.reader == "AB" and panel.reader_edit.isReadOnly()
+    assert ctx.room.current_label == panel.controller.grading.case_id  # the worklist shows pseudonyms
+    assert not panel.set_reader("CD") and panel.controller.reader == "AB"
 
 
 @pytest.mark.gui
 def test_blinded_reading_order_and_dates(make_napari_viewer, qtbot, export):
-    from spondy_napari._reading_room import case_key
-
     ctx = open_viewer(make_napari_viewer, qtbot, export, reader="r1", case_order_seed=7,
                       hide_dates=True)
     room = ctx.room
-    assert room.cases == seeded_order(room.cases, 7, key=case_key)
+    assert room.cases == ctx.grading.session.order(room.cases)  # the seeded order
     for layer in room.layers.values():
         assert not any(ch.isdigit() for ch in layer.name.split("·")[0])
     with Store(default_db_path(export)) as store:
@@ -325,26 +315,31 @@ def test_blinded_reading_order_and_dates(make_napari_viewer, qtbot, export):
 
 @pytest.mark.gui
 def test_store_errors_are_one_line_notifications(make_napari_viewer, qtbot, export, monkeypatch):
-    import spondy_napari._grading as grading
+    import spondy_napari.grading.controller as controller
 
     shown: list[str] = []
-    monkeypatch.setattr(grading, "show_error", shown.append)
+    monkeypatch.setattr(controller, "show_error", shown.append)
     ctx = open_viewer(make_napari_viewer, qtbot, export, reader="r1")
     press(ctx, "4")
-    ctx.panel.store.close()  # the database goes away under the panel
+    ctx.grading.session.close()  # the database goes away under the panel
     press(ctx, "2")
     assert len(shown) == 1 and shown[0].startswith("Not saved:") and "\n" not in shown[0]
-    assert ctx.panel.grading.values == {"level": "L4-L5"}
-    assert ctx.panel.grading.current == "marrow_edema.baseline"
+    assert ctx.grading.grading.values == {"level": "L4-L5"}
+    assert ctx.grading.grading.current == "marrow_edema.baseline"
 
 
 @pytest.mark.gui
 def test_help_lists_the_grading_keys(make_napari_viewer, qtbot, export):
-    from spondy_napari._help import help_html
+    from spondy_napari import ReadingRoomWidget
+    from spondy_napari._qt.help_overlay import help_html
 
-    open_viewer(make_napari_viewer, qtbot, export, reader="r1")
-    html = help_html()
+    ctx = open_viewer(make_napari_viewer, qtbot, export, reader="r1")
+    html = help_html(ctx.room.help_sections)
     assert "Grading keys" in html and "improved / unchanged / aggravated" in html
+    ctx.qtbot.keyClick(ctx.canvas, Qt.Key.Key_F1)
+    assert "improved / unchanged / aggravated" in ctx.widget.help_overlay.text()
+    other = ReadingRoomWidget(make_napari_viewer())  # another viewer, nobody grading there
+    assert "Grading keys" not in help_html(other.room.help_sections)
 
 
 @pytest.mark.gui
@@ -360,19 +355,18 @@ def test_keypress_benchmark_runs():
 def test_return_accepts_the_suggested_change(make_napari_viewer, qtbot, export):
     ctx = open_viewer(make_napari_viewer, qtbot, export, reader="r1")
     press(ctx, "m", "2", "1")
-    assert ctx.panel.grading.current == "marrow_edema.change"
+    assert ctx.grading.grading.current == "marrow_edema.change"
     assert "suggest <b>improved</b>" in ctx.panel.hint.text()
     ctx.qtbot.keyClick(ctx.canvas, Qt.Key.Key_Return)
-    assert ctx.panel.grading.values["marrow_edema.change"] == "improved"
+    assert ctx.grading.grading.values["marrow_edema.change"] == "improved"
 
 
 @pytest.mark.gui
 def test_panel_waits_for_the_reading_room(make_napari_viewer, qtbot):
-    from spondy_napari import ReadingRoomWidget
-    from spondy_napari._grading import GradingPanel
+    from spondy_napari import GradingPanel, ReadingRoomWidget
 
     viewer = make_napari_viewer()
     panel = GradingPanel(viewer, reader="r1")
-    assert panel.room is None and "reading room" in panel.case_label.text()
+    assert panel.controller.room is None and "reading room" in panel.case_label.text()
     widget = ReadingRoomWidget(viewer)
-    qtbot.waitUntil(lambda: panel.room is widget.room, timeout=5000)
+    qtbot.waitUntil(lambda: panel.controller.room is widget.room, timeout=5000)

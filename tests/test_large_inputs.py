@@ -18,10 +18,11 @@ import pydicom
 import pytest
 from dicom_factory import AXIAL, write_enhanced, write_series
 
+from spondy_annotate.dicom import pixels as pixels_module
 from spondy_annotate.dicom import volume as volume_module
 from spondy_annotate.dicom.headers import NotAnImage, read_header
-from spondy_annotate.errors import SeriesLoadError
 from spondy_annotate.dicom.volume import LAZY_THRESHOLD_BYTES, load_series
+from spondy_annotate.errors import SeriesLoadError
 
 da = pytest.importorskip("dask.array")
 
@@ -103,13 +104,13 @@ def test_twenty_thousand_files_index_in_bounded_memory(tmp_path):
 def reads(monkeypatch):
     """Every file whose pixels the loader reads, in order."""
     seen: list[str] = []
-    original = volume_module._read_pixels
+    original = pixels_module.read_pixels
 
     def counting(path, header):
         seen.append(Path(path).name)
         return original(path, header)
 
-    monkeypatch.setattr(volume_module, "_read_pixels", counting)
+    monkeypatch.setattr(pixels_module, "read_pixels", counting)
     return seen
 
 

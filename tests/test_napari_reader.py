@@ -12,10 +12,10 @@ from napari.layers import Image
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from spondy_napari import napari_get_reader
-from spondy_napari._geometry import layer_geometry
+from spondy_napari.display.frame import layer_geometry
 
-from spondy_annotate.cases.pairing import CaseStatus, find_cases
-from spondy_annotate.dicom.index import index_folder
+from spondy_annotate.cases.open import open_export
+from spondy_annotate.cases.pairing import CaseStatus
 from spondy_annotate.synthetic.export import read_truth
 from spondy_annotate.dicom.volume import load_series
 
@@ -111,9 +111,7 @@ def test_reader_declines_what_it_does_not_read(tmp_path, junk_folder):
 
 def test_export_folder_gives_first_case_only(small_export):
     layers = read(small_export)
-    index = index_folder(small_export)
-    cases = find_cases(index.series)
-    case = cases[0]
+    case = open_export(small_export, cache=False).cases[0]
     assert case.status is CaseStatus.READY
     assert len(layers) == 2 * len(case.pairs)  # the first case only, not all 3 patients
     names = [kw["name"] for _, kw, _ in layers]
@@ -123,6 +121,15 @@ def test_export_folder_gives_first_case_only(small_export):
     window = load_series(case.pairs[0].baseline.files).window
     low, high = layers[0][1]["contrast_limits"]
     assert ((low + high) / 2, high - low) == pytest.approx(window)
+
+
+def test_reader_indexes_through_the_header_cache(tmp_path, small_export):
+    import shutil
+
+    export = shutil.copytree(small_export, tmp_path / "export")
+    assert read(export)
+    # the project database beside the export now holds every header: the CLI reads none again
+    assert open_export(export).index.headers_read == 0
 
 
 def test_no_patient_identity_in_layers(small_export):
@@ -175,6 +182,8 @@ def test_manifest_validates():
         "spondy-annotate.get_reader",
         "spondy-annotate.sample_pair",
         "spondy-annotate.reading_room",
+        "spondy-annotate.grading",
+        "spondy-annotate.analysis",
     }
     commands = {c.id: c for c in manifest.contributions.commands}
     assert ours <= set(commands)

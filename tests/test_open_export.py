@@ -1,6 +1,8 @@
 """open_export: the one "open an export" workflow (index through the header cache, pair cases)."""
 
 import os
+import subprocess
+import sys
 
 import pytest
 from dicom_factory import write_series
@@ -96,3 +98,21 @@ def test_missing_folder_is_a_one_line_error_and_makes_no_database(tmp_path):
     assert isinstance(info.value, DicomIndexError)
     assert str(info.value) == f"{missing}: no such folder"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_reopening_an_unchanged_export_loads_no_heavy_library(export, tmp_path):
+    """The CLI's re-open (``index --csv``) takes the table from the cache: no pandas, numpy or
+    pydicom to import, so that it starts fast."""
+    db = tmp_path / "project.sqlite"
+    open_export(export, cache=db)
+    code = (
+        "import sys\n"
+        "from spondy_annotate.cli import main\n"
+        f"assert main(['index', {str(export)!r}, '--csv', '--cache', {str(db)!r}]) == 0\n"
+        "print(sorted(m for m in ('pandas', 'numpy', 'pydicom') if m in sys.modules), "
+        "file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.count("\n") == 1 + 12  # the header and 12 series
+    assert done.stderr.strip() == "[]"

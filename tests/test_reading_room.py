@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from spondy_napari import ReadingRoomWidget, reading_room_for
-from spondy_napari._keys import ACTIONS
+from spondy_napari.reading_room.keys import ACTIONS
 
 from spondy_annotate.synthetic.export import read_truth
 
@@ -184,7 +184,7 @@ def test_window_level_presets_link_and_drag(opened):
     assert wl.linked
     wl.set_window("baseline", 400.0, 900.0)
     assert wl.window("followup") == pytest.approx((400.0, 900.0))
-    assert "W: 900 L: 400" in room.readout_text()
+    assert "W: 900 L: 400" in opened.widget.readout.text
     # drag mode: left-drag right widens the window, down raises the level
     press(viewer, "W")
     assert wl.drag_mode and not room.layers["baseline"].mouse_pan
@@ -254,6 +254,19 @@ def test_keys_leave_napari_defaults_alone():
     assert {"left", "right", "v", "c", "1", "2", "space", "ctrl+r"} <= napari_keys
     ours = {str(KeyBinding.from_str(key)).lower() for action in ACTIONS for key in action.keys}
     assert not ours & napari_keys
+
+
+def test_opening_indexes_through_the_header_cache(make_napari_viewer, qtbot, tmp_path, small_export):
+    import shutil
+
+    from spondy_annotate.cases.open import open_export
+
+    export = shutil.copytree(small_export, tmp_path / "export")
+    widget = ReadingRoomWidget(make_napari_viewer())
+    widget.open_folder(str(export))
+    qtbot.waitUntil(lambda: widget.room.current_case is not None, timeout=TIMEOUT_MS)
+    assert widget.room.db_path is not None and widget.room.db_path.is_file()
+    assert open_export(export).index.headers_read == 0  # re-opening reads no header again
 
 
 def test_worklist_shows_labels_not_patients(opened, small_export):
@@ -337,11 +350,8 @@ def test_widget_contribution_opens_from_the_plugin_menu(make_napari_viewer):
 
 def test_cli_screenshot(tmp_path, small_export):
     out = tmp_path / "shot.png"
-    code = (
-        "import argparse, sys; from spondy_annotate.cli import open_cmd;"
-        "p = argparse.ArgumentParser(); open_cmd.add_parser(p.add_subparsers());"
-        "a = p.parse_args(sys.argv[1:]); sys.exit(open_cmd.run(a))"
-    )
+    # through the core's command line: `open` is the plugin's, found by its entry point
+    code = "import sys; from spondy_annotate.cli import main; sys.exit(main(sys.argv[1:]))"
     args = [
         "open",
         str(small_export),
@@ -368,25 +378,27 @@ def test_cli_screenshot(tmp_path, small_export):
     assert image[..., :3].std() > 10  # not a blank window
 
 
-def test_store_gives_labels_states_and_keeps_offsets(opened, tmp_path):
-    from spondy_napari._store_link import OFFSET_KEY, link_store
-
-    from spondy_annotate.grading.rubric import default_rubric
-    from spondy_annotate.grading.store import Store
+def test_grading_session_gives_labels_states_and_keeps_offsets(opened, tmp_path):
+    from spondy_annotate.grading.session import OFFSET_KEY, GradingSession
+    from spondy_napari.grading.room_link import link_session
 
     room, table = opened.room, opened.widget.worklist.table
-    with Store(tmp_path / "gradings.sqlite") as store:
-        link_store(room, store, reader="reader1", rubric=default_rubric())
+    with GradingSession.open(tmp_path / "gradings.sqlite", reader="reader1") as session:
+        unlink = link_session(room, session)
         labels = [table.item(r, 0).text() for r in range(table.rowCount())]
         assert all(label.startswith("C-") for label in labels)  # pseudonyms, never patient IDs
-        assert len(set(labels)) == 3 and room.current_label == labels[0]
+        assert len(set(labels)) == 3 and room.current_label in labels
         assert [table.item(r, 1).text() for r in range(3)] == ["not started"] * 3
         room.nudge(+1)
         kept = room.offset
-        assert store.get_case_state(labels[0], "reader1")[OFFSET_KEY] == pytest.approx(list(kept))
+        stored = session.store.get_case_state(room.current_label, "reader1")[OFFSET_KEY]
+        assert stored == pytest.approx(list(kept))
+        shown = room.current_case
         room.set_cases(room.cases)  # a new session: nothing in memory
-        room.show_case(0)
+        room.show_case(room.cases.index(shown))
         np.testing.assert_allclose(room.offset, kept)  # restored from the store
+        unlink()
+        assert room.label(0) == "Case 1"
 
 
 def test_blinded_reading_hides_dates(opened):
@@ -451,7 +463,7 @@ def test_missing_series_on_one_side_is_a_labelled_blank(make_napari_viewer, qtbo
     assert followup.name == "Follow-up 2024-02-21 (+42 d) · SAG T2 — not acquired"
     assert room.prepared["followup"] is None
     assert followup.data.shape == room.layers["baseline"].data.shape and not np.any(followup.data)
-    assert "slice" in room.readout_text()
+    assert "slice" in widget.readout.text
     room.nudge(+1)  # nothing to nudge: no error
 
 

@@ -12,8 +12,8 @@ import pytest
 import SimpleITK as sitk
 
 from spondy_annotate.dicom.index import index_folder
-from spondy_annotate.errors import SeriesGeometryError
 from spondy_annotate.dicom.volume import load_series
+from spondy_annotate.errors import SeriesGeometryError
 
 REALWORLD = Path(__file__).resolve().parents[2] / "shared" / "realworld-dicom"
 pytestmark = pytest.mark.skipif(not REALWORLD.is_dir(), reason="no ../shared/realworld-dicom")

@@ -226,15 +226,13 @@ def test_usage_error_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert info.value.code == 2
 
 
-def test_db_source(
-    inputs: tuple[Path, Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """``--db`` reads the gradings through export.gradings_table (pseudonymous case IDs)."""
+@pytest.fixture(scope="module")
+def graded_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """The cohort's gradings in a grading database, and the store's case ID of each cohort case."""
     from spondy_annotate.grading.rubric_toml import load_rubric
     from spondy_annotate.grading.store import Store
 
-    labs, _, _ = inputs
-    db = tmp_path / "gradings.sqlite"
+    db = tmp_path_factory.mktemp("db") / "gradings.sqlite"
     store = Store(db)
     rubric = load_rubric("ahn2020")
     case_ids = {
@@ -252,7 +250,18 @@ def test_db_source(
             sessions[row.reader], case_ids[row.case_id], f"{row.item}.change", row.change
         )
     store.close()
+    return db, case_ids
 
+
+def test_db_source(
+    inputs: tuple[Path, Path, Path],
+    graded_db: tuple[Path, dict[str, str]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``--db`` reads the gradings through export.gradings_table (pseudonymous case IDs)."""
+    labs, _, _ = inputs
+    db, case_ids = graded_db
     out = tmp_path / "out"
     assert run_cli("--db", str(db), "--labs", str(labs), "--bootstrap", "0", "--out", str(out)) == 0
     printed = capsys.readouterr().out
@@ -260,6 +269,29 @@ def test_db_source(
     dataset = pd.read_csv(out / "analysis_dataset.csv", dtype=str)
     assert set(dataset["case_id"]) == set(case_ids.values())  # the database's pseudonyms
     assert_no_identifiers(all_output_text(out))
+
+
+@pytest.mark.parametrize("ext", [".csv", ".xlsx", ".parquet"])
+def test_exported_table_analyses_like_the_database(
+    inputs: tuple[Path, Path, Path],
+    graded_db: tuple[Path, dict[str, str]],
+    tmp_path: Path,
+    ext: str,
+) -> None:
+    """``export --include-identifiers`` then ``analyze --gradings`` equals ``analyze --db``."""
+    from spondy_annotate.analysis.pipeline import run_analysis
+    from spondy_annotate.grading.export import export_gradings
+
+    labs, _, _ = inputs
+    db, case_ids = graded_db
+    table = tmp_path / f"gradings{ext}"
+    export_gradings(db, table, include_identifiers=True)
+    settings = AnalysisSettings(bootstrap=0)
+    from_db = run_analysis(db, [labs], settings=settings, figures=False).result
+    from_file = run_analysis(table, [labs], settings=settings, figures=False).result
+    assert set(from_file.dataset["case_id"]) == set(case_ids.values())
+    pd.testing.assert_frame_equal(from_file.dataset, from_db.dataset)
+    pd.testing.assert_frame_equal(from_file.correlations, from_db.correlations)
 
 
 def test_write_report_replaces_files_and_returns_paths(tmp_path: Path) -> None:
@@ -300,3 +332,53 @@ def test_core_stays_headless() -> None:
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ------------------------------------------------------------------------------ run_analysis
+
+
+def test_run_analysis_returns_everything_the_front_ends_show(
+    inputs: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    """One call gives the result, summary, figures, rejected rows and the files written."""
+    from spondy_annotate.analysis.pipeline import run_analysis
+
+    _, bad_labs, grads = inputs
+    run = run_analysis(grads, [bad_labs], settings=AnalysisSettings(bootstrap=0), out=tmp_path)
+    assert [p.line for p in run.lab_problems] == pd.read_csv(tmp_path / "lab_problems.csv")[
+        "line"
+    ].tolist()
+    assert len(run.lab_problems) == len(BAD_ROWS)
+    assert "3 lab row(s) or cell(s) rejected:" in run.summary
+    assert f"  labs_bad.csv:{run.lab_problems[0].line}: negative CRP value -3" in run.summary
+    assert run.report is not None and run.report.html == tmp_path / "report.html"
+    # the figures shown are the figures written, drawn once
+    assert {p.name: p.read_bytes() for p in run.report.figures} == run.figures
+    assert set(run.result.dataset["case_id"]) == {str(i) for i in range(1, 49)}
+
+
+def test_run_analysis_without_report(inputs: tuple[Path, Path, Path]) -> None:
+    from spondy_annotate.analysis.pipeline import run_analysis
+
+    labs, _, _ = inputs
+    settings = AnalysisSettings(bootstrap=0)
+    run = run_analysis(COHORT.gradings, [labs], settings=settings, figures=False)
+    assert run.report is None and run.figures == {} and run.lab_problems == ()
+    shown = run_analysis(COHORT.gradings, [labs], settings=settings)
+    assert len(shown.figures) == 8 and all(png.startswith(PNG) for png in shown.figures.values())
+    assert shown.summary == run.summary
+
+
+def test_run_analysis_errors(inputs: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    from spondy_annotate.analysis.pipeline import run_analysis
+    from spondy_annotate.errors import SpondyError
+
+    labs, _, grads = inputs
+    with pytest.raises(SpondyError, match="^no lab file given$"):
+        run_analysis(grads, [])
+    with pytest.raises(SpondyError, match="no such grading database"):
+        run_analysis(grads.with_suffix(".sqlite"), [labs])
+    blocked = tmp_path / "file"
+    blocked.write_text("a file where the report folder should be")
+    with pytest.raises(SpondyError, match=r"file.*: cannot write the report"):
+        run_analysis(grads, [labs], settings=AnalysisSettings(bootstrap=0), out=blocked)

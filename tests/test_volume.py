@@ -10,8 +10,8 @@ from dicom_factory import AXIAL, SAGITTAL, write_enhanced, write_series
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
 
-from spondy_annotate.errors import SeriesGeometryError, SeriesLoadError
 from spondy_annotate.dicom.volume import load_series
+from spondy_annotate.errors import SeriesGeometryError, SeriesLoadError
 
 
 def sitk_read(files):

@@ -1,18 +1,19 @@
-"""Opening napari with the reading room docked: what ``spondy-annotate open`` runs."""
+"""Opening napari with the reading room and the grading panel docked: what ``open`` runs.
+
+``spondy-annotate open`` (:mod:`spondy_napari._cli`) and ``scripts/screenshot.py`` call
+:func:`open_reading_room`; :func:`launch` gives the viewer and its docks to scripts and benchmarks.
+"""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING
-
-from spondy_annotate.errors import SpondyError
 
 if TYPE_CHECKING:
     import napari
 
-    from spondy_annotate.cases.rules import MatchingRules
-    from spondy_napari._widget import ReadingRoomWidget
+    from spondy_annotate.dicom.rules import MatchingRules
+    from spondy_napari._qt.reading_room_dock import ReadingRoomWidget
 
 
 def launch(
@@ -21,16 +22,18 @@ def launch(
     """A napari viewer with the reading room docked on the right and grading on the left."""
     import napari
 
-    from spondy_napari._widget import ReadingRoomWidget
+    from spondy_napari._qt.grading_panel import GradingPanel
+    from spondy_napari._qt.reading_room_dock import ReadingRoomWidget
 
     viewer = napari.Viewer(title="spondy-annotate", show=show)
     if size is not None:
         viewer.window.resize(*size)
     widget = ReadingRoomWidget(viewer, rules=rules)
     viewer.window.add_dock_widget(widget, name="Reading room", area="right")
-    from spondy_napari._grading import GradingPanel  # asks the reader's name in the panel
-
-    viewer.window.add_dock_widget(GradingPanel(viewer, room=widget.room), name="Grading", area="left")
+    # the panel asks the reader's name itself
+    viewer.window.add_dock_widget(
+        GradingPanel(viewer, room=widget.room), name="Grading", area="left"
+    )
     _hide_layer_docks(viewer)
     return viewer, widget
 
@@ -62,6 +65,8 @@ def open_reading_room(
     """
     import napari
 
+    from spondy_napari._qt.screenshot import save_screenshot
+
     # Interactive: napari's own (remembered) window geometry; a screenshot: the size asked.
     viewer, widget = launch(size=None if screenshot is None else size, rules=rules)
     if screenshot is None:
@@ -75,22 +80,3 @@ def open_reading_room(
         return 0
     finally:
         viewer.close()
-
-
-def save_screenshot(viewer: napari.Viewer, path: str | os.PathLike[str]) -> Path:
-    """Let the window lay out and draw, then save it (the whole window, docks included)."""
-    from napari.utils.io import imsave
-    from qtpy.QtWidgets import QApplication
-
-    for _ in range(5):
-        QApplication.processEvents()
-    viewer.reset_view()
-    QApplication.processEvents()
-    image = viewer.screenshot(canvas_only=False, flash=False)
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        imsave(str(out), image)
-    except OSError as exc:
-        raise SpondyError(f"{out}: cannot save the screenshot ({exc.strerror or exc})") from None
-    return out

@@ -1,28 +1,40 @@
 """The napari reader: a DICOM folder (an export) or a single DICOM file as image layers.
 
-A folder is indexed from headers only; then only the **first case's hanging-protocol series**
-are loaded (baseline and follow-up of each sequence, the first sequence visible), never every
-series of the export. A folder without a baseline/follow-up pair (one study, a single series)
-gives its first :data:`MAX_SERIES` regular series. The reading room dock reads the other cases.
-
-:func:`napari_get_reader` answers from at most :data:`PROBE_FILES` file headers (132 bytes
-each) and never raises; the reader reports a bad folder in napari's notification area and
-returns napari's "nothing to add" sentinel instead of raising.
+A thin adapter over the core, as napari-ome-zarr's: :func:`napari_get_reader` answers from at
+most :data:`PROBE_FILES` file headers (132 bytes each), returns None at once for anything else
+and never raises. A folder is opened with the core's
+:func:`~spondy_annotate.cases.open.open_export` (through the project database's header cache,
+so re-opening an unchanged export reads no header again), then only the **first case's
+hanging-protocol series** are loaded (baseline and follow-up of each sequence, the first
+sequence visible), never every series of the export. A folder without a baseline/follow-up pair
+(one study, a single series) gives its first :data:`MAX_SERIES` regular series. The reading room
+dock reads the other cases. Problems go to napari's notification area; the reader then returns
+napari's "nothing to add" sentinel instead of raising.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from napari.utils.notifications import show_error, show_info, show_warning
 
+from spondy_annotate.cases.open import open_export
+from spondy_annotate.cases.pairing import CaseStatus
+from spondy_annotate.dicom.records import SeriesRecord
+from spondy_annotate.dicom.volume import load_series
 from spondy_annotate.errors import SpondyError
-from spondy_napari._layers import PreparedVolume, layer_kwargs, layer_metadata, layer_name, prepare
+from spondy_napari.display.layer_data import (
+    PreparedVolume,
+    layer_kwargs,
+    layer_metadata,
+    layer_name,
+    prepare,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -120,8 +132,6 @@ def read_dicom(path: str | list[str]) -> list[LayerData]:
 
 def read_file(path: str) -> list[LayerData]:
     """One file as one layer (an Enhanced MR file holds a whole series)."""
-    from spondy_annotate.dicom.volume import load_series
-
     prepared = prepare(load_series([path]))
     description = prepared.volume.metadata.get("series_description") or Path(path).name
     meta = layer_metadata(prepared, side="", date_text="", label=str(description))
@@ -138,14 +148,11 @@ def _layer(
 
 def read_folder(path: str) -> list[LayerData]:
     """The first case's hanging-protocol series (or the first series when there is no case)."""
-    from spondy_annotate.cases.pairing import CaseStatus, find_cases
-    from spondy_annotate.dicom.index import index_folder
-
-    result = index_folder(path)
-    cases = find_cases(result.series)
+    opened = open_export(path)
+    cases = opened.cases
     ready = [c for c in cases if c.status is CaseStatus.READY and c.pairs]
     if not ready:
-        return _read_series(result.series)
+        return _read_series(opened.index.records)
     case = ready[0]
     assert case.baseline is not None and case.followup is not None
     jobs = []
@@ -171,32 +178,30 @@ def read_folder(path: str) -> list[LayerData]:
     return layers or NOTHING
 
 
-def _read_series(series: Any) -> list[LayerData]:
-    rows = [r for r in series.to_dict("records") if int(r.get("volumes") or 0) >= 1]
-    unusable = len(series) - len(rows)
-    if not rows:
-        note = series.iloc[0]["note"] if len(series) else ""
+def _read_series(series: Sequence[SeriesRecord]) -> list[LayerData]:
+    records = [r for r in series if r.volumes >= 1]
+    unusable = len(series) - len(records)
+    if not records:
+        note = series[0].note if series else ""
         show_warning(f"No series here forms a volume{': ' + note if note else ''}")
         return NOTHING
-    if len(rows) > MAX_SERIES or unusable:
+    if len(records) > MAX_SERIES or unusable:
         show_warning(
-            f"{len(series)} series: showing the first {min(len(rows), MAX_SERIES)}"
+            f"{len(series)} series: showing the first {min(len(records), MAX_SERIES)}"
             + (f"; {unusable} do not form a volume" if unusable else "")
         )
-    rows = rows[:MAX_SERIES]
+    records = records[:MAX_SERIES]
     loaded = _load_all(
-        [tuple(r["files"]) for r in rows], stacks=[0 if r["volumes"] > 1 else None for r in rows]
+        [r.files for r in records], stacks=[0 if r.volumes > 1 else None for r in records]
     )
     layers = []
-    for n, (row, prepared) in enumerate(zip(rows, loaded, strict=True)):
+    for n, (record, prepared) in enumerate(zip(records, loaded, strict=True)):
         if prepared is None:
             continue
-        name = str(row.get("series_description") or f"series {row.get('series_number')}")
-        if row["volumes"] > 1:
-            name += f" (volume 1 of {row['volumes']})"
-        meta = layer_metadata(
-            prepared, side="", date_text=str(row.get("study_date") or ""), label=name
-        )
+        name = record.series_description or f"series {record.series_number}"
+        if record.volumes > 1:
+            name += f" (volume 1 of {record.volumes})"
+        meta = layer_metadata(prepared, side="", date_text=record.study_date, label=name)
         layers.append(_layer(prepared, name, meta, visible=n == 0))
     return layers or NOTHING
 
@@ -205,7 +210,6 @@ def _load_all(
     file_lists: list[tuple[str, ...]], stacks: list[int | None] | None = None
 ) -> list[PreparedVolume | None]:
     """Load several series in parallel; a failure is notified and gives None."""
-    from spondy_annotate.dicom.volume import load_series
 
     def load(args: tuple[tuple[str, ...], int | None]) -> PreparedVolume | str:
         files, stack = args

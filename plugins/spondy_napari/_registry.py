@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 
@@ -20,8 +21,8 @@ class ViewerRoom(Protocol):
     """What another dock may ask of a viewer's reading room."""
 
     @property
-    def folder(self) -> str | None:
-        """The export folder on screen (None before one is opened)."""
+    def db_path(self) -> Path | None:
+        """The project database of the export on screen (None before one is opened)."""
 
 
 class GradingGate(Protocol):

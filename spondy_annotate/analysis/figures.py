@@ -6,8 +6,9 @@ so the napari plugin can show the same figures. They show cases by class and cou
 Examples
 --------
 >>> figures = make_figures(result)                                     # doctest: +SKIP
->>> figures[crosstab_name("CRP", "marrow_edema")][:4]                  # doctest: +SKIP
-b'\\x89PNG'
+>>> png = figures[crosstab_name("CRP", "marrow_edema")]                # doctest: +SKIP
+>>> crosstab_name("CRP", "marrow_edema"), trajectory_name("ESR")
+('crosstab_CRP_marrow_edema.png', 'trajectory_ESR.png')
 """
 
 from __future__ import annotations
@@ -130,8 +131,7 @@ def figure_png(fig: Figure) -> bytes:
 
 
 def make_figures(result: AnalysisResult) -> dict[str, bytes]:
-    """All report figures as PNG bytes, by file name (:func:`crosstab_name`, then
-    :func:`trajectory_name`)."""
+    """All report figures as PNG bytes by file name: the cross-tabs, then the trajectories."""
     figures: dict[str, bytes] = {}
     corr = result.correlations.set_index(["reader", "test", "item"])
     for (test, item), table in result.crosstabs.items():
@@ -148,12 +148,12 @@ def make_figures(result: AnalysisResult) -> dict[str, bytes]:
 
 
 def crosstab_name(test: str, item: str) -> str:
-    """File name of the cross-tab heat map of ``test`` x ``item``, e.g. ``crosstab_CRP_marrow_edema.png``."""
+    """File name of the cross-tab heat map of ``test`` x ``item``."""
     return f"crosstab_{_slug(test)}_{_slug(item)}.png"
 
 
 def trajectory_name(test: str) -> str:
-    """File name of the trajectory figure of ``test``, e.g. ``trajectory_CRP.png``."""
+    """File name of the trajectory figure of ``test``."""
     return f"trajectory_{_slug(test)}.png"
 
 

@@ -27,9 +27,9 @@ from spondy_annotate.errors import SpondyError
 from spondy_annotate.grading.export import gradings_table, read_gradings
 from spondy_annotate.grading.pseudonym import PREFIX
 from spondy_annotate.grading.rubric import Change
+from spondy_annotate.projectdb.location import is_project_db
 
 __all__ = [
-    "DB_SUFFIXES",
     "REQUIRED_COLUMNS",
     "GradingsSource",
     "check_gradings",
@@ -39,8 +39,6 @@ __all__ = [
 
 #: Gradings from a file of this name, a database, or a table already read.
 GradingsSource: TypeAlias = str | os.PathLike[str] | pd.DataFrame
-#: File name suffixes read as a grading database (other files as a gradings table).
-DB_SUFFIXES = (".sqlite", ".sqlite3", ".db")
 #: Columns the analysis needs: a gradings table with identifiers has them.
 REQUIRED_COLUMNS = ("case_id", "patient_id", "item", "change", "baseline_date", "followup_date")
 #: Change labels meaning "not judged"; such gradings are left out and counted.
@@ -60,7 +58,7 @@ def load_gradings(source: GradingsSource, *, database: bool | None = None) -> pd
         identifiers) or a table already read.
     database
         For a path: True reads it as a grading database, False as a gradings table; None
-        decides by the name (:data:`DB_SUFFIXES` are databases).
+        decides by the name (:func:`~spondy_annotate.projectdb.location.is_project_db`).
 
     Raises
     ------
@@ -72,7 +70,7 @@ def load_gradings(source: GradingsSource, *, database: bool | None = None) -> pd
         check_gradings(source, "gradings")
         return source
     path = Path(source)
-    if database if database is not None else path.suffix.lower() in DB_SUFFIXES:
+    if database if database is not None else is_project_db(path):
         return gradings_table(path, include_identifiers=True)
     table = read_gradings(path)
     check_gradings(table, str(path))

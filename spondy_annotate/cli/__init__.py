@@ -4,6 +4,11 @@ Each subcommand lives in its own module of this package with two functions,
 ``add_parser(subparsers)`` and ``run(args) -> int``. Heavy libraries are imported inside ``run``
 so that start-up stays fast. Errors of spondy_annotate are printed as one line on stderr with a
 non-zero exit status, never as a traceback.
+
+Front ends add subcommands of their own through the entry point group :data:`ENTRY_POINT_GROUP`
+(the napari plugin contributes ``open``): each entry point names a callable
+``add(subparsers) -> ArgumentParser`` that registers one subcommand and sets its ``run`` default.
+The core finds them with :func:`importlib.metadata.entry_points` and never imports a front end.
 """
 
 from __future__ import annotations
@@ -14,11 +19,33 @@ import logging
 import sys
 import warnings
 from collections.abc import Sequence
+from importlib.metadata import EntryPoint, entry_points
 
-from spondy_annotate.errors import SpondyError
+from spondy_annotate.errors import SpondyError, one_line
 
-#: Subcommand modules, in the order ``--help`` lists them.
-COMMANDS = ("open", "index", "cases", "sample", "export", "analyze")
+logger = logging.getLogger(__name__)
+
+#: Subcommand modules, in the order ``--help`` lists them (after the front ends' commands).
+COMMANDS = ("index", "cases", "sample", "export", "analyze")
+#: Entry point group of subcommands contributed by front ends (``open``: the napari plugin).
+ENTRY_POINT_GROUP = "spondy_annotate.cli"
+
+
+def _add_contributed(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register the subcommands of :data:`ENTRY_POINT_GROUP`, in the order of their names."""
+    for entry_point in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        _add_one(entry_point, sub)
+
+
+def _add_one(
+    entry_point: EntryPoint, sub: argparse._SubParsersAction[argparse.ArgumentParser]
+) -> None:
+    """Register one contributed subcommand; a broken one is left out with a one-line warning, so
+    that the core's commands still work."""
+    try:
+        entry_point.load()(sub)
+    except Exception as exc:
+        logger.warning("command %r not available: %s", entry_point.name, one_line(exc))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_contributed(sub)
     for name in COMMANDS:
         module = importlib.import_module(f"spondy_annotate.cli.{name}_cmd")
         cmd = module.add_parser(sub)

@@ -44,7 +44,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--db", metavar="DB", help="grading database")
     source.add_argument(
-        "--gradings", metavar="FILE", help="gradings table with identifiers (CSV or .xlsx)"
+        "--gradings",
+        metavar="FILE",
+        help="gradings table with identifiers (.csv, .xlsx or .parquet)",
     )
     p.add_argument(
         "--labs", metavar="FILE", nargs="+", required=True, help="lab file(s), CSV or .xlsx"

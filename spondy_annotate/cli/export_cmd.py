@@ -47,8 +47,9 @@ def run(args: argparse.Namespace) -> int:
         args.db, args.out, include_identifiers=args.include_identifiers, readers=args.reader
     )
     if table.empty:
-        logger.warning("no gradings%s in %s", f" of {', '.join(args.reader)}" if args.reader
-                       else "", args.db)
+        logger.warning(
+            "no gradings%s in %s", f" of {', '.join(args.reader)}" if args.reader else "", args.db
+        )
     print(
         f"wrote {len(table)} rows ({table['case_id'].nunique()} cases, "
         f"{table['reader'].nunique()} readers) to {args.out}"

@@ -13,12 +13,13 @@ both paths give the same record.
 from __future__ import annotations
 
 import struct
-from typing import Any
+from typing import Any, BinaryIO
 
 #: The tags (with their keyword and dictionary VR) read by
-#: :func:`~spondy_annotate.dicom_headers.header_from_dataset` for classic images, and those
-#: :mod:`spondy_annotate.dicom.volume` needs to read native pixel data without pydicom. A literal table,
-#: so that the common case never imports pydicom (a test checks it against pydicom's dictionary).
+#: :func:`~spondy_annotate.dicom.headers.header_from_dataset` for classic images, and those
+#: :mod:`spondy_annotate.dicom.volume` needs to read native pixel data without pydicom. A literal
+#: table, so that the common case never imports pydicom (a test checks it against pydicom's
+#: dictionary).
 WANTED = {
     0x00080008: ("ImageType", "CS"),
     0x00080016: ("SOPClassUID", "UI"),
@@ -111,7 +112,7 @@ class _Fallback(Exception):
 
 
 class _Reader:
-    def __init__(self, fp: Any) -> None:
+    def __init__(self, fp: BinaryIO) -> None:
         self.fp = fp
         self.base = fp.tell()  # file offset of buf[0]
         self.buf = fp.read(CHUNK)
@@ -190,7 +191,7 @@ def _convert(raw: bytes, vr: str) -> Any:
     return text or None
 
 
-def scan_header(fp: Any) -> dict[str, Any] | None:
+def scan_header(fp: BinaryIO) -> dict[str, Any] | None:
     """Scan an open file's header; return ``{keyword: value}`` or None to use pydicom.
 
     The mapping also holds ``"TransferSyntaxUID"`` and ``"MediaStorageSOPClassUID"`` from the
@@ -205,7 +206,7 @@ def scan_header(fp: Any) -> dict[str, Any] | None:
             return None
         reader.pos = 132
         out: dict[str, Any] = {}
-        charset: Any = None
+        charset: str | tuple[str, ...] | None = None
         non_ascii_text = in_data_set = False
         while True:
             tag, vr, length = reader.element()

@@ -174,7 +174,7 @@ class SeriesRecord:
             value = number(key)
             return None if value is None else int(value)
 
-        spacing: Any = row.get("pixel_spacing")
+        spacing = row.get("pixel_spacing")  # a list, or None (NaN in a DataFrame)
         return cls(
             patient_id=text("patient_id"),
             study_instance_uid=text("study_instance_uid"),
@@ -196,7 +196,9 @@ class SeriesRecord:
             num_images=integer("num_images") or 0,
             rows=integer("rows") or 0,
             columns=integer("columns") or 0,
-            pixel_spacing=None if is_missing(spacing) else (float(spacing[0]), float(spacing[1])),
+            pixel_spacing=(float(spacing[0]), float(spacing[1]))
+            if isinstance(spacing, (list, tuple))
+            else None,
             slice_spacing=number("slice_spacing"),
             slice_thickness=number("slice_thickness"),
             volumes=integer("volumes") or 0,

@@ -4,60 +4,38 @@ Slices are sorted along the slice normal by ImagePositionPatient; the slice spac
 from the positions (never taken from SliceThickness); rescale slope/intercept are applied (per
 frame for Enhanced MR) and MONOCHROME1 is inverted, so that the DICOM window applies as it is.
 A series larger than :data:`LAZY_THRESHOLD_BYTES` is loaded lazily: a dask array whose slices
-are read from their files when they are computed.
+are read from their files when they are computed. The pixels themselves are read by
+:mod:`~spondy_annotate.dicom.pixels`.
 """
 
 from __future__ import annotations
 
-import io
 import logging
 import os
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pydicom import dcmread
-from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
-from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from spondy_annotate.dicom._fastscan import scan_header
 from spondy_annotate.dicom.headers import (
-    NotAnImage,
     first_item,
     frame_geometries,
     group_attr,
-    open_regular,
     pixel_spacing_value,
     to_float,
     to_int,
 )
-from spondy_annotate.dicom.records import FrameGeometry, orientation_label
+from spondy_annotate.dicom.pixels import SliceReader, open_image, reading
+from spondy_annotate.dicom.records import orientation_label
 from spondy_annotate.dicom.stacks import Stack, plan_stacks
-from spondy_annotate.errors import SeriesGeometryError, SeriesLoadError, SpondyError, one_line
+from spondy_annotate.errors import SeriesGeometryError, SeriesLoadError, SpondyError
 
 if TYPE_CHECKING:
     from spondy_annotate.dicom.headers import DatasetLike
-
-    #: One frame of the series: its file, the file's header and the frame's geometry.
-    Entry: TypeAlias = tuple[str, DatasetLike, FrameGeometry]
+    from spondy_annotate.dicom.pixels import Entry
 
 logger = logging.getLogger(__name__)
-
-#: Which pydicom plugin package decodes which compressed transfer syntax (for error messages).
-DECODER_PACKAGES = {
-    "1.2.840.10008.1.2.4.50": "pylibjpeg-libjpeg",  # JPEG Baseline
-    "1.2.840.10008.1.2.4.51": "pylibjpeg-libjpeg",  # JPEG Extended
-    "1.2.840.10008.1.2.4.57": "pylibjpeg-libjpeg",  # JPEG Lossless
-    "1.2.840.10008.1.2.4.70": "pylibjpeg-libjpeg",  # JPEG Lossless SV1
-    "1.2.840.10008.1.2.4.80": "pyjpegls",  # JPEG-LS Lossless
-    "1.2.840.10008.1.2.4.81": "pyjpegls",  # JPEG-LS Near-lossless
-    "1.2.840.10008.1.2.4.90": "pylibjpeg-openjpeg",  # JPEG 2000 Lossless
-    "1.2.840.10008.1.2.4.91": "pylibjpeg-openjpeg",  # JPEG 2000
-    "1.2.840.10008.1.2.5": "pylibjpeg-rle",  # RLE Lossless
-}
 
 
 @dataclass(frozen=True)
@@ -115,156 +93,8 @@ class Volume:
         return bool(np.any(np.abs(np.abs(self.direction).max(axis=0) - 1) > 1e-3))
 
 
-def _decoder_error(path: str, ds: Dataset, exc: Exception) -> SeriesLoadError:
-    tsyntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
-    name = " ".join(str(getattr(tsyntax, "name", tsyntax)).split())  # as read from the file
-    package = DECODER_PACKAGES.get(str(tsyntax))
-    hint = f"; install {package} (pip install {package})" if package else ""
-    return SeriesLoadError(f"{path}: cannot decode pixel data ({name}){hint}: {one_line(exc)}")
-
-
-#: Native (uncompressed) explicit VR little endian: read straight from the file with numpy.
-NATIVE_LE = "1.2.840.10008.1.2.1"
 #: Above this many bytes of float32 voxels, :func:`load_series` loads lazily by default (1 GiB).
 LAZY_THRESHOLD_BYTES = 1 << 30
-
-
-@contextmanager
-def _reading(path: str) -> Iterator[None]:
-    """Report any unexpected error while reading ``path`` as a one-line SeriesLoadError."""
-    try:
-        yield
-    except SpondyError:
-        raise
-    except Exception as exc:  # pydicom raises many kinds on values it cannot convert
-        raise SeriesLoadError(f"{path}: corrupt DICOM ({one_line(exc)})") from None
-
-
-def _open(path: str, *, pixels: bool = False) -> DatasetLike:
-    """The header of ``path``: the fast scanner's mapping when numpy can read the pixels
-    straight from the file (native little-endian gray images), else pydicom's dataset (with
-    its pixel data when ``pixels``, as an eager load decodes them next)."""
-    try:
-        fp, _ = open_regular(path)
-    except NotAnImage as exc:  # a FIFO or a device: never read it
-        raise SeriesLoadError(f"{path}: {exc}") from None
-    except OSError:
-        return _read(path)  # which says why
-    with fp:
-        try:
-            values = scan_header(fp)
-        except OSError:
-            values = None
-        if (
-            values is not None
-            and values.get("TransferSyntaxUID") == NATIVE_LE
-            and "PixelDataOffset" in values
-            and values.get("SamplesPerPixel") in (None, 1)
-            and values.get("BitsAllocated") in (8, 16)
-            and (to_int(values.get("NumberOfFrames")) or 1) == 1
-        ):
-            return values
-        fp.seek(0)
-        return _read(path, stop_before_pixels=not pixels, fp=fp)
-
-
-def _native_pixels(path: str, values: Mapping[str, Any]) -> np.ndarray:
-    rows, cols = int(values.get("Rows") or 0), int(values.get("Columns") or 0)
-    allocated = int(values["BitsAllocated"])
-    stored = int(values.get("BitsStored") or allocated)
-    signed = values.get("PixelRepresentation") == 1
-    dtype = np.dtype(f"<{'i' if signed else 'u'}{allocated // 8}")
-    offset, needed = int(values["PixelDataOffset"]), rows * cols * dtype.itemsize
-    if needed > int(values["PixelDataLength"]):
-        raise SeriesLoadError(
-            f"{path}: pixel data holds {values['PixelDataLength']} bytes, "
-            f"less than Rows x Columns ({rows} x {cols}) needs"
-        )
-    if offset + needed > os.path.getsize(path):  # never allocate what the file cannot hold
-        raise SeriesLoadError(f"{path}: the file ends inside its pixel data (truncated)")
-    arr = np.fromfile(path, dtype=dtype, count=rows * cols, offset=offset)
-    if arr.size != rows * cols:
-        raise SeriesLoadError(f"{path}: the file ends inside its pixel data (truncated)")
-    if stored < allocated:  # as pydicom does: mask unused bits, or sign-extend
-        shift = allocated - stored
-        arr = (arr << shift) >> shift if signed else arr & ((1 << stored) - 1)
-    return arr.reshape(1, rows, cols)
-
-
-def _pixels(path: str, ds: DatasetLike) -> np.ndarray:
-    if not isinstance(ds, Dataset):
-        return _native_pixels(path, ds)
-    if "PixelData" not in ds and "FloatPixelData" not in ds:
-        raise SeriesLoadError(f"{path}: no pixel data (7FE0,0010)")
-    try:
-        arr = ds.pixel_array
-    except Exception as exc:  # pydicom raises RuntimeError/ValueError/NotImplementedError
-        if ds.file_meta.get("TransferSyntaxUID") in DECODER_PACKAGES or "decode" in str(exc):
-            raise _decoder_error(path, ds, exc) from None
-        raise SeriesLoadError(f"{path}: unreadable pixel data: {one_line(exc)}") from None
-    frames = int(ds.get("NumberOfFrames") or 1)
-    if arr.ndim == 2:
-        arr = arr[np.newaxis]
-    if arr.ndim != 3 or arr.shape[0] != frames:
-        raise SeriesLoadError(
-            f"{path}: pixel data of shape {arr.shape} is not {frames} gray frames"
-        )
-    return arr
-
-
-def _read_pixels(path: str, header: DatasetLike) -> np.ndarray:
-    """Every frame of one file as ``(frames, rows, columns)``; a dataset read without its
-    pixel data is read again, whole."""
-    if isinstance(header, Dataset) and "PixelData" not in header:
-        header = _read(path)
-    return _pixels(path, header)
-
-
-class _SliceReader:
-    """Reads the rescaled float32 slices of a stack from their files: eager and lazy alike.
-
-    Decoded files are kept while the stack is read eagerly; a lazy reader keeps only the last
-    one (so a multi-frame file is not decoded once per frame when slices are read in order).
-    """
-
-    def __init__(self, entries: list[Entry], shape: tuple[int, int], *, keep_all: bool) -> None:
-        self.entries = entries
-        self.shape = shape
-        self.keep_all = keep_all
-        self._files: dict[str, np.ndarray] = {}
-
-    def __call__(self, index: int) -> np.ndarray:
-        path, header, geom = self.entries[index]
-        with _reading(path):
-            frames = self._files.get(path)
-            if frames is None:
-                frames = _read_pixels(path, header)
-                if not self.keep_all:
-                    self._files.clear()
-                self._files[path] = frames
-            frame = frames[geom.frame]
-            if frame.shape != self.shape:
-                raise SeriesGeometryError(
-                    f"{path}: slices differ in size {sorted({frame.shape, self.shape})}"
-                )
-            slope, intercept = _rescale(header, geom.frame)
-            return frame.astype(np.float32) * np.float32(slope) + np.float32(intercept)
-
-
-def _rescale(ds: DatasetLike, frame: int) -> tuple[float, float]:
-    group = None
-    per_frame = ds.get("PerFrameFunctionalGroupsSequence")
-    if per_frame and frame < len(per_frame):
-        group = per_frame[frame]
-    slope = to_float(group_attr(ds, group, "PixelValueTransformationSequence", "RescaleSlope"))
-    intercept = to_float(
-        group_attr(ds, group, "PixelValueTransformationSequence", "RescaleIntercept")
-    )
-    if slope is None:
-        slope = to_float(ds.get("RescaleSlope"))
-    if intercept is None:
-        intercept = to_float(ds.get("RescaleIntercept"))
-    return (1.0 if slope in (None, 0.0) else slope), (intercept or 0.0)
 
 
 def _dicom_window(ds: DatasetLike) -> tuple[float, float] | None:
@@ -276,43 +106,6 @@ def _dicom_window(ds: DatasetLike) -> tuple[float, float] | None:
     if center is None or width is None or width <= 0:
         return None
     return center, width
-
-
-def _read(
-    path: str, *, stop_before_pixels: bool = False, fp: io.BufferedReader | None = None
-) -> Dataset:
-    """pydicom's dataset of ``path`` (read from ``fp`` when given, which is then closed)."""
-    try:
-        if fp is None:
-            fp, _ = open_regular(path)
-        with fp:
-            try:
-                ds = dcmread(fp, stop_before_pixels=stop_before_pixels)
-            except InvalidDicomError as exc:  # no 'DICM' marker: the index accepts old exports
-                fp.seek(0)
-                ds = dcmread(fp, stop_before_pixels=stop_before_pixels, force=True)
-                if "SeriesInstanceUID" not in ds:
-                    raise SeriesLoadError(f"{path}: not DICOM ({one_line(exc)})") from None
-    except SpondyError:
-        raise
-    except FileNotFoundError:
-        raise SeriesLoadError(f"{path}: file not found (re-index the folder)") from None
-    except NotAnImage as exc:
-        raise SeriesLoadError(f"{path}: {exc}") from None
-    except OSError as exc:
-        raise SeriesLoadError(f"{path}: unreadable ({exc.strerror or one_line(exc)})") from None
-    except Exception as exc:
-        raise SeriesLoadError(f"{path}: unreadable DICOM ({one_line(exc)})") from None
-    implicit, little = ds.original_encoding
-    if "TransferSyntaxUID" not in ds.file_meta and implicit is not None:  # no file meta
-        ds.file_meta.TransferSyntaxUID = (
-            ImplicitVRLittleEndian
-            if implicit
-            else ExplicitVRLittleEndian
-            if little
-            else ExplicitVRBigEndian
-        )
-    return ds
 
 
 def load_series(
@@ -365,8 +158,8 @@ def _load_series(
         raise SeriesLoadError("no files given")
     paths = [os.fspath(f) for f in files]
     if lazy is None:  # estimated from the first file, before any pixel data is read
-        first = _open(paths[0])
-        with _reading(paths[0]):
+        first = open_image(paths[0])
+        with reading(paths[0]):
             frames = max(to_int(first.get("NumberOfFrames")) or 1, 1)
             size = [to_int(first.get(k)) or 0 for k in ("Rows", "Columns")]
         pixels = len(paths) * frames * size[0] * size[1] * 4 <= LAZY_THRESHOLD_BYTES
@@ -375,8 +168,8 @@ def _load_series(
     datasets: dict[str, tuple[str, DatasetLike]] = {}
     entries: list[Entry] = []
     for path in paths:
-        ds = _open(path, pixels=pixels)
-        with _reading(path):
+        ds = open_image(path, pixels=pixels)
+        with reading(path):
             uid = str(ds.get("SOPInstanceUID") or path)
             if uid not in datasets:
                 datasets[uid] = (path, ds)
@@ -419,7 +212,7 @@ def _choose(stacks: list[Stack], stack: int | None, where: str) -> Stack:
 
 def _shape(path: str, header: DatasetLike) -> tuple[int, int]:
     """Rows x Columns as the header declares them (checked before any pixel is read)."""
-    with _reading(path):
+    with reading(path):
         if header.get("Rows") is None or header.get("Columns") is None:
             raise SeriesLoadError(f"{path}: no Rows (0028,0010) or Columns (0028,0011)")
         rows, cols = to_int(header.get("Rows")) or 0, to_int(header.get("Columns")) or 0
@@ -435,7 +228,7 @@ def _assemble(entries: list[Entry], stack: Stack, lazy: bool | None) -> Volume:
     shape = shapes.pop()
     if lazy is None:
         lazy = len(entries) * shape[0] * shape[1] * 4 > LAZY_THRESHOLD_BYTES
-    reader = _SliceReader(entries, shape, keep_all=not lazy)
+    reader = SliceReader(entries, shape, keep_all=not lazy)
     array: Any
     if lazy:
         import dask
@@ -448,7 +241,7 @@ def _assemble(entries: list[Entry], stack: Stack, lazy: bool | None) -> Volume:
     else:
         array = np.stack([reader(i) for i in range(len(entries))])
     path0, ds0, geom0 = entries[0]
-    with _reading(path0):
+    with reading(path0):
         if str(ds0.get("PhotometricInterpretation", "")).strip() == "MONOCHROME1":
             array = array.max() + array.min() - array
         spacing_yx = _pixel_spacing(path0, ds0)

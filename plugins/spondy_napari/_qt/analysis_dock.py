@@ -1,14 +1,15 @@
 """The analysis in the viewer, after grading: labs versus MRI change, table, figures, report.
 
-A thin front end over the core: :func:`run_analysis` (no Qt; run in a napari thread worker)
-reads the gradings (the project database, or a gradings table), reads the lab files, runs
-:func:`~spondy_annotate.analysis.analyze`, renders the figures and writes the HTML report with
-:func:`~spondy_annotate.report.write_report`. The widget shows the correlations in a table, the
-text summary and the figures.
+A thin front end over the core's :func:`~spondy_annotate.analysis.pipeline.run_analysis` (the
+pipeline behind ``spondy-annotate analyze``), run in a napari thread worker. The widget reads
+what to analyse (gradings, lab files, a report folder) and the options, a magicgui form of typed
+parameters (:func:`analysis_settings`: tests, link window, normal limits, bootstrap, ...; the
+paper's defaults); it shows the correlations in a table, the text summary and the figures.
 
-Lab values must not reach a reader who is still grading: when the grading panel is active in this
-window the widget asks for confirmation and ends grading (:meth:`GradingPanel.end_grading`)
-before it reads any lab file. Errors are one-line notifications; nothing in the database changes.
+Lab values must not reach a reader who is still grading: when grading is active in this window
+the widget asks for confirmation and ends grading before it reads any lab file
+(:func:`~spondy_napari._qt.blinding.labs_allowed`). Errors are one-line notifications; nothing in
+the database changes.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ import logging
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
+from magicgui import magicgui
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import Qt
 from qtpy.QtGui import QFont, QPixmap
@@ -30,11 +31,9 @@ from qtpy.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
-    QMessageBox,
     QPlainTextEdit,
     QPushButton,
     QScrollArea,
-    QSpinBox,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -42,99 +41,134 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from spondy_annotate.analysis.results import AnalysisSettings
 from spondy_annotate.errors import SpondyError
+from spondy_annotate.labs.classify import ClassificationSettings, LabClass
+from spondy_annotate.labs.link import LinkWindow
+from spondy_annotate.projectdb.location import DB_SUFFIXES
+from spondy_napari._qt.blinding import labs_allowed
+from spondy_napari._registry import room_for
 
 if TYPE_CHECKING:
     import napari
 
-    from spondy_annotate.analysis.stats import AnalysisResult
-    from spondy_annotate.labs.read import LabProblem
+    from spondy_annotate.analysis.pipeline import AnalysisRun
+    from spondy_annotate.analysis.results import AnalysisResult
 
 logger = logging.getLogger(__name__)
 
-#: Suffixes read as a grading database (others as a gradings table).
-DB_SUFFIXES = (".sqlite", ".sqlite3", ".db")
 #: Columns of the correlation table.
 TABLE_COLUMNS = ("reader", "test", "item", "n", "rho", "95% CI", "p")
 #: Width of the figures in the dock (pixels).
 FIGURE_WIDTH = 440
+#: The file dialog's filter for the gradings: a project database or a gradings table.
+GRADINGS_FILTER = "Grading database or table ({})".format(
+    " ".join(f"*{suffix}" for suffix in (*DB_SUFFIXES, ".csv", ".xlsx", ".parquet"))
+)
+#: The paper's settings: the form's defaults.
+DEFAULTS = AnalysisSettings()
+#: The form's widgets where the annotation alone does not say enough (limits, choices, tips).
+FORM_OPTIONS: dict[str, dict[str, Any]] = {
+    "tests": {
+        "widget_type": "Select",
+        "choices": DEFAULTS.tests,
+        "tooltip": "Lab tests analysed (Ctrl-click: more than one)",
+    },
+    "window_before": {
+        "max": 365,
+        "label": "days before MRI",
+        "tooltip": "Lab draws linked to an MRI from this many days before it",
+    },
+    "window_after": {
+        "max": 365,
+        "label": "days after MRI",
+        "tooltip": "... to this many days after it",
+    },
+    "crp_normal": {"max": 1000.0, "step": 0.5, "label": "CRP normal (mg/L)"},
+    "esr_normal": {"max": 200.0, "step": 1.0, "label": "ESR normal (mm/h)"},
+    "unchanged_as": {
+        "label": "unchanged lab",
+        "tooltip": "Class of a follow-up value equal to the baseline and above normal",
+    },
+    "bootstrap": {
+        "max": 100_000,
+        "tooltip": "Bootstrap resamples for the 95 % CI of rho (0: none)",
+    },
+    "seed": {"max": 2**31 - 1, "tooltip": "Seed of the bootstrap"},
+    "kappa_weights": {"label": "kappa weights"},
+    "primary_reader": {
+        "label": "primary reader",
+        "tooltip": "Reader of the main result (empty: the reader with the most gradings)",
+    },
+}
 
 
-@dataclass(frozen=True)
-class AnalysisOutput:
-    """What :func:`run_analysis` hands to the widget."""
-
-    result: AnalysisResult
-    summary: str
-    figures: dict[str, bytes]
-    report: Path | None
-    problems: tuple[LabProblem, ...]
-
-
-def read_gradings_source(path: str | os.PathLike[str]) -> Any:
-    """Gradings with identifiers from a grading database or a gradings table (CSV, xlsx)."""
-    p = Path(path)
-    if p.suffix.lower() in DB_SUFFIXES:
-        from spondy_annotate.grading.export import gradings_table
-
-        return gradings_table(p, include_identifiers=True)
-    from spondy_annotate.analysis.stats import read_gradings
-
-    return read_gradings(p)
-
-
-def run_analysis(
-    gradings: str | os.PathLike[str],
-    labs: Sequence[str | os.PathLike[str]],
-    out: str | os.PathLike[str] | None = None,
-    *,
-    bootstrap: int = 2000,
-    seed: int = 0,
-) -> AnalysisOutput:
-    """Read, analyse, draw and (with ``out``) write the report; no Qt (runs in a worker).
+def analysis_settings(
+    tests: Sequence[str] = DEFAULTS.tests,
+    window_before: int = DEFAULTS.window.before_days,
+    window_after: int = DEFAULTS.window.after_days,
+    crp_normal: float = DEFAULTS.classification.crp_normal,
+    esr_normal: float = DEFAULTS.classification.esr_normal,
+    unchanged_as: Literal["aggravated", "resolving"] = "aggravated",
+    bootstrap: int = DEFAULTS.bootstrap,
+    seed: int = DEFAULTS.seed,
+    kappa_weights: Literal["linear", "quadratic"] = DEFAULTS.kappa_weights,
+    primary_reader: str = "",
+) -> AnalysisSettings:
+    """The analysis settings of the form's values (the parameters of ``analyze``'s options).
 
     Raises
     ------
     SpondyError
-        Unreadable gradings or lab files, nothing to analyse, or the report not writable.
+        A setting the analysis refuses (e.g. no lab test chosen).
     """
-    from spondy_annotate.analysis.stats import AnalysisSettings, analyze
-    from spondy_annotate.labs.read import read_labs
-    from spondy_annotate.analysis.report import format_summary, make_figures, write_report
-
-    if not labs:
-        raise SpondyError("no lab file chosen")
-    table = read_gradings_source(gradings)
-    lab_import = read_labs(list(labs))
-    result = analyze(table, lab_import.values, AnalysisSettings(bootstrap=bootstrap, seed=seed))
-    summary = format_summary(result, lab_problems=lab_import.problems)
-    report = None
-    if out is not None:
-        try:
-            report = write_report(result, out, lab_problems=lab_import.problems).html
-        except OSError as exc:
-            raise SpondyError(f"{out}: cannot write the report ({exc.strerror or exc})") from None
-    return AnalysisOutput(result, summary, make_figures(result), report, tuple(lab_import.problems))
+    if not tests:
+        raise SpondyError("Analysis: choose at least one lab test")
+    try:
+        return AnalysisSettings(
+            window=LinkWindow(window_before, window_after),
+            classification=ClassificationSettings(
+                crp_normal=crp_normal,
+                esr_normal=esr_normal,
+                unchanged_as=LabClass[unchanged_as.upper()],
+            ),
+            tests=tuple(tests),
+            bootstrap=bootstrap,
+            seed=seed,
+            kappa_weights=kappa_weights,
+            primary_reader=primary_reader.strip() or None,
+        )
+    except ValueError as exc:
+        raise SpondyError(f"Analysis: {exc}") from None
 
 
 class AnalysisWidget(QWidget):
-    """Dock widget: choose gradings, lab files and a report folder; run; see the results.
+    """Dock widget: choose gradings, lab files and a report folder; set options; run; see results.
 
     Parameters
     ----------
     napari_viewer : napari.Viewer
-        The viewer (its grading panel, if any, is ended before labs are read).
+        The viewer (its grading, if any, is ended before labs are read).
     db : path, optional
         The grading database or gradings table (default: the reading room's project database).
+
+    Attributes
+    ----------
+    options : magicgui.widgets.FunctionGui
+        The options form; ``options()`` gives the :class:`AnalysisSettings`.
+    output : AnalysisRun or None
+        The last analysis.
     """
 
-    def __init__(self, napari_viewer: napari.Viewer, *, db: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self, napari_viewer: napari.Viewer, *, db: str | os.PathLike[str] | None = None
+    ) -> None:
         super().__init__()
         self.viewer = napari_viewer
         self.gradings: Path | None = Path(db) if db is not None else self._default_db()
         self.labs: list[Path] = []
         self.out: Path | None = None
-        self.output: AnalysisOutput | None = None
+        self.output: AnalysisRun | None = None
         self.worker: Any = None
 
         self.gradings_label = QLabel()
@@ -147,10 +181,8 @@ class AnalysisWidget(QWidget):
         choose_labs = QPushButton("…")
         choose_labs.setToolTip("CSV or Excel lab files: patient_id, date, test, value, unit")
         choose_out = QPushButton("…")
-        self.bootstrap = QSpinBox()
-        self.bootstrap.setRange(0, 100_000)
-        self.bootstrap.setValue(2000)
-        self.bootstrap.setToolTip("Bootstrap resamples for the 95 % CI of rho (0: none)")
+        self.options = magicgui(analysis_settings, call_button=False, **FORM_OPTIONS)
+        self.options.tests.native.setMaximumHeight(48)  # two rows: CRP, ESR
         self.run_button = QPushButton("Run analysis")
         self.status = QLabel("")
         self.status.setWordWrap(True)
@@ -184,10 +216,10 @@ class AnalysisWidget(QWidget):
             row.addWidget(label, 1)
             row.addWidget(button)
             form.addRow(text, row)
-        form.addRow("Bootstrap", self.bootstrap)
         self.setMinimumWidth(FIGURE_WIDTH + 50)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
+        layout.addWidget(self.options.native)
         layout.addWidget(self.run_button)
         layout.addWidget(self.status)
         layout.addWidget(self.tabs, 1)
@@ -200,15 +232,10 @@ class AnalysisWidget(QWidget):
 
     # -- choices --------------------------------------------------------------------------------
     def _default_db(self) -> Path | None:
-        from spondy_napari._reading_room import reading_room_for
-
-        room = reading_room_for(self.viewer)
-        if room is None or room.folder is None:
-            return None
-        from spondy_annotate.projectdb.location import default_db_path
-
-        path = default_db_path(room.folder)
-        return path if path.exists() else None
+        """The project database of the export in this viewer's reading room, if it exists."""
+        room = room_for(self.viewer)
+        path = room.db_path if room is not None else None
+        return path if path is not None and path.exists() else None
 
     def _show_paths(self) -> None:
         def short(p: Path) -> str:
@@ -216,17 +243,18 @@ class AnalysisWidget(QWidget):
 
         for label, text, tip in (
             (self.gradings_label, short(self.gradings) if self.gradings else "none", self.gradings),
-            (self.labs_label, ", ".join(p.name for p in self.labs) or "none",
-             "\n".join(map(str, self.labs))),
+            (
+                self.labs_label,
+                ", ".join(p.name for p in self.labs) or "none",
+                "\n".join(map(str, self.labs)),
+            ),
             (self.out_label, short(self.out) if self.out else "none (no report written)", self.out),
         ):
             label.setText(text)
             label.setToolTip(str(tip or ""))
 
     def _choose_gradings(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Gradings", "", "Grading database or table (*.sqlite *.db *.csv *.xlsx *.parquet)"
-        )
+        path, _ = QFileDialog.getOpenFileName(self, "Gradings", "", GRADINGS_FILTER)
         if path:
             self.gradings = Path(path)
             self._show_paths()
@@ -246,25 +274,6 @@ class AnalysisWidget(QWidget):
             self._show_paths()
 
     # -- running --------------------------------------------------------------------------------
-    def grading_finished(self, confirm: bool | None = None) -> bool:
-        """True once no grading is active in this window (ends it, asking unless ``confirm``)."""
-        from spondy_napari._grading import grading_panel_for
-
-        panel = grading_panel_for(self.viewer)
-        if panel is None or not panel.is_grading:
-            return True
-        if confirm is None:
-            answer = QMessageBox.question(
-                self,
-                "Grading finished?",
-                "The analysis shows lab values. Grading ends in this window first (every answer "
-                "is saved). Continue?",
-            )
-            confirm = answer == QMessageBox.StandardButton.Yes
-        if confirm:
-            panel.end_grading()
-        return bool(confirm)
-
     def run(
         self,
         *,
@@ -282,7 +291,7 @@ class AnalysisWidget(QWidget):
         if self.worker is not None:
             show_info("The analysis is running")
             return None
-        if not self.grading_finished(confirm):
+        if not labs_allowed(self, self.viewer, confirm=confirm):
             return None
         if gradings is not None:
             self.gradings = Path(gradings)
@@ -301,7 +310,14 @@ class AnalysisWidget(QWidget):
         if self.gradings is None or not self.labs:
             show_error("Analysis: choose the gradings and at least one lab file")
             return None
+        try:
+            settings = self.options()
+        except SpondyError as exc:
+            show_error(str(exc))
+            return None
         from napari.qt.threading import create_worker
+
+        from spondy_annotate.analysis.pipeline import run_analysis
 
         self.status.setText("Running…")
         self.run_button.setEnabled(False)
@@ -309,8 +325,8 @@ class AnalysisWidget(QWidget):
             run_analysis,
             self.gradings,
             list(self.labs),
-            self.out,
-            bootstrap=self.bootstrap.value(),
+            settings=settings,
+            out=self.out,
             _progress={"desc": "Analysis"},
             _connect={"returned": self._on_done, "errored": self._on_error},
         )
@@ -330,7 +346,7 @@ class AnalysisWidget(QWidget):
         self.status.setText(message)
         show_error(message)
 
-    def _on_done(self, output: AnalysisOutput) -> None:
+    def _on_done(self, output: AnalysisRun) -> None:
         self._finished()
         self.output = output
         self._fill_table(output.result)
@@ -339,11 +355,12 @@ class AnalysisWidget(QWidget):
         cases = output.result.dataset["case_id"].nunique()
         text = f"{cases} cases, readers {', '.join(output.result.readers)}"
         if output.report is not None:
-            text += f" · report written: {output.report.parent.name}/{output.report.name}"
-            self.status.setToolTip(str(output.report))
+            html = output.report.html
+            text += f" · report written: {html.parent.name}/{html.name}"
+            self.status.setToolTip(str(html))
         self.status.setText(text)
-        if output.problems:
-            show_warning(f"{len(output.problems)} lab rows rejected (listed in the summary)")
+        if output.lab_problems:
+            show_warning(f"{len(output.lab_problems)} lab rows rejected (listed in the summary)")
 
     def _fill_table(self, result: AnalysisResult) -> None:
         corr = result.correlations
@@ -355,7 +372,9 @@ class AnalysisWidget(QWidget):
             for col, text in enumerate((r.reader, r.test, r.item, str(r.n), rho, ci, p)):
                 item = QTableWidgetItem(str(text))
                 if col >= 3:
-                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                    item.setTextAlignment(
+                        Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+                    )
                 self.table.setItem(row, col, item)
         self.table.resizeColumnsToContents()
 
@@ -370,7 +389,9 @@ class AnalysisWidget(QWidget):
             pixmap.loadFromData(png, "PNG")
             label = QLabel()
             label.setObjectName(name)
-            label.setPixmap(pixmap.scaledToWidth(FIGURE_WIDTH, Qt.TransformationMode.SmoothTransformation))
+            label.setPixmap(
+                pixmap.scaledToWidth(FIGURE_WIDTH, Qt.TransformationMode.SmoothTransformation)
+            )
             label.setToolTip(name)
             self.figures_layout.addWidget(label)
         self.figures_layout.addStretch(1)
@@ -378,7 +399,11 @@ class AnalysisWidget(QWidget):
     @property
     def figure_labels(self) -> list[QLabel]:
         """The figures shown."""
-        return [w for w in self.figures.findChildren(QLabel) if w.pixmap() is not None and not w.pixmap().isNull()]
+        return [
+            w
+            for w in self.figures.findChildren(QLabel)
+            if w.pixmap() is not None and not w.pixmap().isNull()
+        ]
 
 
-__all__ = ["AnalysisOutput", "AnalysisWidget", "read_gradings_source", "run_analysis"]
+__all__ = ["AnalysisWidget", "analysis_settings"]

@@ -112,8 +112,10 @@ class FieldRow(QFrame):
             self.shown = QLabel()
             button = QPushButton("Draw")
             button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-            button.setToolTip("Draw the line on the image (d): press on one endplate, release on "
-                              "the other; left image = baseline, right = follow-up")
+            button.setToolTip(
+                "Draw the line on the image (d): press on one endplate, release on "
+                "the other; left image = baseline, right = follow-up"
+            )
             button.clicked.connect(lambda: self.draw.emit(f.key))
             layout.addWidget(self.shown, 1)
             layout.addWidget(button)
@@ -189,8 +191,14 @@ class FieldRow(QFrame):
                 button.setChecked(value is not None and v == value and type(v) is type(value))
             self.group.setExclusive(True)
             if self.shown is not None:
-                chosen = next((c.label for c in self.field.choices if value is not None
-                               and c.value == value and type(c.value) is type(value)), "")
+                chosen = next(
+                    (
+                        c.label
+                        for c in self.field.choices
+                        if value is not None and c.value == value and type(c.value) is type(value)
+                    ),
+                    "",
+                )
                 self.shown.setText(f"<b>{chosen}</b>" if chosen else "")
 
     def set_state(self, *, current: bool) -> None:

@@ -53,9 +53,7 @@ class HelpOverlay(QLabel):
     ``sections`` is read each time the help is shown (the grading panel may add to it).
     """
 
-    def __init__(
-        self, parent: QWidget, sections: Mapping[str, Sequence[tuple[str, str]]]
-    ) -> None:
+    def __init__(self, parent: QWidget, sections: Mapping[str, Sequence[tuple[str, str]]]) -> None:
         super().__init__(parent)
         self.sections = sections
         self.setTextFormat(Qt.TextFormat.RichText)

@@ -1,8 +1,11 @@
 """The reading room dock: open an export, the worklist, sequence, window/level and offset controls.
 
-The widget only reads its controls and calls :class:`~spondy_napari._reading_room.ReadingRoom`;
-indexing runs in a napari thread worker (with its progress bar in the activity dock), and
-problems are shown in napari's notification area.
+The widget owns its controller (:class:`~spondy_napari.reading_room.room.ReadingRoom`), binds the
+room's keys (:mod:`spondy_napari.reading_room.keys`) and adds its readout
+(:mod:`spondy_napari.reading_room.readout`); otherwise it only reads its controls and calls the
+room. Opening an export is the core's :func:`~spondy_annotate.cases.open.open_export` (through the
+project database's header cache), run in a napari thread worker with its progress bar in the
+activity dock; problems are shown in napari's notification area.
 """
 
 from __future__ import annotations
@@ -25,18 +28,20 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from spondy_annotate.cases.open import open_export
 from spondy_annotate.errors import SpondyError
-from spondy_napari._help import HelpOverlay, overlay_parent
-from spondy_napari._reading_room import ReadingRoom, index_and_find_cases
-from spondy_napari._window_level import PRESETS
-from spondy_napari._worklist import WorklistWidget
+from spondy_napari._qt.help_overlay import HelpOverlay, overlay_parent
+from spondy_napari._qt.worklist import WorklistWidget
+from spondy_napari.reading_room.keys import bind_keys, unbind_keys
+from spondy_napari.reading_room.readout import Readout
+from spondy_napari.reading_room.room import ReadingRoom
+from spondy_napari.reading_room.window_level import PRESETS
 
 if TYPE_CHECKING:
     import napari
 
-    from spondy_annotate.cases.pairing import Case
-    from spondy_annotate.dicom.index import IndexResult
-    from spondy_annotate.cases.rules import MatchingRules
+    from spondy_annotate.cases.open import OpenedExport
+    from spondy_annotate.dicom.rules import MatchingRules
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +60,9 @@ class ReadingRoomWidget(QWidget):
     ----------
     room : ReadingRoom
         The controller; the grading panel talks to it (or finds it with
-        :func:`~spondy_napari.reading_room_for`).
+        :func:`~spondy_napari.reading_room.room.reading_room_for`).
+    readout : Readout
+        The bottom-left text on the canvas.
     """
 
     def __init__(self, napari_viewer: napari.Viewer, *, rules: MatchingRules | None = None) -> None:
@@ -64,6 +71,11 @@ class ReadingRoomWidget(QWidget):
         self.rules = rules
         self.room = ReadingRoom(napari_viewer)
         self._worker: Any = None
+        # The two sides exist (blank) from the start: napari's one-time set-up of image layers,
+        # shaders and glyphs then happens before a folder is opened, not in front of case 1.
+        self.room.ensure_layers()
+        self.readout = Readout(self.room)
+        keys = bind_keys(napari_viewer, self.room)
 
         self.open_button = QPushButton("Open export folder…")
         self.open_button.setToolTip("Index a DICOM export and list its cases")
@@ -122,12 +134,14 @@ class ReadingRoomWidget(QWidget):
         self.room.events.help.connect(self._show_help)
         self.room.events.request.connect(self._on_request)
         self.help_overlay: HelpOverlay | None = None
-        room = self.room
-        self.destroyed.connect(lambda *_: room.close())
-        # The two sides exist (blank) from the start: napari's one-time set-up of image layers,
-        # shaders and glyphs then happens before a folder is opened, not in front of case 1.
-        room.ensure_layers()
-        room.update_readout()
+        room, readout = self.room, self.readout
+
+        def close(*_: Any) -> None:  # holds no reference to the Qt object
+            unbind_keys(napari_viewer, keys)
+            readout.close()
+            room.close()
+
+        self.destroyed.connect(close)
 
     # -- opening --------------------------------------------------------------------------------
     def _choose_folder(self) -> None:
@@ -136,36 +150,33 @@ class ReadingRoomWidget(QWidget):
             self.open_folder(folder)
 
     def open_folder(self, folder: str, *, case: int | None = None, wait: bool = False) -> None:
-        """Index ``folder`` and show ``case`` (default: the first that can be read).
+        """Open the export ``folder`` and show ``case`` (default: the first that can be read).
 
         With ``wait`` everything happens before returning (scripts, ``--screenshot``) and a
-        :class:`~spondy_annotate.errors.SpondyError` is raised; otherwise indexing runs in a
-        worker and problems are notified in the viewer.
+        :class:`~spondy_annotate.errors.SpondyError` is raised; otherwise the export is opened in
+        a worker and problems are notified in the viewer.
         """
         self.folder_label.setText(f"Reading {os.path.basename(os.path.normpath(folder))}…")
         if wait:
-            result, cases = index_and_find_cases(folder, rules=self.rules)
-            self._on_indexed((result, cases), case, wait=True)
+            self._on_opened(open_export(folder, rules=self.rules), case, wait=True)
             return
         from napari.qt.threading import create_worker
 
         self._worker = create_worker(
-            index_and_find_cases,
+            open_export,
             folder,
             rules=self.rules,
             _progress={"desc": "Reading DICOM headers"},
             _connect={
-                "returned": lambda result: self._on_indexed(result, case),
+                "returned": lambda opened: self._on_opened(opened, case),
                 "errored": self._on_error,
             },
         )
 
-    def _on_indexed(
-        self, result: tuple[IndexResult, list[Case]], case: int | None, *, wait: bool = False
-    ) -> None:
-        index, cases = result
+    def _on_opened(self, opened: OpenedExport, case: int | None, *, wait: bool = False) -> None:
+        index, cases = opened.index, opened.cases
         self._worker = None
-        self.room.set_cases(cases, folder=str(index.root))
+        self.room.set_cases(cases, folder=str(index.root), db_path=opened.db_path)
         readable = [i for i in range(len(cases)) if self.room.is_openable(i)]
         self.folder_label.setText(
             f"{index.root.name}: {len(cases)} patients, {len(readable)} readable"
@@ -209,7 +220,7 @@ class ReadingRoomWidget(QWidget):
             parent = overlay_parent(self)
             if parent is None:  # not docked: nowhere to draw it
                 return
-            self.help_overlay = HelpOverlay(parent)
+            self.help_overlay = HelpOverlay(parent, self.room.help_sections)
         self.help_overlay.set_shown(self.room.help_visible)
 
     # -- controls follow the room ---------------------------------------------------------------

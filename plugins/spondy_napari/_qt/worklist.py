@@ -22,7 +22,7 @@ from qtpy.QtWidgets import (
 )
 
 if TYPE_CHECKING:
-    from spondy_napari._reading_room import ReadingRoom
+    from spondy_napari.reading_room.room import ReadingRoom
 
 COLUMNS = ("Case", "State", "Interval", "Sequences")
 GREY = QColor(128, 128, 128)

@@ -47,7 +47,8 @@ class LayerGeometry:
     Attributes
     ----------
     plane : str
-        ``"sagittal"``, ``"coronal"`` or ``"axial"`` (from the slice normal).
+        ``"sagittal"``, ``"coronal"`` or ``"axial"`` (:attr:`Volume.plane
+        <spondy_annotate.dicom.volume.Volume.plane>`).
     frame : numpy.ndarray
         The plane's display frame (rows: patient vectors of world z, y, x).
     axes : tuple of int
@@ -92,15 +93,9 @@ class LayerGeometry:
         return self.frame @ np.asarray(patient_xyz, dtype=float)
 
 
-def plane_of(volume: Volume) -> str:
-    """The plane of a volume from its slice normal's largest patient component."""
-    normal = np.asarray(volume.direction)[:, 2]
-    return ("sagittal", "coronal", "axial")[int(np.argmax(np.abs(normal)))]
-
-
 def layer_geometry(volume: Volume) -> LayerGeometry:
     """Compute how ``volume`` is placed in its plane's display frame."""
-    plane = plane_of(volume)
+    plane = volume.plane
     frame = DISPLAY_FRAMES[plane]
     # Columns: patient unit vectors of the volume's (z, y, x) index axes.
     units = np.asarray(volume.direction, dtype=float)[:, ::-1]

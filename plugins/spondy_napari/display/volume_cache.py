@@ -14,9 +14,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from spondy_annotate.cases.pairing import SeriesRef
-from spondy_annotate.errors import SpondyError
+from spondy_annotate.dicom.records import SeriesRecord
 from spondy_annotate.dicom.volume import Volume, load_series
+from spondy_annotate.errors import SpondyError
 from spondy_napari.display.layer_data import PreparedVolume, prepare
 
 logger = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ class VolumeCache:
     def _load(self, files: tuple[str, ...]) -> PreparedVolume:
         return prepare(self._loader(files))
 
-    def submit(self, ref: SeriesRef) -> Future[PreparedVolume]:
+    def submit(self, ref: SeriesRecord) -> Future[PreparedVolume]:
         """Start loading ``ref`` unless it is loaded or loading; return its future."""
         key = ref.series_instance_uid
         with self._lock:
@@ -70,13 +70,13 @@ class VolumeCache:
             self._evict()
         return future
 
-    def prefetch(self, refs: Iterable[SeriesRef | None]) -> None:
+    def prefetch(self, refs: Iterable[SeriesRecord | None]) -> None:
         """Queue ``refs`` (in order; None is skipped) for loading in the background."""
         for ref in refs:
             if ref is not None:
                 self.submit(ref)
 
-    def get(self, ref: SeriesRef, timeout: float | None = None) -> PreparedVolume:
+    def get(self, ref: SeriesRecord, timeout: float | None = None) -> PreparedVolume:
         """Return the prepared volume of ``ref``, waiting for it if it is still loading.
 
         Raises
@@ -86,7 +86,7 @@ class VolumeCache:
         """
         return self.submit(ref).result(timeout)
 
-    def is_cached(self, ref: SeriesRef | str) -> bool:
+    def is_cached(self, ref: SeriesRecord | str) -> bool:
         """True when the volume is loaded (successfully) and in memory."""
         key = ref if isinstance(ref, str) else ref.series_instance_uid
         future = self._futures.get(key)
@@ -96,7 +96,7 @@ class VolumeCache:
         """True while a volume is queued or loading."""
         return any(not f.done() for f in list(self._futures.values()))
 
-    def error(self, ref: SeriesRef) -> SpondyError | None:
+    def error(self, ref: SeriesRecord) -> SpondyError | None:
         """The load error of ``ref``, if loading it has failed."""
         future = self._futures.get(ref.series_instance_uid)
         if future and future.done():

@@ -4,8 +4,9 @@ The panel (:mod:`spondy_napari._qt.grading_panel`) turns Qt events into calls he
 when :attr:`GradingController.events` say so (napari-animation's split: the widget owns its
 model). The controller
 
-* opens the reader's :class:`~spondy_annotate.grading.session.GradingSession` in the project
-  database beside the export once the reader is known, and links it to the reading room
+* opens the reader's :class:`~spondy_annotate.grading.session.GradingSession` in the export's
+  project database (where the room's export was opened) once the reader is known, and links it
+  to the reading room
   (pseudonyms, states, follow-up offsets, case order: :mod:`.room_link`);
 * loads a case's answers when the room shows it, restores its slice and saves every answer the
   moment it is given (:class:`~.model.Grader`), then moves on;
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from napari.utils.events import EmitterGroup, Event
@@ -116,7 +118,7 @@ class GradingController:
             opened=Event,
             ended=Event,
         )
-        self._folder: str | None = None
+        self._db: Path | None = None  # of the session
         self._resume_case: str | None = None
         self._unlink: Any = None
         _registry.set_grading_gate(viewer, self)
@@ -143,7 +145,9 @@ class GradingController:
         """Set who grades (once per session); False and a message if the name is unusable."""
         name = name.strip()
         if not name or len(name) > 100 or not name.isprintable():
-            show_error("Reader: type your initials or user name (printable, at most 100 characters)")
+            show_error(
+                "Reader: type your initials or user name (printable, at most 100 characters)"
+            )
             return False
         if self.reader is not None:
             return name == self.reader
@@ -160,17 +164,15 @@ class GradingController:
     # -- the session ----------------------------------------------------------------------------
     def _on_cases(self, event: Any = None) -> None:
         room = self.room
-        if room is None or room.folder is None or self.reader is None or self.locked:
+        if room is None or room.db_path is None or self.reader is None or self.locked:
             return
-        if self.session is not None and self._folder == room.folder:
+        if self.session is not None and self._db == room.db_path:
             return
         self._close_session()
-        from spondy_annotate.projectdb.location import default_db_path
-
-        self._folder = room.folder
+        self._db = room.db_path
         try:
             self.session = GradingSession.open(
-                default_db_path(room.folder),
+                room.db_path,
                 reader=self.reader,
                 rubric=self.rubric,
                 case_order_seed=self.case_order_seed,
@@ -207,7 +209,7 @@ class GradingController:
         if self.session is not None:
             self.session.close()
         self.session = self.grader = self.grading = None
-        self._folder = None
+        self._db = None
 
     # -- blinding -------------------------------------------------------------------------------
     def set_hide_dates(self, hide: bool) -> None:
@@ -216,13 +218,17 @@ class GradingController:
         if self.room is not None:
             self.room.set_hide_dates(self.hide_dates)
         if self.session is not None:
-            self.session.set_blinding(hide_dates=self.hide_dates, case_order_seed=self.case_order_seed)
+            self.session.set_blinding(
+                hide_dates=self.hide_dates, case_order_seed=self.case_order_seed
+            )
 
     def set_random_order(self, on: bool) -> None:
         """Randomise the worklist with a new seed (or back to the export's order); logged."""
         self.case_order_seed = secrets.randbelow(1_000_000) if on else None
         if self.session is not None:
-            self.session.set_blinding(hide_dates=self.hide_dates, case_order_seed=self.case_order_seed)
+            self.session.set_blinding(
+                hide_dates=self.hide_dates, case_order_seed=self.case_order_seed
+            )
             if self.room is not None:
                 self.room.set_case_order(self.session.order)
         self.events.changed()
@@ -345,7 +351,11 @@ class GradingController:
         grading.current = key
         f = self.rubric.field(key)
         if self.tool is not None:
-            if f.kind is FieldKind.MEASUREMENT and grading.values.get(key) is None and self.is_grading:
+            if (
+                f.kind is FieldKind.MEASUREMENT
+                and grading.values.get(key) is None
+                and self.is_grading
+            ):
                 self.tool.arm(f.item)
             elif self.tool.armed:
                 self.tool.disarm()

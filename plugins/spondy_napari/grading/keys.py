@@ -75,7 +75,9 @@ def level_keys(levels: Sequence[Choice]) -> dict[str, str]:
     for c in levels:
         m = _LEVEL_RE.match(str(c.value))
         region, number = (m.group(1).upper(), int(m.group(2))) if m else ("", 0)
-        key = str(number % 10) if region == "L" else str((number - 12) % 10) if region == "T" else ""
+        key = (
+            str(number % 10) if region == "L" else str((number - 12) % 10) if region == "T" else ""
+        )
         if not key or key in wanted:
             wanted = {}
             break
@@ -117,7 +119,8 @@ class GradingKeys:
         direct = {
             k: (keys[0], values[keys[0]][k])
             for k, keys in owners.items()
-            if len(keys) == 1 and rubric.field(keys[0]).item == CASE_ITEM
+            if len(keys) == 1
+            and rubric.field(keys[0]).item == CASE_ITEM
             and rubric.field(keys[0]).kind is not FieldKind.LEVEL
         }
         jumps: dict[str, str] = {}
@@ -146,7 +149,9 @@ class GradingKeys:
         by_value = {v: k for k, v in mapping.items()}
         return " · ".join(f"{by_value.get(c.value, '')} {c.label}".strip() for c in f.choices)
 
-    def resolve(self, key: str, current: Field, *, suggestion: str | None = None) -> KeyCommand | None:
+    def resolve(
+        self, key: str, current: Field, *, suggestion: str | None = None
+    ) -> KeyCommand | None:
         """The command of ``key`` with ``current`` in focus; None lets the key through.
 
         ``key`` is a character (``"3"``, ``"i"``, ``"?"``) or one of :data:`TAB`,
@@ -200,20 +205,36 @@ def help_rows(keys: GradingKeys, *, reserved: Iterable[str] = ()) -> list[tuple[
         rows.append((" ".join(sorted(grades)), "grade of the field in focus (scales in the panel)"))
     changes = by_kind.get(FieldKind.CHANGE, {})
     if changes:
-        rows.append((" / ".join(changes), "change: " + " / ".join(v.lower() for v in changes.values())))
+        rows.append(
+            (" / ".join(changes), "change: " + " / ".join(v.lower() for v in changes.values()))
+        )
     levels = by_kind.get(FieldKind.LEVEL, {})
     if levels:
         order = sorted(levels, key=lambda k: list(levels.values()).index(levels[k]))
-        rows.append((" ".join(sorted(levels)), "level: " + ", ".join(f"{k} {levels[k]}" for k in order)))
+        rows.append(
+            (" ".join(sorted(levels)), "level: " + ", ".join(f"{k} {levels[k]}" for k in order))
+        )
     if keys.direct:
         names = " / ".join(str(v) for _, v in keys.direct.values())
         rows.append((" / ".join(keys.direct), f"{names} (from any field)"))
     for k, item in keys.measures.items():
-        rows.append((k, f"draw the {rubric.item(item).label.lower()} line: press on one endplate, "
-                     "release on the other"))
+        rows.append(
+            (
+                k,
+                f"draw the {rubric.item(item).label.lower()} line: press on one endplate, "
+                "release on the other",
+            )
+        )
     if keys.jumps:
-        rows.append((" ".join(keys.jumps), "go to " + ", ".join(
-            rubric.field(t).label.split(":")[0].lower() for t in keys.jumps.values())))
+        rows.append(
+            (
+                " ".join(keys.jumps),
+                "go to "
+                + ", ".join(
+                    rubric.field(t).label.split(":")[0].lower() for t in keys.jumps.values()
+                ),
+            )
+        )
     rows += [
         ("Tab / Shift-Tab", "next / previous field"),
         ("Return", "accept the suggested change; draw the line; type the note"),

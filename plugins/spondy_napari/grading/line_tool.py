@@ -48,9 +48,7 @@ class DiscLineTool:
         ``on_line(item, side, measurement)``: called when a line is finished.
     """
 
-    def __init__(
-        self, room: ReadingRoom, on_line: Callable[[str, str, Measurement], None]
-    ) -> None:
+    def __init__(self, room: ReadingRoom, on_line: Callable[[str, str, Measurement], None]) -> None:
         self.room = room
         self.viewer = room.viewer
         self.on_line = on_line
@@ -210,7 +208,12 @@ class DiscLineTool:
             image = self.room.layer(side)
             line = self._saved.get(side)
             vertices = None
-            if image is not None and self.room.prepared.get(side) is not None and line and line.start:
+            if (
+                image is not None
+                and self.room.prepared.get(side) is not None
+                and line
+                and line.start
+            ):
                 ends = [self.to_world(side, line.start), self.to_world(side, line.end)]
                 vertices = np.array([image.world_to_data(w) for w in ends], dtype=float)
             self._draw(layer, image, vertices, line.mm if line and vertices is not None else None)
@@ -231,7 +234,9 @@ class DiscLineTool:
         mm = float(np.linalg.norm(self.to_patient(side, a) - self.to_patient(side, b)))
         self._draw(layer, image, np.array([image.world_to_data(a), image.world_to_data(b)]), mm)
 
-    def _draw(self, layer: Shapes, image: Any, vertices: np.ndarray | None, mm: float | None) -> None:
+    def _draw(
+        self, layer: Shapes, image: Any, vertices: np.ndarray | None, mm: float | None
+    ) -> None:
         """Draw a caliper (line with end ticks) and its length, in ``image``'s data coordinates."""
         layer.data = []
         if image is None:

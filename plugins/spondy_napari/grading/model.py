@@ -27,7 +27,9 @@ if TYPE_CHECKING:
     from spondy_annotate.grading.session import GradingSession
 
 
-def suggested_change(rubric: Rubric, values: Mapping[str, AnswerValue], change_key: str) -> str | None:
+def suggested_change(
+    rubric: Rubric, values: Mapping[str, AnswerValue], change_key: str
+) -> str | None:
     """The change the two grades of an item suggest (lower follow-up grade: improved), if any."""
     f = rubric.field(change_key)
     if f.kind is not FieldKind.CHANGE:

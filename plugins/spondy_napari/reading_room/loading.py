@@ -16,7 +16,7 @@ from typing import Any
 
 from napari.utils.notifications import show_error
 
-from spondy_annotate.cases.pairing import SeriesRef
+from spondy_annotate.dicom.records import SeriesRecord
 from spondy_annotate.errors import SpondyError
 from spondy_napari.display.layer_data import PreparedVolume
 from spondy_napari.display.volume_cache import VolumeCache
@@ -43,7 +43,7 @@ class LoadRequests:
         self._token += 1
 
     def when_loaded(
-        self, refs: Sequence[SeriesRef | None], then: Callable[[], Any], what: str
+        self, refs: Sequence[SeriesRecord | None], then: Callable[[], Any], what: str
     ) -> None:
         """Run ``then`` once ``refs`` are loaded (at once when they are), unless superseded."""
         self.supersede()
@@ -71,7 +71,7 @@ class LoadRequests:
         )
         self._workers.add(worker)
 
-    def fetch(self, ref: SeriesRef | None) -> PreparedVolume | None:
+    def fetch(self, ref: SeriesRecord | None) -> PreparedVolume | None:
         """The volume of ``ref`` (waiting for it); a load error is notified and gives None."""
         if ref is None:
             return None
@@ -80,8 +80,10 @@ class LoadRequests:
         except SpondyError as exc:
             show_error(str(exc))
         except Exception as exc:  # an unexpected loader failure must not kill the viewer
-            logger.exception("loading %s failed", ref.description)
-            show_error(f"{ref.description}: could not be loaded ({type(exc).__name__}: {exc})")
+            logger.exception("loading %s failed", ref.series_description)
+            show_error(
+                f"{ref.series_description}: could not be loaded ({type(exc).__name__}: {exc})"
+            )
         return None
 
     def close(self) -> None:

@@ -16,23 +16,16 @@ import numpy as np
 import numpy.typing as npt
 
 from spondy_annotate.cases.pairing import Case
+from spondy_annotate.grading.session import CaseKey, case_key
 from spondy_napari.display.layer_data import PreparedVolume
 
-#: Identifies a case independently of labels and order: patient, baseline and follow-up study.
-CaseKey = tuple[str, str, str]
-#: ``provider(case) -> (x, y, z) | None``: a stored offset (the grading store's view state).
+#: ``provider(case) -> (x, y, z) | None``: a stored offset (the grading session's view state).
 OffsetProvider = Callable[[Case], Sequence[float] | None]
 
 
-def case_key(case: Case) -> CaseKey:
-    """``(patient_id, baseline study UID, follow-up study UID)`` of a case."""
-    base = case.baseline.study_instance_uid if case.baseline else ""
-    follow = case.followup.study_instance_uid if case.followup else ""
-    return case.patient_id, base, follow
-
-
 class OffsetMemory:
-    """The offsets of this session by :func:`case_key`; a stored one is asked once per case."""
+    """The offsets of this session by case (:func:`~spondy_annotate.grading.session.case_key`);
+    a stored one is asked once per case."""
 
     def __init__(self) -> None:
         self._offsets: dict[CaseKey, np.ndarray] = {}

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -43,7 +44,8 @@ import numpy.typing as npt
 from napari.utils.events import EmitterGroup, Event
 from napari.utils.notifications import show_info, show_warning
 
-from spondy_annotate.cases.pairing import Case, CaseStatus, SeriesPair, SeriesRef
+from spondy_annotate.cases.pairing import Case, CaseStatus, SeriesPair
+from spondy_annotate.dicom.records import SeriesRecord
 from spondy_napari import _registry
 from spondy_napari.display.frame import SLICE_AXIS_LABELS
 from spondy_napari.display.layer_data import (
@@ -95,6 +97,8 @@ class ReadingRoom:
     ----------
     cases : list of Case
         The cases of the opened export, in worklist order.
+    folder, db_path : str, Path or None
+        The export on screen and its project database (the grading goes there).
     layers : dict
         ``{"baseline": Image, "followup": Image}`` once a case has been shown.
     prepared : dict
@@ -122,9 +126,7 @@ class ReadingRoom:
         panel adds its keys here): this viewer's help only.
     """
 
-    def __init__(
-        self, viewer: napari.Viewer, *, cache: VolumeCache | None = None
-    ) -> None:
+    def __init__(self, viewer: napari.Viewer, *, cache: VolumeCache | None = None) -> None:
         self.viewer = viewer
         self.cache = cache or VolumeCache()
         self.loads = LoadRequests(self.cache)
@@ -141,6 +143,7 @@ class ReadingRoom:
         )
         self.cases: list[Case] = []
         self.folder: str | None = None
+        self.db_path: Path | None = None
         self.case_index: int | None = None
         self.pair_index = 0
         self.current_side = "baseline"
@@ -164,11 +167,14 @@ class ReadingRoom:
         _registry.set_room(viewer, self)
 
     # -- the export -----------------------------------------------------------------------------
-    def set_cases(self, cases: Sequence[Case], *, folder: str | None = None) -> None:
+    def set_cases(
+        self, cases: Sequence[Case], *, folder: str | None = None, db_path: Path | None = None
+    ) -> None:
         """Replace the worklist (forgets the cache and the offsets of the previous export)."""
         self.cache.clear()
         self.cases = self.case_order(list(cases)) if self.case_order else list(cases)
         self.folder = folder
+        self.db_path = db_path
         self.case_index = None
         self.navigation = None
         self._offsets.clear()
@@ -333,7 +339,7 @@ class ReadingRoom:
         labels = [p.label for p in case.pairs]
         return labels.index(label) if label in labels else 0
 
-    def _refs(self, pair: SeriesPair) -> dict[str, SeriesRef | None]:
+    def _refs(self, pair: SeriesPair) -> dict[str, SeriesRecord | None]:
         return {"baseline": pair.baseline, "followup": pair.followup}
 
     def request_case(self, index: int, *, pair_label: str | None = None) -> bool:
@@ -591,7 +597,7 @@ class ReadingRoom:
             case.pairs[self.pair_index],
             *(p for p in case.pairs if p is not case.pairs[self.pair_index]),
         ]
-        refs: list[SeriesRef | None] = [r for p in order for r in (p.baseline, p.followup)]
+        refs: list[SeriesRecord | None] = [r for p in order for r in (p.baseline, p.followup)]
         pinned = [r.series_instance_uid for r in refs if r is not None]
         for step in (+1, -1):
             neighbour = self._neighbour(step)

@@ -1,7 +1,9 @@
 """``spondy-annotate open DIR``: the reading room (napari) docked on an export.
 
-The plugin (``spondy_napari``, which brings napari and Qt) is imported inside :func:`run` only,
-so the rest of the command line and the core never need Qt. With ``--screenshot PNG`` the viewer opens, shows the first case (or
+The plugin contributes this subcommand to the core's command line through the entry point group
+``spondy_annotate.cli`` (``pyproject.toml``): the core finds :func:`add_open_command` there and
+never imports this package. Importing this module is cheap (no napari, no Qt): napari is imported
+by :func:`run` only. With ``--screenshot PNG`` the viewer opens, shows the first case (or
 ``--case N``), saves a screenshot and exits: the README's demo on a headless machine runs it under
 ``xvfb-run``.
 """
@@ -11,14 +13,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from spondy_annotate.cli._common import add_rules_option
 from spondy_annotate.errors import SpondyError
 
 
-def add_parser(sub: Any) -> argparse.ArgumentParser:
-    """Register ``open``."""
+def add_open_command(sub: Any) -> argparse.ArgumentParser:
+    """Register ``open`` on the core's subparsers (the ``spondy_annotate.cli`` entry point)."""
     p = sub.add_parser(
         "open",
         help="read an export side by side in napari (baseline left, follow-up right)",
@@ -46,6 +49,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         help="window size for --screenshot (default: 1920x1080)",
     )
     add_rules_option(p)
+    p.set_defaults(run=run)
     return p
 
 
@@ -67,9 +71,7 @@ def _size(text: str) -> tuple[int, int]:
 
 def run(args: argparse.Namespace) -> int:
     """Open the viewer (and, with ``--screenshot``, save one and exit)."""
-    from pathlib import Path
-
-    from spondy_annotate.cases.rules import load_rules
+    from spondy_annotate.dicom.rules import load_rules
 
     folder = Path(args.folder)
     if not folder.is_dir():
@@ -85,13 +87,8 @@ def run(args: argparse.Namespace) -> int:
     if case is not None and case < 0:
         raise SpondyError(f"--case {args.case}: cases are numbered from 1")
 
-    # spondy_napari (the plugin) brings napari and Qt; the core never imports them itself.
-    from spondy_napari._app import open_reading_room
+    from spondy_napari._app import open_reading_room  # napari and Qt from here on
 
     return open_reading_room(
-        str(folder),
-        case=case,
-        screenshot=args.screenshot,
-        size=size,
-        rules=rules,
+        str(folder), case=case, screenshot=args.screenshot, size=size, rules=rules
     )

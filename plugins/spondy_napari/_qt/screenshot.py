@@ -1,0 +1,32 @@
+"""Saving the viewer's window as a PNG (the README's screenshots, ``open --screenshot``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from qtpy.QtWidgets import QApplication
+
+from spondy_annotate.errors import SpondyError
+
+if TYPE_CHECKING:
+    import napari
+
+
+def save_screenshot(viewer: napari.Viewer, path: str | os.PathLike[str]) -> Path:
+    """Let the window lay out and draw, then save it (the whole window, docks included)."""
+    from napari.utils.io import imsave
+
+    for _ in range(5):
+        QApplication.processEvents()
+    viewer.reset_view()
+    QApplication.processEvents()
+    image = viewer.screenshot(canvas_only=False, flash=False)
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        imsave(str(out), image)
+    except OSError as exc:
+        raise SpondyError(f"{out}: cannot save the screenshot ({exc.strerror or exc})") from None
+    return out

@@ -27,6 +27,8 @@ if TYPE_CHECKING:  # pydicom is imported when a file needs it, not for the fast 
     #: A header: pydicom's dataset, or the fast scanner's ``{keyword: value}`` mapping.
     DatasetLike: TypeAlias = Dataset | Mapping[str, Any]
 
+#: The longest error text quoted in a skip reason (the reason names the file too).
+_REASON_CHARS = 160
 #: A DICOMDIR (media directory): skipped, its images are indexed directly.
 _DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
 
@@ -345,19 +347,21 @@ def read_header(path: str | os.PathLike[str]) -> HeaderRecord:
     except NotAnImage:
         raise
     except (OSError, PermissionError) as exc:
-        raise NotAnImage(f"unreadable ({exc.strerror or one_line(exc, 160)})") from None
+        raise NotAnImage(f"unreadable ({exc.strerror or one_line(exc, _REASON_CHARS)})") from None
     except Exception as exc:  # pydicom raises many kinds on corrupt headers
         from pydicom.errors import InvalidDicomError
 
         if isinstance(exc, InvalidDicomError):
-            raise NotAnImage(f"not DICOM ({one_line(exc, 160)})") from None
-        raise NotAnImage(f"corrupt or truncated DICOM header ({one_line(exc, 160)})") from None
+            raise NotAnImage(f"not DICOM ({one_line(exc, _REASON_CHARS)})") from None
+        raise NotAnImage(
+            f"corrupt or truncated DICOM header ({one_line(exc, _REASON_CHARS)})"
+        ) from None
     try:
         return _pydicom_record(ds, path, st, has_marker=has_marker, ends_early=ends_early)
     except NotAnImage:
         raise
     except Exception as exc:  # a value pydicom cannot convert
-        raise NotAnImage(f"corrupt DICOM header ({one_line(exc, 160)})") from None
+        raise NotAnImage(f"corrupt DICOM header ({one_line(exc, _REASON_CHARS)})") from None
 
 
 def _pydicom_record(

@@ -24,7 +24,6 @@ from spondy_annotate.grading import store as store_module
 from spondy_annotate.grading.rubric import GradingStatus, Measurement, Rubric
 from spondy_annotate.grading.rubric_toml import default_rubric, load_rubric
 from spondy_annotate.grading.store import Session, Store, open_store
-from spondy_annotate.projectdb.location import default_db_path, is_project_db
 from spondy_annotate.projectdb.schema import APPLICATION_ID, SCHEMA_VERSION
 
 PATIENT = "PAT-0042"
@@ -476,35 +475,6 @@ def test_lost_pseudonym_key_refused_when_cases_exist(db: Path) -> None:
         c.execute("DELETE FROM meta WHERE key = 'salt'")
     with pytest.raises(StoreError, match=rf"^{re.escape(str(db))}: .*no pseudonym key"):
         Store(db)
-
-
-def test_default_db_path_beside_the_export(tmp_path: Path) -> None:
-    export = tmp_path / "export"
-    export.mkdir()
-    assert default_db_path(export) == tmp_path / "export.spondy.sqlite"
-    assert default_db_path(f"{export}/") == tmp_path / "export.spondy.sqlite"
-
-
-@pytest.mark.skipif(sys.platform != "linux", reason="XDG_CACHE_HOME is the Linux cache folder")
-def test_default_db_path_in_user_cache_when_beside_is_not_writable(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    export = tmp_path / "gone" / "export"  # its folder cannot be written (it does not exist)
-    path = default_db_path(export)
-    assert path.parent == tmp_path / "cache" / "spondy_annotate" and path.parent.is_dir()
-    assert re.fullmatch(r"[0-9a-f]{16}\.spondy\.sqlite", path.name)
-    assert default_db_path(export) == path  # the same export, the same database
-    assert default_db_path(tmp_path / "gone" / "other") != path
-
-
-@pytest.mark.parametrize(
-    ("name", "expected"),
-    [("export.spondy.sqlite", True), ("g.SQLITE3", True), ("g.db", True), ("g.csv", False),
-     ("g.xlsx", False), ("sqlite", False)],
-)  # fmt: skip
-def test_is_project_db_by_suffix(name: str, expected: bool) -> None:
-    assert is_project_db(Path("/data") / name) is expected
 
 
 # ----------------------------------------------------------------------------- processes

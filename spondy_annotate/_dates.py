@@ -5,8 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-import pandas as pd
-
 __all__ = ["is_missing", "parse_date"]
 
 _ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[ T].*)?")
@@ -15,10 +13,16 @@ _COMPACT_DATE = re.compile(r"(\d{4})(\d{2})(\d{2})")
 
 def is_missing(value: object) -> bool:
     """True for None, NaN, NaT, pd.NA and blank text."""
+    if value is None:
+        return True
     if isinstance(value, str):
         return not value.strip()
+    if isinstance(value, (int, float)):
+        return value != value  # NaN
+    import pandas as pd  # only for NaT, pd.NA and numpy scalars, so that start-up stays light
+
     try:
-        return value is None or bool(pd.isna(value))
+        return bool(pd.isna(value))
     except (TypeError, ValueError):
         return False
 

@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 from pydicom import dcmread
 
 from spondy_annotate.synthetic._seeds import random_name, seeded_rng
@@ -150,15 +151,11 @@ def _write_junk(out: Path, studies: Sequence[SyntheticStudy], seed: int) -> None
 
 
 def _thumbnail(study: SyntheticStudy) -> bytes:
-    """A small JPEG of the study's middle sagittal slice (hand-made bytes without Pillow)."""
+    """A small JPEG of the study's middle sagittal slice (junk a real export carries)."""
     series = study.series[0]
     ds = dcmread(series.files[len(series.files) // 2])
     img = ds.pixel_array.astype(float)
     img = np.clip(255 * img / max(float(img.max()), 1.0), 0, 255).astype(np.uint8)
-    try:
-        from PIL import Image
-    except ImportError:  # pragma: no cover - Pillow comes with matplotlib
-        return b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xff\xd9"
     buf = io.BytesIO()
     Image.fromarray(img).resize((64, 64)).save(buf, format="JPEG", quality=75)
     return buf.getvalue()

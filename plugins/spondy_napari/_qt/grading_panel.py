@@ -203,7 +203,7 @@ class GradingPanel(QWidget):
         events.changed.connect(self.refresh)
         events.leaving.connect(self._finish_note)
         events.case.connect(self._focus_canvas)
-        events.answered.connect(self._slice_timer.start)
+        events.answered.connect(lambda e: self._slice_timer.start())
         events.message.connect(
             lambda e: self.hint.setText(f"<span style='color:#E69F00'>{e.value}</span>")
         )

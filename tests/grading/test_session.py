@@ -24,20 +24,14 @@ from spondy_annotate.grading.session import (
     case_key,
 )
 from spondy_annotate.grading.store import Store
-from spondy_annotate.synthetic.export import generate_export
 
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00$")
 
 
 @pytest.fixture(scope="module")
-def cases(tmp_path_factory: pytest.TempPathFactory) -> list[Case]:
+def cases(mixed_export: Path) -> list[Case]:
     """Two patients with a baseline and a follow-up, one with a single study."""
-    folder = tmp_path_factory.mktemp("session") / "export"
-    generate_export(
-        folder, patients=2, single_study_patients=1, seed=4, rows=32, columns=32, slices=5,
-        junk=False,
-    )  # fmt: skip
-    found = find_cases(index_folder(folder).series)
+    found = find_cases(index_folder(mixed_export).series)
     assert [c.status for c in found] == [CaseStatus.READY, CaseStatus.READY, CaseStatus.INCOMPLETE]
     return found
 

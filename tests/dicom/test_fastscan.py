@@ -13,7 +13,7 @@ from spondy_annotate.dicom._fastscan import scan_header
 from spondy_annotate.dicom.headers import NotAnImage, header_from_dataset
 
 TEST_FILES = Path(get_testdata_file("MR_small.dcm")).parent
-REALWORLD = Path(__file__).parents[2] / "shared" / "realworld-dicom"
+REALWORLD = Path(__file__).parents[3] / "shared" / "realworld-dicom"
 
 
 def both_records(path):

@@ -15,7 +15,7 @@ from spondy_annotate.dicom.index import index_folder
 from spondy_annotate.dicom.volume import load_series
 from spondy_annotate.errors import SeriesGeometryError
 
-REALWORLD = Path(__file__).resolve().parents[2] / "shared" / "realworld-dicom"
+REALWORLD = Path(__file__).resolve().parents[3] / "shared" / "realworld-dicom"
 pytestmark = pytest.mark.skipif(not REALWORLD.is_dir(), reason="no ../shared/realworld-dicom")
 
 

@@ -1,0 +1,47 @@
+"""Fixtures shared by the whole suite; each synthetic input is generated once per run.
+
+The test tree mirrors the packages (``tests/dicom/`` for ``spondy_annotate/dicom/``, ...,
+``tests/napari/_qt/`` for ``spondy_napari/_qt/``). This folder is on ``sys.path`` (pytest puts a
+root ``conftest.py``'s folder there), so test modules import the helpers beside this file:
+``dicom_factory`` (single series with exactly known geometry) and ``guards`` (a deadline).
+
+Marks: ``gui`` needs a napari viewer (pytest-xvfb provides the display); ``slow`` takes more than
+about five seconds — ``pytest -m "not slow"`` is the quick loop while editing, CI runs everything.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+#: Small exports: enough pixels to see anatomy, few enough for quick tests.
+SMALL = {"rows": 64, "columns": 64, "slices": 7}
+
+
+@pytest.fixture(scope="session")
+def small_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three patients with a baseline and a follow-up study (sagittal T1, T2, STIR; junk files)."""
+    from spondy_annotate.synthetic.export import generate_export
+
+    folder = tmp_path_factory.mktemp("small") / "export"
+    generate_export(folder, patients=3, seed=3, **SMALL)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def mixed_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two readable patients and one with a single study (incomplete); no junk files."""
+    from spondy_annotate.synthetic.export import generate_export
+
+    folder = tmp_path_factory.mktemp("mixed") / "mixed"
+    generate_export(folder, patients=2, single_study_patients=1, seed=5, junk=False, **SMALL)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def cohort_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The paper-shaped 48-patient cohort: its lab file and its gradings file."""
+    from spondy_annotate.synthetic.cohort import write_synthetic_cohort
+
+    return write_synthetic_cohort(tmp_path_factory.mktemp("cohort"), seed=0)

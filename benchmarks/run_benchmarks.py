@@ -55,14 +55,15 @@ for d, _, fs in os.walk(sys.argv[1]):
 """
 
 
-def timed(cmd: list[str], repeat: int, before=None) -> float:
+def timed(cmd: list[str], repeat: int, before=None, env: dict[str, str] | None = None) -> float:
     """Best wall-clock time of ``cmd`` (a whole process) over ``repeat`` runs."""
     best = float("inf")
     for _ in range(repeat):
         if before:
             before()
         start = time.perf_counter()
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       env={**os.environ, **(env or {})})
         best = min(best, time.perf_counter() - start)
     return best
 
@@ -80,7 +81,7 @@ def best_of(fn, repeat: int) -> float:
 
 def row(label: str, seconds: float, ours: float | None = None) -> None:
     ratio = f"{seconds / ours:6.2f}x" if ours else "       "
-    print(f"  {label:44} {seconds * 1000:10.1f} ms  {ratio}")
+    print(f"  {label:56} {seconds * 1000:10.1f} ms  {ratio}")
 
 
 def make_export(work: Path, patients: int, size: int, slices: int) -> Path:
@@ -99,35 +100,65 @@ def make_export(work: Path, patients: int, size: int, slices: int) -> Path:
     return export
 
 
-def bench_index(export: Path, repeat: int) -> None:
+def fresh_copy(export: Path, work: Path) -> Path:
+    """A copy of ``export`` that no project database has seen (new paths, new mtimes)."""
+    copy = work / f"{export.name}_copy"
+    shutil.rmtree(copy, ignore_errors=True)
+    for p in copy.parent.glob(f"{copy.name}.spondy.sqlite*"):
+        p.unlink()
+    shutil.copytree(export, copy)
+    return copy
+
+
+def bench_index(export: Path, work: Path, repeat: int) -> None:
+    export = fresh_copy(export, work)
     files = sum(len(f) for _, _, f in os.walk(export))
-    print(f"\nIndexing {files} files (whole process; ratio = peer / spondy_annotate)")
+    print(f"\nIndexing a fresh copy of the export, {files} files "
+          "(whole process; ratio = peer / spondy_annotate)")
     cache = Path(tempfile.mkdtemp()) / "project.sqlite"
+    index = [*CLI, "index", str(export), "--cache", str(cache)]
 
     def drop_cache() -> None:
         for p in cache.parent.glob("project.sqlite*"):
             p.unlink()
 
-    ours = timed([*CLI, "index", str(export), "--csv", "--cache", str(cache)], repeat, drop_cache)
-    row("spondy_annotate index (fresh)", ours)
-    row("plain pydicom dcmread(stop_before_pixels)", timed([PY, "-c", PLAIN_PYDICOM, str(export)], repeat), ours)
+    ours = timed([*index, "--json"], repeat, drop_cache)
+    row("spondy_annotate index --json (fresh)", ours)
+    plain = timed([PY, "-c", PLAIN_PYDICOM, str(export)], repeat)
+    row("plain pydicom dcmread(stop_before_pixels)", plain, ours)
     sitk = timed([PY, "-c", SITK_SCAN, str(export)], repeat)
     row("SimpleITK GDCM series scan", sitk, ours)
     row("floor: read first 2 KiB of each file", timed([PY, "-c", FLOOR, str(export)], repeat), ours)
+    serial = timed([*index, "--json"], repeat, drop_cache, env={"SPONDY_INDEX_WORKERS": "1"})
+    row("spondy_annotate index --json (fresh, 1 process)", serial, ours)
 
-    print("\nRe-indexing (index cache in the project database)")
-    timed([*CLI, "index", str(export), "--csv", "--cache", str(cache)], 1)
-    again = timed([*CLI, "index", str(export), "--csv", "--cache", str(cache)], repeat)
-    row("spondy_annotate index (unchanged)", again)
+    print("\nRe-opening the unchanged export (index cache in the project database)")
+    timed([*index, "--json"], 1)
+    again = timed([*index, "--json"], repeat)
+    row("spondy_annotate index --json (unchanged)", again)
     row("SimpleITK GDCM series scan", sitk, again)
+    row("spondy_annotate index --csv (unchanged)", timed([*index, "--csv"], repeat), again)
+    row("spondy_annotate index (table, unchanged)", timed(index, repeat), again)
     changed = sorted(p for p in export.rglob("*") if p.is_file())[::300]
     now = time.time_ns()
     for n, p in enumerate(changed):
         os.utime(p, ns=(now + n, now + n))  # "modified": new times, same content
-    after = timed([*CLI, "index", str(export), "--csv", "--cache", str(cache)], 1)
-    row(f"spondy_annotate index ({len(changed)} files changed)", after)
+    after = timed([*index, "--json"], 1)
+    row(f"spondy_annotate index --json ({len(changed)} files changed)", after)
     row("SimpleITK GDCM series scan", sitk, after)
     shutil.rmtree(cache.parent)
+
+    print("\nThe viewer re-opening the unchanged export (in process, as the napari plugin calls it)")
+    from spondy_annotate.cases.open import open_export
+
+    open_export(export)  # the project database beside the export, as in the viewer
+    viewer = best_of(lambda: open_export(export), repeat)
+    row("open_export(folder) (unchanged, in process)", viewer)
+    row("spondy_annotate index --json (unchanged, whole process)", again, viewer)
+    row("SimpleITK GDCM series scan", sitk, viewer)
+    print(f"\nratios: fresh index {plain / ours:.2f}x plain pydicom (target >= 3), "
+          f"{sitk / ours:.2f}x SimpleITK (target >= 4); re-open --json {sitk / again:.1f}x "
+          f"SimpleITK (target >= 30); viewer re-open {viewer * 1000:.0f} ms")
 
 
 def bench_load(work: Path, size: int, repeat: int) -> None:
@@ -202,7 +233,7 @@ def main() -> None:
 
     print(f"machine: {platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     export = make_export(args.work, args.patients, args.size, args.slices)
-    bench_index(export, args.repeat)
+    bench_index(export, args.work, args.repeat)
     bench_load(args.work, args.size, max(args.repeat, 5))
     if not args.skip_viewer:
         bench_viewer(args.work)

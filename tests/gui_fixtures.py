@@ -1,6 +1,6 @@
 """Fixtures of the napari front-end tests (imported by the test modules; no conftest needed).
 
-Exports come from :func:`spondy_annotate.synthetic.generate_export` at a small size (64x64, 7
+Exports come from :func:`spondy_annotate.synthetic.export.generate_export` at a small size (64x64, 7
 slices) so that the GUI tests stay quick; single series with exactly known geometry come from
 ``dicom_factory.write_series``.
 """

@@ -288,7 +288,8 @@ def test_reader_is_asked_once_in_the_panel(make_napari_viewer, qtbot, export, mo
     ctx = open_viewer(make_napari_viewer, qtbot, export)
     panel = ctx.panel
     assert panel.controller.session is None and not panel.controller.is_grading
-    assert not default_db_path(export).exists()  # nothing written before a reader is known
+    with Store(default_db_path(export)) as store:  # the export's database caches its headers...
+        assert store.sessions() == []  # ... but nothing is graded before a reader is known
     assert not panel.controller.handle_key("3")  # not grading: keys stay the reading room's
     qtbot.keyClicks(panel.reader_edit, "AB")
     qtbot.keyClick(panel.reader_edit, Qt.Key.Key_Return)

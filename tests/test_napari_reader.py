@@ -214,3 +214,16 @@ def test_sample_data(tmp_path, monkeypatch):
     assert all(kind == "image" for *_, kind in layers)
     assert make_sample_data()  # generated once, then reused
     assert len([p for p in tmp_path.glob("spondy-annotate-sample-*") if p.is_dir()]) == 1
+
+
+def test_open_subcommand_is_the_plugins(tmp_path, capsys):
+    """``spondy-annotate open`` comes from the plugin's entry point; the core never imports it."""
+    from importlib.metadata import entry_points
+
+    from spondy_annotate import cli
+
+    (entry,) = [e for e in entry_points(group=cli.ENTRY_POINT_GROUP) if e.name == "open"]
+    assert entry.value == "spondy_napari._cli:add_open_command"
+    missing = tmp_path / "missing"
+    assert cli.main(["open", str(missing)]) == 1
+    assert capsys.readouterr().err == f"spondy-annotate: error: {missing}: no such folder\n"

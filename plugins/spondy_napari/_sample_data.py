@@ -1,7 +1,7 @@
 """Sample data: a synthetic baseline/follow-up pair (a lumbar spine phantom, no patient data).
 
 The export is generated once per user and version into the temporary folder by
-:func:`spondy_annotate.synthetic.generate_export` and read like any folder.
+:func:`spondy_annotate.synthetic.export.generate_export` and read like any folder.
 """
 
 from __future__ import annotations

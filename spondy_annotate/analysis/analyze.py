@@ -25,10 +25,20 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from spondy_annotate.analysis.dataset import build_dataset
+from spondy_annotate.analysis.descriptive import flow_table, interval_table, lab_values_table
+from spondy_annotate.analysis.disc_height import MEASURES, consistency_table, disc_height_table
 from spondy_annotate.analysis.gradings import prepare_gradings
 from spondy_annotate.analysis.paper import order_items
-from spondy_annotate.analysis.results import AnalysisResult, AnalysisSettings
-from spondy_annotate.analysis.stats import spearman, weighted_kappa
+from spondy_annotate.analysis.results import CORRELATION_COLUMNS, AnalysisResult, AnalysisSettings
+from spondy_annotate.analysis.sensitivity import sensitivity_table
+from spondy_annotate.analysis.stats import (
+    CI_METHOD,
+    SpearmanResult,
+    adjust_p,
+    spearman,
+    weighted_kappa,
+)
 from spondy_annotate.errors import SpondyError
 from spondy_annotate.grading.rubric import Change
 from spondy_annotate.labs.classify import LabClass, classify_labs
@@ -36,7 +46,7 @@ from spondy_annotate.labs.link import link_labs
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["analyze"]
+__all__ = ["adjust_per_reader", "analyze", "correlation_row"]
 
 
 def analyze(
@@ -76,16 +86,18 @@ def analyze(
     ]
     link = link_labs(cases, lab_values, settings.window, tests=settings.tests)
     labs = classify_labs(link, settings.classification)
-    dataset = _dataset(g, labs, settings.tests)
+    dataset = build_dataset(g, labs, settings.tests)
     items = order_items(g["item"].unique())
     result_readers = [primary, *(r for r in readers if r != primary)]
-    correlations = _correlations(dataset, result_readers, primary, settings, items)
+    notes = list(notes)
+    correlations = _correlations(dataset, result_readers, primary, settings, items, notes)
     crosstabs = {
         (test, item): _crosstab(dataset, primary, test, item)
         for test in settings.tests
         for item in items
     }
     kappa = _kappa_table(g, readers, items, settings.kappa_weights)
+    disc = disc_height_table(dataset, settings.tests)
     logger.info("analysed %d cases, %d readers, %d items", len(cases), len(readers), len(items))
     return AnalysisResult(
         settings=settings,
@@ -98,7 +110,16 @@ def analyze(
         kappa=kappa,
         labs=labs,
         link=link,
-        notes=notes,
+        notes=tuple(notes),
+        interval=interval_table(dataset),
+        lab_values=lab_values_table(labs, settings.tests),
+        flow=flow_table(dataset, link, correlations, settings.tests),
+        disc_height=disc,
+        disc_height_correlations=_disc_height_correlations(
+            disc, result_readers, primary, settings, notes
+        ),
+        grade_consistency=consistency_table(dataset),
+        sensitivity=sensitivity_table(g, lab_values, settings, primary),
     )
 
 
@@ -111,34 +132,13 @@ def _primary_reader(g: pd.DataFrame, wanted: str | None) -> str:
     return str(sorted(counts.index, key=lambda r: (-counts[r], r))[0])
 
 
-def _dataset(g: pd.DataFrame, labs: pd.DataFrame, tests: Sequence[str]) -> pd.DataFrame:
-    data = g.copy()
-    data["interval_days"] = (data["followup_date"] - data["baseline_date"]).dt.days
-    fields = {
-        "baseline_value": "baseline",
-        "followup_value": "followup",
-        "baseline_offset_days": "baseline_offset_days",
-        "followup_offset_days": "followup_offset_days",
-        "lab_class": "class",
-        "lab_code": "code",
-        "unchanged": "unchanged",
-        "baseline_draw_date": "baseline_draw_date",
-        "followup_draw_date": "followup_draw_date",
-    }
-    for test in tests:
-        part = labs.loc[labs["test"] == test, ["case_id", *fields]]
-        part = part.rename(columns={k: f"{test}_{v}" for k, v in fields.items()})
-        data = data.merge(part, on="case_id", how="left")
-        data[f"{test}_code"] = data[f"{test}_code"].astype("Int64")
-    return data.reset_index(drop=True)
-
-
 def _correlations(
     data: pd.DataFrame,
     readers: Sequence[str],
     primary: str,
     settings: AnalysisSettings,
     items: Sequence[str],
+    notes: list[str],
 ) -> pd.DataFrame:
     rows: list[dict[str, Any]] = []
     for reader in readers:
@@ -153,24 +153,88 @@ def _correlations(
                     seed=settings.seed,
                     confidence=settings.confidence,
                 )
+                _note_dropped_resamples(
+                    res, settings.bootstrap, f"{test} x {item} ({reader})", notes
+                )
                 rows.append(
                     {"reader": reader, "primary": reader == primary, "test": test, "item": item}
-                    | asdict(res)
+                    | correlation_row(res)
                 )
-    return pd.DataFrame(rows)
+    return adjust_per_reader(pd.DataFrame(rows, columns=list(CORRELATION_COLUMNS)))
+
+
+def correlation_row(res: SpearmanResult) -> dict[str, Any]:
+    """The :data:`CORRELATION_COLUMNS` of one result, without the keys and adjusted p."""
+    return asdict(res) | {"p_primary": res.p_primary, "ci_method": CI_METHOD}
+
+
+def adjust_per_reader(table: pd.DataFrame) -> pd.DataFrame:
+    """Add ``p_holm`` and ``p_bh``: ``p_primary`` adjusted over each reader's table."""
+    table = table.copy()
+    for column, method in (("p_holm", "holm"), ("p_bh", "bh")):
+        table[column] = math.nan
+        for _, part in table.groupby("reader", sort=False):
+            table.loc[part.index, column] = adjust_p(part["p_primary"].to_numpy(float), method)
+    return table
+
+
+def _disc_height_correlations(
+    disc: pd.DataFrame,
+    readers: Sequence[str],
+    primary: str,
+    settings: AnalysisSettings,
+    notes: list[str],
+) -> pd.DataFrame:
+    """Spearman of the lab class with each measured disc height change, per reader and test."""
+    rows: list[dict[str, Any]] = []
+    for reader in readers:
+        mine = disc[disc["reader"] == reader]
+        if mine.empty:
+            continue
+        for test in settings.tests:
+            for measure in MEASURES:
+                sub = mine.dropna(subset=[f"{test}_code", measure])
+                res = spearman(
+                    sub[f"{test}_code"].to_numpy(dtype=float),
+                    sub[measure].to_numpy(dtype=float),
+                    n_boot=settings.bootstrap,
+                    seed=settings.seed,
+                    confidence=settings.confidence,
+                )
+                _note_dropped_resamples(
+                    res, settings.bootstrap, f"{test} x {measure} ({reader})", notes
+                )
+                rows.append(
+                    {"reader": reader, "primary": reader == primary, "test": test, "item": measure}
+                    | correlation_row(res)
+                )
+    return adjust_per_reader(pd.DataFrame(rows, columns=list(CORRELATION_COLUMNS)))
+
+
+def _note_dropped_resamples(res: SpearmanResult, n_boot: int, what: str, notes: list[str]) -> None:
+    """Warn, and note, when bootstrap resamples with a constant variable were left out."""
+    dropped = n_boot - res.n_boot_valid
+    if n_boot and dropped and not math.isnan(res.rho):
+        note = (
+            f"{what}: {dropped} of {n_boot} bootstrap resamples ({dropped / n_boot:.0%}) had a "
+            "constant variable and were left out of the percentile interval"
+        )
+        logger.warning(note)
+        notes.append(note)
 
 
 def _crosstab(data: pd.DataFrame, reader: str, test: str, item: str) -> pd.DataFrame:
+    """Counts of lab class (rows) x MRI change (columns), every category present, also at n = 0."""
     sub = data[(data["reader"] == reader) & (data["item"] == item) & data[f"{test}_code"].notna()]
     classes = [c.label for c in LabClass]
     changes = [c.value for c in Change]
-    table = pd.crosstab(
-        pd.Categorical(sub[f"{test}_class"], categories=classes),
-        pd.Categorical(sub["change"], categories=changes),
-        dropna=False,
+    counts = sub.groupby([f"{test}_class", "change"]).size()
+    table = pd.DataFrame(
+        [[int(counts.get((lab_class, change), 0)) for change in changes] for lab_class in classes],
+        index=pd.Index(classes, name=f"{test} class"),
+        columns=pd.Index(changes, name=f"{item} change"),
     )
-    table.index.name, table.columns.name = f"{test} class", f"{item} change"
-    return table.reindex(index=classes, columns=changes, fill_value=0)
+    return table
 
 
 def _class_counts(labs: pd.DataFrame, case_ids: pd.Series, tests: Sequence[str]) -> pd.DataFrame:

@@ -1,24 +1,34 @@
-"""The analysis figures: cross-tab heat maps and lab trajectories, as matplotlib figures and PNG.
+"""The analysis figures: cross-tab heat maps, lab trajectories, the forest plot of rho.
 
 Figures are drawn on :class:`matplotlib.figure.Figure` with the Agg canvas (no pyplot, no GUI),
-so the napari plugin can show the same figures. They show cases by class and count only.
+so the napari plugin can show the same figures, and rendered at 300 dpi (PNG) or as SVG. Text
+is drawn as given: no TeX, no mathtext, so a ``$`` in a reader's or item's name is a dollar
+sign. They show cases by class and count only.
 
 Examples
 --------
->>> figures = make_figures(result)                                     # doctest: +SKIP
+>>> figures = make_figures(result, svg=True)                           # doctest: +SKIP
 >>> png = figures[crosstab_name("CRP", "marrow_edema")]                # doctest: +SKIP
 >>> crosstab_name("CRP", "marrow_edema"), trajectory_name("ESR")
 ('crosstab_CRP_marrow_edema.png', 'trajectory_ESR.png')
+>>> crosstab_name("CRP", "disc height")  # not a file-name text: a digest keeps it apart
+'crosstab_CRP_disc_height-247107a1.png'
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
+import math
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import PurePath
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from spondy_annotate.analysis.paper import PAPER_RHO
 from spondy_annotate.analysis.results import AnalysisResult
 from spondy_annotate.analysis.summary import number_text, p_text
 from spondy_annotate.labs.classify import LabClass
@@ -30,12 +40,23 @@ if TYPE_CHECKING:
 __all__ = [
     "CLASS_COLOURS",
     "crosstab_figure",
+    "FOREST_NAME",
+    "PNG_DPI",
     "crosstab_name",
+    "figure_bytes",
     "figure_png",
+    "forest_figure",
     "make_figures",
     "trajectory_figure",
     "trajectory_name",
 ]
+
+#: Resolution of the PNG figures (journal print quality).
+PNG_DPI = 300
+#: File name of the forest plot of rho.
+FOREST_NAME = "forest_rho.png"
+#: Text drawn as given: no TeX, no mathtext (``$`` is a dollar sign).
+_PLAIN_TEXT = {"text.usetex": False, "text.parse_math": False}
 
 #: Colour of each lab class in figures (Okabe-Ito, colour-blind safe).
 CLASS_COLOURS = {
@@ -47,6 +68,11 @@ CLASS_COLOURS = {
 
 def crosstab_figure(table: pd.DataFrame, *, title: str = "", subtitle: str = "") -> Figure:
     """Heat map of a lab class x MRI change count table (as in :attr:`AnalysisResult.crosstabs`)."""
+    with _plain_text():
+        return _crosstab_figure(table, title, subtitle)
+
+
+def _crosstab_figure(table: pd.DataFrame, title: str, subtitle: str) -> Figure:
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
@@ -81,6 +107,11 @@ def trajectory_figure(labs: pd.DataFrame, test: str, normal_limit: float) -> Fig
     normal_limit
         Drawn as a dashed line.
     """
+    with _plain_text():
+        return _trajectory_figure(labs, test, normal_limit)
+
+
+def _trajectory_figure(labs: pd.DataFrame, test: str, normal_limit: float) -> Figure:
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
@@ -120,30 +151,97 @@ def trajectory_figure(labs: pd.DataFrame, test: str, normal_limit: float) -> Fig
     return fig
 
 
-def figure_png(fig: Figure) -> bytes:
-    """Render a figure to PNG bytes with the Agg canvas."""
+def forest_figure(correlations: pd.DataFrame, confidence: float) -> Figure:
+    """Forest plot of rho with its interval per test and item, the paper's rho beside it.
+
+    Parameters
+    ----------
+    correlations
+        Rows of :attr:`AnalysisResult.correlations` (one reader).
+    confidence
+        Level of the intervals, for the axis label.
+    """
+    with _plain_text():
+        return _forest_figure(correlations, confidence)
+
+
+def _forest_figure(correlations: pd.DataFrame, confidence: float) -> Figure:
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+
+    rows = list(correlations.itertuples())
+    fig = Figure(figsize=(6.4, 1.2 + 0.42 * max(1, len(rows))), dpi=110, layout="constrained")
+    ax = fig.add_subplot()
+    for y, row in enumerate(reversed(rows)):
+        if not math.isnan(row.ci_low):
+            ax.plot([row.ci_low, row.ci_high], [y, y], color="0.2", linewidth=1.4)
+        ax.plot([row.rho], [y], marker="s", color="0.2", markersize=6)
+        paper = PAPER_RHO.get((row.test, row.item))
+        if paper is not None:
+            ax.plot([paper], [y], marker="D", color="#D55E00", markersize=6, fillstyle="none")
+    ax.axvline(0, color="0.5", linestyle=":", linewidth=1)
+    labels = [f"{r.test} x {r.item} (n = {r.n})" for r in reversed(rows)]
+    ax.set_yticks(range(len(rows)), labels, fontsize=8)
+    ax.set_xlim(-1, 1)
+    ax.set_ylim(-0.7, len(rows) - 0.3)
+    ax.set_xlabel(f"Spearman rho with {confidence:.0%} CI (Fisher z, Bonett-Wright SE)")
+    ax.legend(
+        handles=[
+            Line2D([], [], color="0.2", marker="s", label="this analysis"),
+            Line2D([], [], color="#D55E00", marker="D", fillstyle="none", linestyle="",
+                   label="Ahn et al. 2020"),
+        ],
+        fontsize=8, loc="lower left",
+    )  # fmt: skip
+    return fig
+
+
+def figure_bytes(fig: Figure, fmt: str = "png") -> bytes:
+    """Render a figure as PNG (:data:`PNG_DPI`) or SVG bytes, text drawn as given."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(fig)
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
+    with _plain_text():
+        fig.savefig(buffer, format=fmt, dpi=PNG_DPI, metadata=_METADATA.get(fmt))
     return buffer.getvalue()
 
 
-def make_figures(result: AnalysisResult) -> dict[str, bytes]:
-    """All report figures as PNG bytes by file name: the cross-tabs, then the trajectories."""
-    figures: dict[str, bytes] = {}
+def figure_png(fig: Figure) -> bytes:
+    """Render a figure to PNG bytes at :data:`PNG_DPI`."""
+    return figure_bytes(fig, "png")
+
+
+#: Fixed metadata, so that the same result gives the same bytes.
+_METADATA: dict[str, dict[str, str | None]] = {"svg": {"Date": None}, "png": {}}
+
+
+def make_figures(result: AnalysisResult, *, svg: bool = False) -> dict[str, bytes]:
+    """All report figures by file name: the cross-tabs, the trajectories, the forest plot.
+
+    PNG always; with ``svg`` each figure also as ``<name>.svg``.
+    """
+    drawn: dict[str, Figure] = {}
     corr = result.correlations.set_index(["reader", "test", "item"])
     for (test, item), table in result.crosstabs.items():
         stats = corr.loc[(result.primary_reader, test, item)]
-        subtitle = f"rho {number_text(stats['rho'])}, p {p_text(stats['p'])}, n {int(stats['n'])}"
-        fig = crosstab_figure(
+        subtitle = (
+            f"rho {number_text(stats['rho'])}, p {p_text(stats['p_primary'])}, n {int(stats['n'])}"
+        )
+        drawn[crosstab_name(test, item)] = crosstab_figure(
             table, title=f"{test} class vs {item} ({result.primary_reader})", subtitle=subtitle
         )
-        figures[crosstab_name(test, item)] = figure_png(fig)
     for test in result.settings.tests:
         limit = result.settings.classification.normal_limit(test)
-        figures[trajectory_name(test)] = figure_png(trajectory_figure(result.labs, test, limit))
+        drawn[trajectory_name(test)] = trajectory_figure(result.labs, test, limit)
+    primary = result.correlations[result.correlations["primary"]]
+    drawn[FOREST_NAME] = forest_figure(primary, result.settings.confidence)
+    figures = {name: figure_bytes(fig, "png") for name, fig in drawn.items()}
+    if svg:
+        figures |= {
+            str(PurePath(name).with_suffix(".svg")): figure_bytes(fig, "svg")
+            for name, fig in drawn.items()
+        }
     return figures
 
 
@@ -158,4 +256,17 @@ def trajectory_name(test: str) -> str:
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_") or "x"
+    """``text`` when it is a safe file-name part, else its safe part and a digest of it."""
+    slug = re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_") or "x"
+    if slug == text:
+        return slug
+    return f"{slug}-{hashlib.sha256(text.encode('utf-8')).hexdigest()[:8]}"
+
+
+@contextmanager
+def _plain_text() -> Iterator[None]:
+    """matplotlib settings under which text is drawn as given (no TeX, no mathtext)."""
+    import matplotlib
+
+    with matplotlib.rc_context(_PLAIN_TEXT):
+        yield

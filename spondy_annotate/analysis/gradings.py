@@ -15,6 +15,7 @@ Examples
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import TypeAlias
 
 import pandas as pd
 
-from spondy_annotate._dates import parse_date
+from spondy_annotate._dates import is_missing, parse_date
 from spondy_annotate.errors import SpondyError
 from spondy_annotate.grading.export import gradings_table, read_gradings
 from spondy_annotate.grading.pseudonym import PREFIX
@@ -30,6 +31,7 @@ from spondy_annotate.grading.rubric import Change
 from spondy_annotate.projectdb.location import is_project_db
 
 __all__ = [
+    "MEASURE_COLUMNS",
     "REQUIRED_COLUMNS",
     "GradingsSource",
     "check_gradings",
@@ -43,12 +45,19 @@ GradingsSource: TypeAlias = str | os.PathLike[str] | pd.DataFrame
 REQUIRED_COLUMNS = ("case_id", "patient_id", "item", "change", "baseline_date", "followup_date")
 #: Change labels meaning "not judged"; such gradings are left out and counted.
 _NOT_JUDGED = {"", "na", "n/a", "nan", "none", "not assessable", "not_assessable", "not assessed"}
+_DATE_COLUMNS = ("baseline_date", "followup_date")
+#: Grades and disc heights kept for the measured analysis (NaN when the table has none).
+MEASURE_COLUMNS = (
+    "baseline_grade", "followup_grade", "baseline_disc_height_mm", "followup_disc_height_mm",
+)  # fmt: skip
 _CHANGE_CODES = {change.value: change.code for change in Change}
 #: A pseudonym of the store (:func:`~spondy_annotate.grading.pseudonym.case_pseudonym`).
 _PSEUDONYM = re.compile(re.escape(PREFIX) + r"[0-9A-F]{2,64}")
 
 
-def load_gradings(source: GradingsSource, *, database: bool | None = None) -> pd.DataFrame:
+def load_gradings(
+    source: GradingsSource, *, database: bool | None = None, date_format: str | None = None
+) -> pd.DataFrame:
     """The gradings with identifiers, from a grading database, a gradings table or a DataFrame.
 
     Parameters
@@ -59,16 +68,21 @@ def load_gradings(source: GradingsSource, *, database: bool | None = None) -> pd
     database
         For a path: True reads it as a grading database, False as a gradings table; None
         decides by the name (:func:`~spondy_annotate.projectdb.location.is_project_db`).
+    date_format
+        ``strptime`` format of the MRI dates of a table already read, when they are text
+        other than ``YYYY-MM-DD`` or ``YYYYMMDD`` (e.g. ``%d.%m.%Y``).
 
     Raises
     ------
     SpondyError
-        The database or file is missing or unreadable (``StoreError``, ``ExportError``), or the
-        table lacks a column of :data:`REQUIRED_COLUMNS` (the message names the file).
+        The database or file is missing or unreadable (``StoreError``, ``ExportError``), the
+        table lacks a column of :data:`REQUIRED_COLUMNS` (the message names the file), or an
+        MRI date cannot be read (naming the data row).
     """
     if isinstance(source, pd.DataFrame):
         check_gradings(source, "gradings")
-        return source
+        dates = {c: _study_dates(source[c], date_format, "gradings") for c in _DATE_COLUMNS}
+        return source.assign(**dates)
     path = Path(source)
     if database if database is not None else is_project_db(path):
         return gradings_table(path, include_identifiers=True)
@@ -100,21 +114,25 @@ def prepare_gradings(gradings: pd.DataFrame) -> tuple[pd.DataFrame, tuple[str, .
     -------
     tuple of DataFrame and notes
         Columns ``case_id, patient_id, baseline_date, followup_date, reader, item, change,
-        mri_code``, and what was left out or merged, in words.
+        mri_code`` and :data:`MEASURE_COLUMNS` (floats), and what was left out or merged, in
+        words.
 
     Notes
     -----
     Change labels are matched case-insensitively; gradings whose change is empty or "not
     assessable" are left out. Repeated gradings of the same case, reader, item and level keep
     the last (by ``answered_at`` when present); several levels of one case are merged into the
-    worst change (highest code). Dates that cannot be read become missing (the case then has no
-    lab link). Case IDs are kept as given.
+    worst change (highest code). A blank MRI date is missing (the case then has no lab link);
+    a date that cannot be read (``YYYY-MM-DD``, ``YYYYMMDD`` or a date cell; see
+    :func:`load_gradings` for other formats) is an error, as in the lab files. Case IDs are
+    kept as given.
 
     Raises
     ------
     SpondyError
-        Missing columns, unknown change labels, a grading without a case ID, a case ID used for
-        two patients or date pairs, or case IDs (other than the store's pseudonyms) that hold
+        Missing columns, an unreadable MRI date (naming the data row), a follow-up MRI not
+        after its baseline MRI (naming the case), unknown change labels, a grading without a
+        case ID, a case ID used for two patients or date pairs, or case IDs (other than the store's pseudonyms) that hold
         their patient ID or an MRI date, which would carry identifiers into every output.
     """
     check_gradings(gradings, "gradings")
@@ -122,8 +140,8 @@ def prepare_gradings(gradings: pd.DataFrame) -> tuple[pd.DataFrame, tuple[str, .
     g = gradings.copy()
     g["case_id"] = g["case_id"].map(_text)
     g["patient_id"] = g["patient_id"].map(_text)
-    for col in ("baseline_date", "followup_date"):
-        g[col] = pd.to_datetime(g[col].map(_date_or_none))
+    for col in _DATE_COLUMNS:
+        g[col] = _study_dates(g[col], None, "gradings")
     g["reader"] = g["reader"].map(_text).fillna("unknown") if "reader" in g else "reader"
     g["item"] = g["item"].map(_text)
     change = g["change"].map(lambda v: (_text(v) or "").lower())
@@ -133,15 +151,20 @@ def prepare_gradings(gradings: pd.DataFrame) -> tuple[pd.DataFrame, tuple[str, .
             f"gradings: unknown change label(s) {', '.join(map(repr, unknown))} "
             f"(expected {', '.join(_CHANGE_CODES)})"
         )
+    for col in MEASURE_COLUMNS:
+        g[col] = _numbers(g[col]) if col in g else math.nan
     judged = change.isin(list(_CHANGE_CODES)) & g["item"].notna()
     if (~judged).any():
         notes.append(f"{int((~judged).sum())} grading(s) without a change judgement left out")
     g = g.loc[judged].assign(change=change[judged])
     g["mri_code"] = g["change"].map(_CHANGE_CODES).astype(int)
     _check_case_ids(g)
+    _check_intervals(g)
     g = _merge_repeats(g, notes)
     columns = ["case_id", "patient_id", "baseline_date", "followup_date", "reader", "item"]
-    return g[[*columns, "change", "mri_code"]].reset_index(drop=True), tuple(notes)
+    return g[[*columns, "change", "mri_code", *MEASURE_COLUMNS]].reset_index(drop=True), tuple(
+        notes
+    )
 
 
 def _text(value: object) -> str | None:
@@ -154,11 +177,44 @@ def _text(value: object) -> str | None:
     return text or None
 
 
-def _date_or_none(value: object) -> pd.Timestamp | None:
+def _study_dates(column: pd.Series, date_format: str | None, name: str) -> pd.Series:
+    """The MRI dates as days (blank: NaT); an unreadable one raises naming its data row."""
+    days: list[pd.Timestamp | None] = []
+    for row, value in enumerate(column, start=1):
+        if is_missing(value):
+            days.append(None)
+            continue
+        try:
+            days.append(pd.Timestamp(parse_date(value, date_format)))
+        except ValueError as exc:
+            hint = "" if date_format else "; give the format with --gradings-date-format"
+            raise SpondyError(f"{name}: data row {row}: {column.name}: {exc}{hint}") from None
+    return pd.Series(days, index=column.index, dtype="datetime64[ns]")
+
+
+def _numbers(column: pd.Series) -> pd.Series:
+    """A grade or measurement column as floats (blank: NaN); text that is no number raises."""
+    cells = column.astype(object).where(column.notna(), None)
+    cells = cells.map(lambda v: None if is_missing(v) else v)
     try:
-        return pd.Timestamp(parse_date(value))
-    except ValueError:
-        return None
+        return pd.to_numeric(cells).astype(float)
+    except (ValueError, TypeError) as exc:
+        raise SpondyError(f"gradings: {column.name}: {exc}") from None
+
+
+def _check_intervals(g: pd.DataFrame) -> None:
+    """Raise naming the first case whose follow-up MRI is not after its baseline MRI."""
+    days = (g["followup_date"] - g["baseline_date"]).dt.days
+    bad = g.loc[days.notna() & (days <= 0), "case_id"]
+    if not bad.empty:
+        case = bad.iloc[0]
+        interval = int(days[bad.index[0]])
+        what = "on the same day as" if interval == 0 else f"{-interval} days before"
+        more = f" (and {bad.nunique() - 1} more case(s))" if bad.nunique() > 1 else ""
+        raise SpondyError(
+            f"gradings: case {case}: follow-up MRI {what} the baseline MRI{more}; "
+            "baseline and follow-up are swapped or wrongly paired"
+        )
 
 
 def _check_case_ids(g: pd.DataFrame) -> None:

@@ -18,7 +18,14 @@ from spondy_annotate.grading.export import IDENTIFIER_COLUMNS
 from spondy_annotate.labs.classify import ClassificationSettings
 from spondy_annotate.labs.link import LinkResult, LinkWindow
 
-__all__ = ["AnalysisResult", "AnalysisSettings"]
+__all__ = ["CORRELATION_COLUMNS", "AnalysisResult", "AnalysisSettings"]
+
+#: Columns of :attr:`AnalysisResult.correlations`, in order (the first ten as in version 0.1).
+CORRELATION_COLUMNS = (
+    "reader", "primary", "test", "item", "n", "rho", "p", "ci_low", "ci_high", "n_boot_valid",
+    "p_exact", "p_exact_method", "p_primary", "p_holm", "p_bh", "ci_method",
+    "boot_low", "boot_high", "kendall_tau_b", "kendall_low", "kendall_high", "kendall_p",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -83,7 +90,12 @@ class AnalysisResult:
         columns ``patient_id, baseline_date, followup_date, <T>_baseline_draw_date,
         <T>_followup_draw_date`` (see :meth:`export_dataset`).
     correlations
-        ``reader, primary, test, item, n, rho, p, ci_low, ci_high, n_boot_valid``.
+        :data:`CORRELATION_COLUMNS`: per reader, test and item, n, Spearman's rho, ``p`` (t
+        approximation), ``ci_low, ci_high`` (by ``ci_method``), ``n_boot_valid``, the
+        permutation ``p_exact`` (``p_exact_method``), ``p_primary`` (``p_exact`` below 30
+        pairs, else ``p``), ``p_holm`` and ``p_bh`` (``p_primary`` adjusted over the reader's
+        tests x items), the percentile bootstrap ``boot_low, boot_high`` and Kendall's tau-b
+        with its interval and p (see :class:`~spondy_annotate.analysis.stats.SpearmanResult`).
     class_counts
         Per test: ``resolved, resolving, aggravated, unchanged, classified, missing, cases``.
     crosstabs
@@ -96,7 +108,27 @@ class AnalysisResult:
     link
         The lab linking, with the unlinked cases and reasons.
     notes
-        Gradings left out or merged, in words.
+        Gradings left out or merged, bootstrap resamples left out, in words.
+    interval
+        The follow-up interval (:func:`~spondy_annotate.analysis.descriptive.interval_table`).
+    lab_values
+        Lab values per test and class
+        (:func:`~spondy_annotate.analysis.descriptive.lab_values_table`).
+    flow
+        Patients from graded to analysed
+        (:func:`~spondy_annotate.analysis.descriptive.flow_table`).
+    disc_height
+        Measured disc heights per case and reader
+        (:func:`~spondy_annotate.analysis.disc_height.disc_height_table`).
+    disc_height_correlations
+        Like ``correlations``, the lab class against each measured change (``item`` is the
+        measure).
+    grade_consistency
+        Change judgements against the reader's grades
+        (:func:`~spondy_annotate.analysis.disc_height.consistency_table`).
+    sensitivity
+        The primary reader's rho under other settings
+        (:func:`~spondy_annotate.analysis.sensitivity.sensitivity_table`).
     """
 
     settings: AnalysisSettings
@@ -110,6 +142,13 @@ class AnalysisResult:
     labs: pd.DataFrame
     link: LinkResult
     notes: tuple[str, ...]
+    interval: pd.DataFrame
+    lab_values: pd.DataFrame
+    flow: pd.DataFrame
+    disc_height: pd.DataFrame
+    disc_height_correlations: pd.DataFrame
+    grade_consistency: pd.DataFrame
+    sensitivity: pd.DataFrame
 
     @property
     def items(self) -> tuple[str, ...]:

@@ -6,6 +6,7 @@ import argparse
 import csv
 import json
 import sys
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from spondy_annotate.cli._common import add_index_options, open_with_progress
@@ -49,16 +50,32 @@ def _cell(value: Any) -> Any:
     return value
 
 
+def _text(value: Any) -> str:
+    """A cell of the human-readable table."""
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
+    """``rows`` as a text table: a header line, then one line per row, columns right-aligned."""
+    cells = [list(columns)] + [[_text(row.get(c)) for c in columns] for row in rows]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
+    lines = (" ".join(c.rjust(w) for c, w in zip(line, widths, strict=True)) for line in cells)
+    return "\n".join(line.rstrip() for line in lines)
+
+
 def run(args: argparse.Namespace) -> int:
-    """Index the folder and print the table."""
+    """Index the folder and print the table (the cached table, on an unchanged export: neither
+    pandas nor numpy is imported, and the JSON is written by the C encoder)."""
     from spondy_annotate.dicom.index import SERIES_COLUMNS
 
     result = open_with_progress(args).index
-    if args.json:
-        rows = [{k: _cell(v) for k, v in row.items()} for row in result.rows]
-        skipped = [{"path": s.path, "reason": s.reason} for s in result.skipped]
-        json.dump({"series": rows, "skipped": skipped}, sys.stdout, indent=1)
-        sys.stdout.write("\n")
+    if args.json:  # one series, one skipped file per line
+        dumps = json.JSONEncoder(allow_nan=False).encode
+        series = ",\n".join(dumps({k: _cell(v) for k, v in row.items()}) for row in result.rows)
+        skipped = ",\n".join(dumps({"path": s.path, "reason": s.reason}) for s in result.skipped)
+        sys.stdout.write(f'{{"series": [\n{series}\n],\n"skipped": [\n{skipped}\n]}}\n')
         return 0
     if args.csv:
         writer = csv.DictWriter(sys.stdout, fieldnames=SERIES_COLUMNS, lineterminator="\n")
@@ -68,10 +85,9 @@ def run(args: argparse.Namespace) -> int:
                 {k: "|".join(map(str, v)) if isinstance(v, list) else v for k, v in row.items()}
             )
         return 0
-    table = result.series
-    print(table[TABLE_COLUMNS].fillna("").to_string(index=False))
-    files = sum(len(f) for f in table["files"])
-    print(f"\n{len(table)} series in {files} files; {len(result.skipped)} files skipped")
+    print(format_table(result.rows, TABLE_COLUMNS))
+    files = sum(len(row["files"]) for row in result.rows)
+    print(f"\n{len(result.rows)} series in {files} files; {len(result.skipped)} files skipped")
     if result.skipped:
         print("skipped:")
         for s in result.skipped:

@@ -17,6 +17,7 @@ import stat
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
+from spondy_annotate.dicom._deflate import InflateError, dcmread_bounded
 from spondy_annotate.dicom._fastscan import scan_header
 from spondy_annotate.dicom.records import FrameGeometry, HeaderRecord
 from spondy_annotate.errors import one_line
@@ -31,6 +32,9 @@ if TYPE_CHECKING:  # pydicom is imported when a file needs it, not for the fast 
 _REASON_CHARS = 160
 #: A DICOMDIR (media directory): skipped, its images are indexed directly.
 _DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
+#: The group of a DICOM file's first element, little or big endian: file meta (0002) or
+#: identifying (0008).
+_FIRST_GROUPS = frozenset({b"\x02\x00", b"\x08\x00", b"\x00\x02", b"\x00\x08"})
 
 
 class NotAnImage(Exception):
@@ -318,34 +322,51 @@ def header_from_dataset(
     )
 
 
+def _begins_like_dicom(head: bytes, has_marker: bool) -> bool:
+    """Whether the first element (after the ``DICM`` marker, or at the start of a file without
+    one) is in the file meta or identifying group, as every DICOM file's is: junk is told from
+    its first bytes, never read whole."""
+    first = head[132:134] if has_marker else head[:2]
+    return len(first) < 2 or first in _FIRST_GROUPS
+
+
 def read_header(path: str | os.PathLike[str]) -> HeaderRecord:
     """Read one file's header; raise :class:`NotAnImage` with a one-line reason to skip it.
 
-    The common file is read by the fast scanner, anything else by pydicom.
-    Files without the ``DICM`` marker are still tried (old exports omit the preamble), but are
-    only accepted when they parse into a dataset with a series UID and an image size.
+    The common file is read by the fast scanner, anything else by pydicom (a Deflated data set
+    inflated only up to its pixel data, and at most
+    :data:`~spondy_annotate.dicom._deflate.MAX_INFLATED_BYTES`). Files without the ``DICM``
+    marker are still tried (old exports omit the preamble) when they begin with a DICOM element,
+    but are only accepted when they parse into a dataset with a series UID and an image size.
     """
     path = os.fspath(path)
     try:
         fp, st = open_regular(path)
         with fp:
-            head = fp.read(132)
+            head = fp.read(134)
             if len(head) == 0:
                 raise NotAnImage("empty file (0 bytes)")
-            has_marker = len(head) == 132 and head[128:132] == b"DICM"
+            has_marker = len(head) >= 132 and head[128:132] == b"DICM"
             if not has_marker and head[:3] == b"\xff\xd8\xff":
                 raise NotAnImage("not DICOM (a JPEG image)")
+            if not _begins_like_dicom(head, has_marker):
+                raise NotAnImage(
+                    "corrupt DICOM: no file meta information after the 'DICM' marker"
+                    if has_marker
+                    else "not DICOM (no 'DICM' marker, and it does not begin with a DICOM element)"
+                )
             fp.seek(0)
             values = scan_header(fp) if has_marker else None
             if values is not None:
                 return header_from_dataset(values, path, st.st_size, st.st_mtime_ns)
             fp.seek(0)
-            from pydicom import dcmread
-
-            ds = dcmread(fp, stop_before_pixels=True, force=not has_marker)
-            ends_early = fp.tell() >= st.st_size
+            ds, ends_early = dcmread_bounded(
+                fp, st.st_size, stop_before_pixels=True, force=not has_marker
+            )
     except NotAnImage:
         raise
+    except InflateError as exc:
+        raise NotAnImage(str(exc)) from None
     except (OSError, PermissionError) as exc:
         raise NotAnImage(f"unreadable ({exc.strerror or one_line(exc, _REASON_CHARS)})") from None
     except Exception as exc:  # pydicom raises many kinds on corrupt headers

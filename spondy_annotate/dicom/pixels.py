@@ -15,13 +15,13 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
-from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
+from spondy_annotate.dicom._deflate import InflateError, dcmread_bounded
 from spondy_annotate.dicom._fastscan import scan_header
-from spondy_annotate.dicom.headers import NotAnImage, group_attr, open_regular, to_float, to_int
+from spondy_annotate.dicom.headers import NotAnImage, group_attr, open_regular, to_int
 from spondy_annotate.errors import SeriesGeometryError, SeriesLoadError, SpondyError, one_line
 
 if TYPE_CHECKING:
@@ -48,13 +48,30 @@ DECODER_PACKAGES = {
 NATIVE_LE = "1.2.840.10008.1.2.1"
 
 
-def _decoder_error(path: str, ds: Dataset, exc: Exception) -> SeriesLoadError:
-    """The error for pixel data no installed plugin decodes, naming the package to install."""
+#: What pydicom says when no installed plugin can decode a transfer syntax.
+_NO_DECODER = ("missing dependencies", "no plugins", "no pixel data decoders")
+#: Exceptions that stop the program rather than report a file: never turned into an error.
+EXITS = (KeyboardInterrupt, SystemExit, GeneratorExit)
+
+
+def _decoder_error(path: str, ds: Dataset, exc: BaseException) -> SeriesLoadError:
+    """The error for pixel data that was not decoded: a missing plugin (naming the package to
+    install), too little memory, or data the decoder refused (corrupt)."""
     tsyntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
     name = " ".join(str(getattr(tsyntax, "name", tsyntax)).split())  # as read from the file
+    if isinstance(exc, MemoryError):
+        size = f"{ds.get('Rows')} x {ds.get('Columns')} x {ds.get('NumberOfFrames') or 1} frames"
+        return SeriesLoadError(f"{path}: not enough memory to decode the pixel data ({size})")
     package = DECODER_PACKAGES.get(str(tsyntax))
-    hint = f"; install {package} (pip install {package})" if package else ""
-    return SeriesLoadError(f"{path}: cannot decode pixel data ({name}){hint}: {one_line(exc)}")
+    if package and any(text in str(exc) for text in _NO_DECODER):
+        hint = f"install {package} (pip install {package})"
+        return SeriesLoadError(
+            f"{path}: cannot decode pixel data ({name}); {hint}: {one_line(exc)}"
+        )
+    kind = type(exc).__name__
+    return SeriesLoadError(
+        f"{path}: corrupt pixel data: the decoder of {name} failed ({kind}: {one_line(exc)})"
+    )
 
 
 @contextmanager
@@ -103,13 +120,17 @@ def _native_pixels(path: str, values: Mapping[str, Any]) -> np.ndarray:
     signed = values.get("PixelRepresentation") == 1
     dtype = np.dtype(f"<{'i' if signed else 'u'}{allocated // 8}")
     offset, needed = int(values["PixelDataOffset"]), rows * cols * dtype.itemsize
-    if needed > int(values["PixelDataLength"]):
+    # A length running past the end of the file is a corrupt field of the last element: the
+    # bytes that are there count.
+    length = min(int(values["PixelDataLength"]), os.path.getsize(path) - offset)
+    if length not in (needed, needed + needed % 2):  # an odd length is padded to even
+        if length < needed and length < int(values["PixelDataLength"]):
+            raise SeriesLoadError(f"{path}: the file ends inside its pixel data (truncated)")
         raise SeriesLoadError(
-            f"{path}: pixel data holds {values['PixelDataLength']} bytes, "
-            f"less than Rows x Columns ({rows} x {cols}) needs"
+            f"{path}: pixel data holds {length} bytes, {'less' if length < needed else 'more'} "
+            f"than Rows x Columns x frames x bytes ({rows} x {cols} x 1 x {dtype.itemsize} = "
+            f"{needed})"
         )
-    if offset + needed > os.path.getsize(path):  # never allocate what the file cannot hold
-        raise SeriesLoadError(f"{path}: the file ends inside its pixel data (truncated)")
     arr = np.fromfile(path, dtype=dtype, count=rows * cols, offset=offset)
     if arr.size != rows * cols:
         raise SeriesLoadError(f"{path}: the file ends inside its pixel data (truncated)")
@@ -126,8 +147,11 @@ def _pixels(path: str, ds: DatasetLike) -> np.ndarray:
         raise SeriesLoadError(f"{path}: no pixel data (7FE0,0010)")
     try:
         arr = ds.pixel_array
-    except Exception as exc:  # pydicom raises RuntimeError/ValueError/NotImplementedError
-        if ds.file_meta.get("TransferSyntaxUID") in DECODER_PACKAGES or "decode" in str(exc):
+    except EXITS:
+        raise
+    except BaseException as exc:  # any decoder failure: a Rust panic (pyo3) is a BaseException
+        compressed = ds.file_meta.get("TransferSyntaxUID") in DECODER_PACKAGES
+        if compressed or "decode" in str(exc) or isinstance(exc, MemoryError):
             raise _decoder_error(path, ds, exc) from None
         raise SeriesLoadError(f"{path}: unreadable pixel data: {one_line(exc)}") from None
     frames = int(ds.get("NumberOfFrames") or 1)
@@ -176,25 +200,59 @@ class SliceReader:
                 raise SeriesGeometryError(
                     f"{path}: slices differ in size {sorted({frame.shape, self.shape})}"
                 )
-            slope, intercept = _rescale(header, geom.frame)
-            return frame.astype(np.float32) * np.float32(slope) + np.float32(intercept)
+            slope, intercept = _rescale(path, header, geom.frame)
+            with np.errstate(over="ignore", invalid="ignore"):
+                out = frame.astype(np.float32) * np.float32(slope) + np.float32(intercept)
+            if not np.isfinite(out).all():
+                raise SeriesLoadError(
+                    f"{path}: RescaleSlope {slope:g} and RescaleIntercept {intercept:g} give "
+                    "voxel values beyond the float32 range"
+                )
+            return out
 
 
-def _rescale(ds: DatasetLike, frame: int) -> tuple[float, float]:
-    """RescaleSlope and RescaleIntercept of one frame: its functional group's, else the file's."""
+#: The largest magnitude a float32 voxel holds.
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _rescale_value(path: str, value: Any, name: str, default: float) -> float:
+    """One rescale attribute as a finite float32-sized number; ``default`` when absent."""
+    if type(value).__name__ == "MultiValue" or isinstance(value, (list, tuple)):
+        value = value[0] if len(value) else None
+    if value is None or str(value).strip() == "":
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not abs(number) <= _FLOAT32_MAX:  # NaN fails this too
+        raise SeriesLoadError(f"{path}: {name} {str(value).strip()!r} is not a finite number")
+    return number
+
+
+def _rescale(path: str, ds: DatasetLike, frame: int) -> tuple[float, float]:
+    """RescaleSlope and RescaleIntercept of one frame: its functional group's, else the file's.
+
+    Raises
+    ------
+    SeriesLoadError
+        When either is not a finite number (no scanner writes one).
+    """
     group = None
     per_frame = ds.get("PerFrameFunctionalGroupsSequence")
     if per_frame and frame < len(per_frame):
         group = per_frame[frame]
-    slope = to_float(group_attr(ds, group, "PixelValueTransformationSequence", "RescaleSlope"))
-    intercept = to_float(
-        group_attr(ds, group, "PixelValueTransformationSequence", "RescaleIntercept")
-    )
-    if slope is None:
-        slope = to_float(ds.get("RescaleSlope"))
-    if intercept is None:
-        intercept = to_float(ds.get("RescaleIntercept"))
-    return (1.0 if slope in (None, 0.0) else slope), (intercept or 0.0)
+    values = []
+    for keyword, tag, default in (
+        ("RescaleSlope", "(0028,1053)", 1.0),
+        ("RescaleIntercept", "(0028,1052)", 0.0),
+    ):
+        value = group_attr(ds, group, "PixelValueTransformationSequence", keyword)
+        if value is None or str(value).strip() == "":
+            value = ds.get(keyword)
+        values.append(_rescale_value(path, value, f"{keyword} {tag}", default))
+    slope, intercept = values
+    return (slope or 1.0), intercept
 
 
 def _read(
@@ -205,18 +263,19 @@ def _read(
         if fp is None:
             fp, _ = open_regular(path)
         with fp:
+            size = os.fstat(fp.fileno()).st_size
             try:
-                ds = dcmread(fp, stop_before_pixels=stop_before_pixels)
+                ds, _ = dcmread_bounded(fp, size, stop_before_pixels=stop_before_pixels)
             except InvalidDicomError as exc:  # no 'DICM' marker: the index accepts old exports
                 fp.seek(0)
-                ds = dcmread(fp, stop_before_pixels=stop_before_pixels, force=True)
+                ds, _ = dcmread_bounded(fp, size, stop_before_pixels=stop_before_pixels, force=True)
                 if "SeriesInstanceUID" not in ds:
                     raise SeriesLoadError(f"{path}: not DICOM ({one_line(exc)})") from None
     except SpondyError:
         raise
     except FileNotFoundError:
         raise SeriesLoadError(f"{path}: file not found (re-index the folder)") from None
-    except NotAnImage as exc:
+    except (NotAnImage, InflateError) as exc:
         raise SeriesLoadError(f"{path}: {exc}") from None
     except OSError as exc:
         raise SeriesLoadError(f"{path}: unreadable ({exc.strerror or one_line(exc)})") from None

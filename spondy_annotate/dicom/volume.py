@@ -245,12 +245,7 @@ def _assemble(entries: list[Entry], stack: Stack, lazy: bool | None) -> Volume:
         if str(ds0.get("PhotometricInterpretation", "")).strip() == "MONOCHROME1":
             array = array.max() + array.min() - array
         spacing_yx = _pixel_spacing(path0, ds0)
-        z_step = (
-            stack.spacing
-            or to_float(ds0.get("SpacingBetweenSlices"))
-            or to_float(ds0.get("SliceThickness"))
-            or 1.0
-        )
+        z_step = stack.spacing or _declared_spacing(path0, ds0)
         row, col = np.asarray(stack.orientation[:3]), np.asarray(stack.orientation[3:])
         direction = np.column_stack([row, col, np.asarray(stack.normal)])
         window = _dicom_window(ds0) or _percentile_window(
@@ -291,6 +286,28 @@ def _pixel_spacing(path: str, ds: DatasetLike) -> tuple[float, float]:
     if not (dy > 0 and dx > 0 and np.isfinite(dy) and np.isfinite(dx)):
         raise SeriesLoadError(f"{path}: PixelSpacing (0028,0030) {dy}\\{dx} is not positive")
     return dy, dx
+
+
+def _declared_spacing(path: str, ds: DatasetLike) -> float:
+    """The slice step of a single slice: SpacingBetweenSlices, else SliceThickness, else 1 mm.
+
+    Raises
+    ------
+    SeriesLoadError
+        When the value used is not a positive number (no scanner writes one).
+    """
+    for keyword, tag in (
+        ("SpacingBetweenSlices", "(0018,0088)"),
+        ("SliceThickness", "(0018,0050)"),
+    ):
+        value = ds.get(keyword)
+        if value is None or str(value).strip() == "":
+            continue
+        step = to_float(value)
+        if step is None or step <= 0:
+            raise SeriesLoadError(f"{path}: {keyword} {tag} {value} is not a positive number")
+        return step
+    return 1.0
 
 
 def _percentile_window(array: np.ndarray) -> tuple[float, float]:

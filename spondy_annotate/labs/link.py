@@ -105,7 +105,9 @@ def link_labs(
     draw, which matters only when the two windows overlap.
     """
     window = window or LinkWindow()
-    by_key = dict(list(values.groupby(["patient_id", "test"], sort=False)))
+    by_key: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for record in values.to_dict("records"):
+        by_key.setdefault((str(record["patient_id"]), str(record["test"])), []).append(record)
     draws: list[dict[str, Any]] = []
     missing: list[dict[str, Any]] = []
     for case in cases.itertuples(index=False):
@@ -131,7 +133,7 @@ def link_labs(
 
 
 def _nearest(
-    group: pd.DataFrame | None,
+    group: list[dict[str, Any]] | None,
     raw_date: object,
     window: LinkWindow,
     used: set[tuple[str, int]],
@@ -144,30 +146,30 @@ def _nearest(
         mri = pd.Timestamp(parse_date(raw_date))
     except ValueError:
         return None, f"{label} MRI date unknown"
-    if group is None or group.empty:
+    if not group:
         return None, f"no {test} values for this patient"
-    offsets = (group["date"] - mri).dt.days
     chosen: dict[str, Any] | None = None
     best: tuple[int, int, str, int] | None = None
     nearest_outside: int | None = None
-    for row, offset in zip(group.itertuples(index=False), offsets, strict=True):
-        if (row.file, row.line) in used:
+    for row in group:
+        if (row["file"], row["line"]) in used:
             continue
+        offset = (row["date"] - mri).days
         if not window.contains(offset):
             if nearest_outside is None or abs(offset) < abs(nearest_outside):
                 nearest_outside = int(offset)
             continue
-        rank = (abs(offset), 1 if offset > 0 else 0, str(row.file), int(row.line))
+        rank = (abs(offset), 1 if offset > 0 else 0, str(row["file"]), int(row["line"]))
         if best is None or rank < best:
             best = rank
             chosen = {
                 "mri_date": mri,
-                "draw_date": row.date,
+                "draw_date": row["date"],
                 "offset_days": int(offset),
-                "value": float(row.value),
-                "unit": row.unit,
-                "file": row.file,
-                "line": int(row.line),
+                "value": float(row["value"]),
+                "unit": row["unit"],
+                "file": row["file"],
+                "line": int(row["line"]),
             }
     if chosen is not None:
         return chosen, ""

@@ -3,7 +3,7 @@
 A thin front end over the core's :func:`~spondy_annotate.analysis.pipeline.run_analysis` (the
 pipeline behind ``spondy-annotate analyze``), run in a napari thread worker. The widget reads
 what to analyse (gradings, lab files, a report folder) and the options, a magicgui form of typed
-parameters (:func:`analysis_settings`: tests, link window, normal limits, bootstrap, ...; the
+parameters (:mod:`.analysis_options`: tests, link window, normal limits, bootstrap, ...; the
 paper's defaults); it shows the correlations in a table, the text summary and the figures.
 
 Lab values must not reach a reader who is still grading: when grading is active in this window
@@ -19,9 +19,8 @@ import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from magicgui import magicgui
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import Qt
 from qtpy.QtGui import QFont, QPixmap
@@ -41,11 +40,9 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from spondy_annotate.analysis.results import AnalysisSettings
 from spondy_annotate.errors import SpondyError
-from spondy_annotate.labs.classify import ClassificationSettings, LabClass
-from spondy_annotate.labs.link import LinkWindow
 from spondy_annotate.projectdb.location import DB_SUFFIXES
+from spondy_napari._qt.analysis_options import options_form
 from spondy_napari._qt.blinding import labs_allowed
 from spondy_napari._registry import room_for
 
@@ -65,81 +62,6 @@ FIGURE_WIDTH = 440
 GRADINGS_FILTER = "Grading database or table ({})".format(
     " ".join(f"*{suffix}" for suffix in (*DB_SUFFIXES, ".csv", ".xlsx", ".parquet"))
 )
-#: The paper's settings: the form's defaults.
-DEFAULTS = AnalysisSettings()
-#: The form's widgets where the annotation alone does not say enough (limits, choices, tips).
-FORM_OPTIONS: dict[str, dict[str, Any]] = {
-    "tests": {
-        "widget_type": "Select",
-        "choices": DEFAULTS.tests,
-        "tooltip": "Lab tests analysed (Ctrl-click: more than one)",
-    },
-    "window_before": {
-        "max": 365,
-        "label": "days before MRI",
-        "tooltip": "Lab draws linked to an MRI from this many days before it",
-    },
-    "window_after": {
-        "max": 365,
-        "label": "days after MRI",
-        "tooltip": "... to this many days after it",
-    },
-    "crp_normal": {"max": 1000.0, "step": 0.5, "label": "CRP normal (mg/L)"},
-    "esr_normal": {"max": 200.0, "step": 1.0, "label": "ESR normal (mm/h)"},
-    "unchanged_as": {
-        "label": "unchanged lab",
-        "tooltip": "Class of a follow-up value equal to the baseline and above normal",
-    },
-    "bootstrap": {
-        "max": 100_000,
-        "tooltip": "Bootstrap resamples for the 95 % CI of rho (0: none)",
-    },
-    "seed": {"max": 2**31 - 1, "tooltip": "Seed of the bootstrap"},
-    "kappa_weights": {"label": "kappa weights"},
-    "primary_reader": {
-        "label": "primary reader",
-        "tooltip": "Reader of the main result (empty: the reader with the most gradings)",
-    },
-}
-
-
-def analysis_settings(
-    tests: Sequence[str] = DEFAULTS.tests,
-    window_before: int = DEFAULTS.window.before_days,
-    window_after: int = DEFAULTS.window.after_days,
-    crp_normal: float = DEFAULTS.classification.crp_normal,
-    esr_normal: float = DEFAULTS.classification.esr_normal,
-    unchanged_as: Literal["aggravated", "resolving"] = "aggravated",
-    bootstrap: int = DEFAULTS.bootstrap,
-    seed: int = DEFAULTS.seed,
-    kappa_weights: Literal["linear", "quadratic"] = DEFAULTS.kappa_weights,
-    primary_reader: str = "",
-) -> AnalysisSettings:
-    """The analysis settings of the form's values (the parameters of ``analyze``'s options).
-
-    Raises
-    ------
-    SpondyError
-        A setting the analysis refuses (e.g. no lab test chosen).
-    """
-    if not tests:
-        raise SpondyError("Analysis: choose at least one lab test")
-    try:
-        return AnalysisSettings(
-            window=LinkWindow(window_before, window_after),
-            classification=ClassificationSettings(
-                crp_normal=crp_normal,
-                esr_normal=esr_normal,
-                unchanged_as=LabClass[unchanged_as.upper()],
-            ),
-            tests=tuple(tests),
-            bootstrap=bootstrap,
-            seed=seed,
-            kappa_weights=kappa_weights,
-            primary_reader=primary_reader.strip() or None,
-        )
-    except ValueError as exc:
-        raise SpondyError(f"Analysis: {exc}") from None
 
 
 class AnalysisWidget(QWidget):
@@ -155,7 +77,8 @@ class AnalysisWidget(QWidget):
     Attributes
     ----------
     options : magicgui.widgets.FunctionGui
-        The options form; ``options()`` gives the :class:`AnalysisSettings`.
+        The options form (:func:`~spondy_napari._qt.analysis_options.options_form`);
+        ``options()`` gives the :class:`~spondy_annotate.analysis.results.AnalysisSettings`.
     output : AnalysisRun or None
         The last analysis.
     """
@@ -181,8 +104,7 @@ class AnalysisWidget(QWidget):
         choose_labs = QPushButton("…")
         choose_labs.setToolTip("CSV or Excel lab files: patient_id, date, test, value, unit")
         choose_out = QPushButton("…")
-        self.options = magicgui(analysis_settings, call_button=False, **FORM_OPTIONS)
-        self.options.tests.native.setMaximumHeight(48)  # two rows: CRP, ESR
+        self.options = options_form()
         self.run_button = QPushButton("Run analysis")
         self.status = QLabel("")
         self.status.setWordWrap(True)
@@ -406,4 +328,4 @@ class AnalysisWidget(QWidget):
         ]
 
 
-__all__ = ["AnalysisWidget", "analysis_settings"]
+__all__ = ["AnalysisWidget"]

@@ -211,7 +211,8 @@ class GradingPanel(QWidget):
         events.opened.connect(lambda e: QTimer.singleShot(0, self.controller.resume))
         events.ended.connect(self._on_ended)
         napari_viewer.dims.events.point.connect(self._on_slice)
-        self.destroyed.connect(self.controller.close)
+        controller = self.controller  # closed with the panel (no reference to the Qt object)
+        self.destroyed.connect(lambda *_: controller.close())
 
         self.attach(room or reading_room_for(napari_viewer))
         given = reader or os.environ.get(READER_ENV)

@@ -13,7 +13,6 @@ line shows on the slice it was drawn on, whatever sequence or offset is shown.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Generator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -26,8 +25,6 @@ if TYPE_CHECKING:
     from napari.layers import Shapes
 
     from spondy_napari.reading_room.room import ReadingRoom
-
-logger = logging.getLogger(__name__)
 
 #: Colour of the disc-height lines: orange-red, readable on bright (STIR-hyperintense) and grey tissue.
 LINE_COLOUR = "#FF5A1F"

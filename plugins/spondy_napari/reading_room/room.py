@@ -34,7 +34,6 @@ For the grading panel (a dock of its own beside this one)
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -66,8 +65,6 @@ from spondy_napari.reading_room.window_level import WindowLevel
 if TYPE_CHECKING:
     import napari
     from napari.layers import Image
-
-logger = logging.getLogger(__name__)
 
 #: Pixels between the two sides.
 GRID_SPACING_PX = 6

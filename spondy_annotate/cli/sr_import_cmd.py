@@ -1,0 +1,44 @@
+"""``spondy-annotate sr-import``: read grading SRs back into a project database."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register the ``sr-import`` subcommand on ``subparsers`` and return its parser."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "sr-import",
+        help="read grading SRs (written by `sr`) into a project database",
+        description=(
+            "Store the answers of grading SRs as answers of their readers, append-only; "
+            "answers equal to the reader's current one are not added again."
+        ),
+    )
+    parser.add_argument("files", nargs="+", type=Path, metavar="FILE", help="SR files")
+    parser.add_argument(
+        "--db", required=True, type=Path, help="project database (.sqlite; created if missing)"
+    )
+    parser.add_argument(
+        "--rubric",
+        metavar="FILE",
+        help="the rubric TOML the SRs declare, when it is neither built in nor in --db",
+    )
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Import the files; return 0 (errors are raised as ``SpondyError``)."""
+    from spondy_annotate.grading.rubric_toml import load_rubric
+    from spondy_annotate.grading.store import Store
+    from spondy_annotate.sr.read import import_reports
+
+    rubric = load_rubric(args.rubric) if args.rubric else None
+    with Store(args.db) as store:
+        imported = import_reports(args.files, store, rubric=rubric)
+    added = sum(r.answers_added for r in imported)
+    cases = len({r.case_id for r in imported})
+    print(f"imported {len(imported)} SRs ({cases} cases): {added} answers added to {args.db}")
+    return 0

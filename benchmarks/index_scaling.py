@@ -133,7 +133,9 @@ def run_measured(cmd: list[str]) -> tuple[float, float]:
     seconds = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode:
-        raise SystemExit(f"{cmd} failed: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
+        raise SystemExit(
+            f"{cmd} failed: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}"
+        )
     return seconds, usage.ru_maxrss / 1024  # KiB on Linux
 
 
@@ -152,15 +154,21 @@ def main() -> None:
         again, again_rss = run_measured(cmd)
         shutil.rmtree(db.parent)
         results.append((files, fresh, fresh_rss, again, again_rss))
-    print(f"\n{'files':>8} {'fresh':>8} {'per file':>10} {'peak RSS':>9}"
-          f" {'re-open':>8} {'per file':>10} {'peak RSS':>9}")
+    print(
+        f"\n{'files':>8} {'fresh':>8} {'per file':>10} {'peak RSS':>9}"
+        f" {'re-open':>8} {'per file':>10} {'peak RSS':>9}"
+    )
     for files, fresh, fresh_rss, again, again_rss in results:
-        print(f"{files:8d} {fresh:7.2f}s {fresh / files * 1e6:8.1f}us {fresh_rss:7.0f}MB"
-              f" {again:7.2f}s {again / files * 1e6:8.1f}us {again_rss:7.0f}MB")
+        print(
+            f"{files:8d} {fresh:7.2f}s {fresh / files * 1e6:8.1f}us {fresh_rss:7.0f}MB"
+            f" {again:7.2f}s {again / files * 1e6:8.1f}us {again_rss:7.0f}MB"
+        )
     first = results[0][1] / results[0][0]
     growth = max(abs(r[1] / r[0] / first - 1) for r in results)
-    print(f"\nfresh index: time per file within {growth:.0%} of the smallest export's"
-          " (target: within 20%); peak RSS target: under 400 MB at 100,000 files")
+    print(
+        f"\nfresh index: time per file within {growth:.0%} of the smallest export's"
+        " (target: within 20%); peak RSS target: under 400 MB at 100,000 files"
+    )
 
 
 if __name__ == "__main__":

@@ -66,7 +66,9 @@ def main() -> int:
             assert tool.armed, "the line tool should be armed on an empty disc-height field"
             tool.click(side, a)
             tool.click(side, b)
-            sequence.append(f"{'(drag)':>6}  disc_height.{side}_mm{'':<15} mouse: line on the {side} image")
+            sequence.append(
+                f"{'(drag)':>6}  disc_height.{side}_mm{'':<15} mouse: line on the {side} image"
+            )
 
         change = {"improved": "i", "unchanged": "u", "aggravated": "a"}
         levels = {v: k for k, v in level_keys(default_rubric().field("level").choices).items()}
@@ -86,7 +88,9 @@ def main() -> int:
         presses = sum(1 for s in sequence if not s.lstrip().startswith("(drag)"))
         print("\n".join(sequence))
         print(f"\ncase {case_id}: {status}; next case opened: {room.current_label}")
-        print(f"key presses: {presses} (target <= {TARGET}; plus 2 disc-height lines drawn with the mouse)")
+        print(
+            f"key presses: {presses} (target <= {TARGET}; plus 2 disc-height lines drawn with the mouse)"
+        )
         print("optional: y / ? confidence (1 key, from any field), note (Tab + text)")
         viewer.close()
         return 0 if presses <= TARGET and status == "done" else 1

@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["atomic_write"]
+__all__ = ["atomic_write", "fsync_folder"]
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], object]) -> Path:
@@ -25,12 +25,12 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], object]) 
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    _fsync_folder(path.parent)
+    fsync_folder(path.parent)
     return path
 
 
-def _fsync_folder(folder: Path) -> None:
-    """Make the rename durable (POSIX); a no-op where folders cannot be opened."""
+def fsync_folder(folder: Path) -> None:
+    """Make a rename or link in ``folder`` durable (POSIX); a no-op where folders cannot be opened."""
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:

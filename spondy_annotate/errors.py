@@ -47,6 +47,14 @@ class ExportError(SpondyError):
     """A gradings table could not be written or read (unknown format, unwritable folder)."""
 
 
+class DicomWebError(SpondyError):
+    """A DICOMweb service cannot be used: a bad URL, refused credentials, a failed request."""
+
+
+class SRError(SpondyError):
+    """An SR uses a code the rubric does not know, or names no usable rubric."""
+
+
 def one_line(exc: BaseException, limit: int = 200) -> str:
     """The message of ``exc`` on one line, at most ``limit`` characters (its type when empty)."""
     text = " ".join(str(exc).split()) or type(exc).__name__

@@ -1,8 +1,7 @@
-"""Fixtures of the napari front-end tests (imported by the test modules; no conftest needed).
+"""Fixtures of the napari front-end tests that the suite's ``conftest.py`` does not hold.
 
-Exports come from :func:`spondy_annotate.synthetic.export.generate_export` at a small size (64x64, 7
-slices) so that the GUI tests stay quick; single series with exactly known geometry come from
-``dicom_factory.write_series``.
+The synthetic exports (``small_export``, ``mixed_export``) come from ``conftest.py`` (generated
+once per run); here are a folder of junk files and the plugin's notifications, captured.
 """
 
 from __future__ import annotations
@@ -10,29 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-#: Small exports: enough pixels to see anatomy, few enough for quick tests.
-SMALL = {"rows": 64, "columns": 64, "slices": 7}
-
-
-@pytest.fixture(scope="session")
-def small_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Three patients with a baseline and a follow-up study (sagittal T1, T2, STIR; junk files)."""
-    from spondy_annotate.synthetic.export import generate_export
-
-    folder = tmp_path_factory.mktemp("gui") / "export"
-    generate_export(folder, patients=3, seed=3, **SMALL)
-    return folder
-
-
-@pytest.fixture(scope="session")
-def mixed_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Two readable patients and one with a single study (incomplete)."""
-    from spondy_annotate.synthetic.export import generate_export
-
-    folder = tmp_path_factory.mktemp("gui") / "mixed"
-    generate_export(folder, patients=2, single_study_patients=1, seed=5, junk=False, **SMALL)
-    return folder
 
 
 @pytest.fixture

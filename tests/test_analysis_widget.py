@@ -6,19 +6,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from gui_fixtures import small_export  # noqa: F401 (fixture)
 from spondy_napari._qt.analysis_dock import AnalysisWidget
-
-from spondy_annotate.synthetic.cohort import write_synthetic_cohort
 
 pytestmark = pytest.mark.gui
 TIMEOUT_MS = 60_000
-
-
-@pytest.fixture(scope="module")
-def cohort(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """``labs.csv`` and ``gradings.csv`` of the synthetic cohort (48 cases, two readers)."""
-    return write_synthetic_cohort(tmp_path_factory.mktemp("cohort"))
 
 
 @pytest.fixture
@@ -31,11 +22,11 @@ def notices(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
     return shown
 
 
-def test_options_form_gives_the_analysis_settings(make_napari_viewer, cohort):
+def test_options_form_gives_the_analysis_settings(make_napari_viewer, cohort_files):
     from spondy_annotate.analysis.results import AnalysisSettings
     from spondy_annotate.labs.classify import LabClass
 
-    widget = AnalysisWidget(make_napari_viewer(), db=cohort[1])
+    widget = AnalysisWidget(make_napari_viewer(), db=cohort_files[1])
     assert widget.options() == AnalysisSettings()  # the paper's defaults
     widget.options.tests.value = ["CRP"]
     widget.options.unchanged_as.value = "resolving"
@@ -45,15 +36,17 @@ def test_options_form_gives_the_analysis_settings(make_napari_viewer, cohort):
     assert settings.classification.unchanged_as is LabClass.RESOLVING
 
 
-def test_bad_option_is_a_notification(make_napari_viewer, cohort, notices):
-    widget = AnalysisWidget(make_napari_viewer(), db=cohort[1])
+def test_bad_option_is_a_notification(make_napari_viewer, cohort_files, notices):
+    widget = AnalysisWidget(make_napari_viewer(), db=cohort_files[1])
     widget.options.tests.value = []
-    assert widget.run(labs=[cohort[0]]) is None
+    assert widget.run(labs=[cohort_files[0]]) is None
     assert notices == [("show_error", "Analysis: choose at least one lab test")]
 
 
-def test_analysis_shows_table_and_figures(make_napari_viewer, qtbot, cohort, tmp_path, notices):
-    labs, gradings = cohort
+def test_analysis_shows_table_and_figures(
+    make_napari_viewer, qtbot, cohort_files, tmp_path, notices
+):
+    labs, gradings = cohort_files
     viewer = make_napari_viewer()
     widget = AnalysisWidget(viewer, db=gradings)
     viewer.window.add_dock_widget(widget, name="Analysis")
@@ -62,7 +55,10 @@ def test_analysis_shows_table_and_figures(make_napari_viewer, qtbot, cohort, tmp
     assert worker is not None
     qtbot.waitUntil(lambda: widget.output is not None, timeout=TIMEOUT_MS)
     assert widget.table.rowCount() == len(widget.output.result.correlations) > 0
-    assert {widget.table.item(r, 1).text() for r in range(widget.table.rowCount())} == {"CRP", "ESR"}
+    assert {widget.table.item(r, 1).text() for r in range(widget.table.rowCount())} == {
+        "CRP",
+        "ESR",
+    }
     assert len(widget.figure_labels) >= 1
     assert "Spearman" in widget.summary.toPlainText()
     assert (tmp_path / "report" / "report.html").is_file()
@@ -70,8 +66,8 @@ def test_analysis_shows_table_and_figures(make_napari_viewer, qtbot, cohort, tmp
     assert not [n for n in notices if n[0] == "show_error"]
 
 
-def test_bad_lab_file_is_a_notification(make_napari_viewer, qtbot, cohort, tmp_path, notices):
-    _, gradings = cohort
+def test_bad_lab_file_is_a_notification(make_napari_viewer, qtbot, cohort_files, tmp_path, notices):
+    _, gradings = cohort_files
     bad = tmp_path / "labs.csv"
     bad.write_text("this is not,a lab table\n1,2\n")
     widget = AnalysisWidget(make_napari_viewer(), db=gradings)
@@ -82,7 +78,9 @@ def test_bad_lab_file_is_a_notification(make_napari_viewer, qtbot, cohort, tmp_p
     assert widget.output is None and widget.run_button.isEnabled()
 
 
-def test_analysis_ends_grading_first(make_napari_viewer, qtbot, small_export, tmp_path, cohort):  # noqa: F811
+def test_analysis_ends_grading_first(
+    make_napari_viewer, qtbot, small_export, tmp_path, cohort_files
+):
     from spondy_napari import GradingPanel, ReadingRoomWidget
 
     export = Path(shutil.copytree(small_export, tmp_path / "export"))
@@ -100,7 +98,7 @@ def test_analysis_ends_grading_first(make_napari_viewer, qtbot, small_export, tm
     assert grading.is_grading
     widget = AnalysisWidget(viewer)
     assert widget.gradings == grading.session.path  # the project database by default
-    assert widget.run(labs=[cohort[0]], confirm=False) is None and grading.is_grading
+    assert widget.run(labs=[cohort_files[0]], confirm=False) is None and grading.is_grading
 
     analysis = panel.open_analysis(confirm=True)
     assert isinstance(analysis, AnalysisWidget) and not grading.is_grading

@@ -14,7 +14,8 @@ def test_benchmark_script_runs(tmp_path):
         capture_output=True, text=True, timeout=300,
     )
     assert out.returncode == 0, out.stderr[-2000:]
-    for line in ("spondy_annotate index (fresh)", "SimpleITK GDCM series scan",
+    for line in ("spondy_annotate index --json (fresh)", "SimpleITK GDCM series scan",
+                 "spondy_annotate index --json (unchanged)", "open_export(folder) (unchanged",
                  "plain pydicom dcmread", "spondy_annotate load_series",
                  "same voxels as SimpleITK: True"):
         assert line in out.stdout

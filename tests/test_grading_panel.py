@@ -17,7 +17,6 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from gui_fixtures import small_export  # noqa: F401 (fixture)
 from qtpy.QtCore import Qt
 from spondy_napari.grading.keys import BACKTAB, RETURN, TAB, GradingKeys, help_rows, level_keys
 from spondy_napari.grading.model import Grader, next_open, suggested_change
@@ -72,7 +71,10 @@ def test_keys_resolve_by_field_in_focus():
 def test_suggested_change_and_next_open_case():
     values = {"marrow_edema.baseline": 2, "marrow_edema.followup": 1}
     assert suggested_change(RUBRIC, values, "marrow_edema.change") == "improved"
-    assert suggested_change(RUBRIC, {**values, "marrow_edema.followup": 3}, "marrow_edema.change") == "aggravated"
+    assert (
+        suggested_change(RUBRIC, {**values, "marrow_edema.followup": 3}, "marrow_edema.change")
+        == "aggravated"
+    )
     assert suggested_change(RUBRIC, {}, "marrow_edema.change") is None
     done = {0, 2}.__contains__
     assert next_open([0, 1, 2, 3], 0, done) == 1
@@ -96,7 +98,7 @@ def test_grader_saves_and_advances(tmp_path):
 
 # ------------------------------------------------------------------------------ in the viewer
 @pytest.fixture
-def export(tmp_path: Path, small_export: Path) -> Path:  # noqa: F811 (fixture)
+def export(tmp_path: Path, small_export: Path) -> Path:
     """A private copy of the small export (its database goes beside it)."""
     return Path(shutil.copytree(small_export, tmp_path / "export"))
 
@@ -113,11 +115,21 @@ def open_viewer(make_napari_viewer, qtbot, folder: Path, **panel_kw):
     widget.open_folder(str(folder))
     room = widget.room
     grading = panel.controller
-    ready = (lambda: room.current_case is not None and grading.grading is not None) \
-        if grading.reader else (lambda: room.current_case is not None)
+    ready = (
+        (lambda: room.current_case is not None and grading.grading is not None)
+        if grading.reader
+        else (lambda: room.current_case is not None)
+    )
     qtbot.waitUntil(ready, timeout=TIMEOUT_MS)
-    return SimpleNamespace(viewer=viewer, widget=widget, room=room, panel=panel, qtbot=qtbot,
-                           grading=grading, canvas=viewer.window._qt_viewer.canvas.native)
+    return SimpleNamespace(
+        viewer=viewer,
+        widget=widget,
+        room=room,
+        panel=panel,
+        qtbot=qtbot,
+        grading=grading,
+        canvas=viewer.window._qt_viewer.canvas.native,
+    )
 
 
 def press(ctx, *keys) -> None:
@@ -137,8 +149,14 @@ def truth_of(ctx, folder: Path):
 
 def drag_line(ctx, side: str, a_world, b_world) -> None:
     """Press on ``a_world`` and release on ``b_world`` through the tool's mouse callback."""
-    event = SimpleNamespace(type="mouse_press", button=1, modifiers=(), position=tuple(a_world),
-                            viewbox=(0, 0) if side == "baseline" else (0, 1), pos=(100, 100))
+    event = SimpleNamespace(
+        type="mouse_press",
+        button=1,
+        modifiers=(),
+        position=tuple(a_world),
+        viewbox=(0, 0) if side == "baseline" else (0, 1),
+        pos=(100, 100),
+    )
     drag = ctx.grading.tool._on_mouse(ctx.viewer, event)
     assert drag is not None, "the line tool is not armed"
     next(drag)
@@ -169,13 +187,23 @@ def test_grade_a_case_with_keys_only(make_napari_viewer, qtbot, export):
              for tp in ("baseline", "followup")}  # fmt: skip
     press(ctx, LEVEL_KEYS[truth["level"]])
     for item in ("marrow_edema", "paravertebral_inflammation"):
-        press(ctx, grade[f"{item}.baseline"], grade[f"{item}.followup"],
-              CHANGE_KEYS[truth[f"{item}_change"]])
+        press(
+            ctx,
+            grade[f"{item}.baseline"],
+            grade[f"{item}.followup"],
+            CHANGE_KEYS[truth[f"{item}_change"]],
+        )
     assert room.state(first) == "partly graded"  # the worklist follows the answers
-    assert panel.controller.grading.current == "disc_height.baseline_mm" and panel.controller.tool.armed
+    assert (
+        panel.controller.grading.current == "disc_height.baseline_mm"
+        and panel.controller.tool.armed
+    )
     draw_truth_line(ctx, truth, "baseline")
     press(ctx, "1")  # disc height grade at baseline
-    assert panel.controller.grading.current == "disc_height.followup_mm" and panel.controller.tool.armed
+    assert (
+        panel.controller.grading.current == "disc_height.followup_mm"
+        and panel.controller.tool.armed
+    )
     draw_truth_line(ctx, truth, "followup")
     press(ctx, "y")  # confidence from any field: the focus stays
     assert panel.controller.grading.current == "disc_height.followup"
@@ -198,7 +226,9 @@ def test_grade_a_case_with_keys_only(make_napari_viewer, qtbot, export):
     assert values == expected
     qtbot.waitUntil(lambda: room.case_index not in (None, first), timeout=TIMEOUT_MS)
     assert room.state(first) == "done"
-    qtbot.waitUntil(lambda: panel.controller.grading is not None and panel.controller.grading.case_id != case_id)
+    qtbot.waitUntil(
+        lambda: panel.controller.grading is not None and panel.controller.grading.case_id != case_id
+    )
     assert panel.controller.grading.current == "level" and panel.controller.grading.values == {}
 
 
@@ -236,8 +266,14 @@ def test_reopen_resumes_case_offset_and_answers(make_napari_viewer, qtbot, expor
     ctx = open_viewer(make_napari_viewer, qtbot, export, reader="r1")
     room, panel = ctx.room, ctx.panel
     room.request_case(1)
-    qtbot.waitUntil(lambda: room.case_index == 1 and panel.controller.grading is not None
-                    and room.label(1) == panel.controller.grading.case_id, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(
+        lambda: (
+            room.case_index == 1
+            and panel.controller.grading is not None
+            and room.label(1) == panel.controller.grading.case_id
+        ),
+        timeout=TIMEOUT_MS,
+    )
     room.nudge(+2)
     offset = room.offset
     press(ctx, "4", "2")
@@ -247,8 +283,14 @@ def test_reopen_resumes_case_offset_and_answers(make_napari_viewer, qtbot, expor
     ctx.viewer.close()
 
     again = open_viewer(make_napari_viewer, qtbot, export, reader="r1")
-    qtbot.waitUntil(lambda: again.room.case_index == 1 and again.grading.grading is not None
-                    and again.grading.grading.case_id == case_id, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(
+        lambda: (
+            again.room.case_index == 1
+            and again.grading.grading is not None
+            and again.grading.grading.case_id == case_id
+        ),
+        timeout=TIMEOUT_MS,
+    )
     assert again.room.current_label == case_id
     assert again.room.offset == pytest.approx(offset)
     assert again.room.grid.current_index() == 2
@@ -295,14 +337,16 @@ def test_reader_is_asked_once_in_the_panel(make_napari_viewer, qtbot, export, mo
     qtbot.keyClick(panel.reader_edit, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: panel.controller.grading is not None, timeout=TIMEOUT_MS)
     assert panel.controller.reader == "AB" and panel.reader_edit.isReadOnly()
-    assert ctx.room.current_label == panel.controller.grading.case_id  # the worklist shows pseudonyms
+    # the worklist shows pseudonyms
+    assert ctx.room.current_label == panel.controller.grading.case_id
     assert not panel.set_reader("CD") and panel.controller.reader == "AB"
 
 
 @pytest.mark.gui
 def test_blinded_reading_order_and_dates(make_napari_viewer, qtbot, export):
-    ctx = open_viewer(make_napari_viewer, qtbot, export, reader="r1", case_order_seed=7,
-                      hide_dates=True)
+    ctx = open_viewer(
+        make_napari_viewer, qtbot, export, reader="r1", case_order_seed=7, hide_dates=True
+    )
     room = ctx.room
     assert room.cases == ctx.grading.session.order(room.cases)  # the seeded order
     for layer in room.layers.values():

@@ -16,8 +16,8 @@ from spondy_napari.display.frame import layer_geometry
 
 from spondy_annotate.cases.open import open_export
 from spondy_annotate.cases.pairing import CaseStatus
-from spondy_annotate.synthetic.export import read_truth
 from spondy_annotate.dicom.volume import load_series
+from spondy_annotate.synthetic.export import read_truth
 
 MANIFEST = Path(__file__).parents[1] / "plugins" / "spondy_napari" / "napari.yaml"
 COS10, SIN10 = float(np.cos(np.radians(10))), float(np.sin(np.radians(10)))
@@ -172,26 +172,23 @@ def test_dicom_without_images_is_notified(tmp_path, notifications):
 
 
 def test_manifest_validates():
+    """Every contribution names a command, and every command's callable imports."""
     import npe2
 
     manifest = npe2.PluginManifest.from_file(MANIFEST)
     assert manifest.name == "spondy-annotate"
-    reader = manifest.contributions.readers[0]
+    contributions = manifest.contributions
+    reader = contributions.readers[0]
     assert reader.accepts_directories
-    ours = {
-        "spondy-annotate.get_reader",
-        "spondy-annotate.sample_pair",
-        "spondy-annotate.reading_room",
-        "spondy-annotate.grading",
-        "spondy-annotate.analysis",
-    }
-    commands = {c.id: c for c in manifest.contributions.commands}
-    assert ours <= set(commands)
-    for command_id in ours:
-        module, _, attr = commands[command_id].python_name.partition(":")
+    commands = {c.id: c for c in contributions.commands}
+    used = {c.command for c in (*contributions.readers, *contributions.widgets)}
+    used |= {s.command for s in contributions.sample_data}
+    assert used == set(commands)
+    for command in commands.values():
+        module, _, attr = command.python_name.partition(":")
         assert callable(getattr(__import__(module, fromlist=[attr]), attr))
-    assert "Reading room" in {w.display_name for w in manifest.contributions.widgets}
-    assert manifest.contributions.sample_data
+    widgets = {w.display_name for w in contributions.widgets}
+    assert widgets == {"Reading room", "Grading", "Analysis"}
 
 
 def test_plugin_is_discovered():

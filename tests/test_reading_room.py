@@ -256,7 +256,9 @@ def test_keys_leave_napari_defaults_alone():
     assert not ours & napari_keys
 
 
-def test_opening_indexes_through_the_header_cache(make_napari_viewer, qtbot, tmp_path, small_export):
+def test_opening_indexes_through_the_header_cache(
+    make_napari_viewer, qtbot, tmp_path, small_export
+):
     import shutil
 
     from spondy_annotate.cases.open import open_export
@@ -379,8 +381,9 @@ def test_cli_screenshot(tmp_path, small_export):
 
 
 def test_grading_session_gives_labels_states_and_keeps_offsets(opened, tmp_path):
-    from spondy_annotate.grading.session import OFFSET_KEY, GradingSession
     from spondy_napari.grading.room_link import link_session
+
+    from spondy_annotate.grading.session import OFFSET_KEY, GradingSession
 
     room, table = opened.room, opened.widget.worklist.table
     with GradingSession.open(tmp_path / "gradings.sqlite", reader="reader1") as session:

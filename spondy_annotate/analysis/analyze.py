@@ -76,7 +76,8 @@ def analyze(
         Invalid gradings, no gradings, or an unknown ``primary_reader``.
     """
     settings = settings or AnalysisSettings()
-    g, notes = prepare_gradings(gradings)
+    g, intake_notes = prepare_gradings(gradings)
+    notes = list(intake_notes)
     if g.empty:
         raise SpondyError("gradings: no judged gradings to analyse")
     readers = tuple(sorted(g["reader"].unique()))
@@ -89,7 +90,6 @@ def analyze(
     dataset = build_dataset(g, labs, settings.tests)
     items = order_items(g["item"].unique())
     result_readers = [primary, *(r for r in readers if r != primary)]
-    notes = list(notes)
     correlations = _correlations(dataset, result_readers, primary, settings, items, notes)
     crosstabs = {
         (test, item): _crosstab(dataset, primary, test, item)
@@ -171,7 +171,8 @@ def correlation_row(res: SpearmanResult) -> dict[str, Any]:
 def adjust_per_reader(table: pd.DataFrame) -> pd.DataFrame:
     """Add ``p_holm`` and ``p_bh``: ``p_primary`` adjusted over each reader's table."""
     table = table.copy()
-    for column, method in (("p_holm", "holm"), ("p_bh", "bh")):
+    methods: tuple[tuple[str, Literal["holm", "bh"]], ...] = (("p_holm", "holm"), ("p_bh", "bh"))
+    for column, method in methods:
         table[column] = math.nan
         for _, part in table.groupby("reader", sort=False):
             table.loc[part.index, column] = adjust_p(part["p_primary"].to_numpy(float), method)

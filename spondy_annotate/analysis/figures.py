@@ -40,11 +40,13 @@ if TYPE_CHECKING:
 __all__ = [
     "CLASS_COLOURS",
     "crosstab_figure",
+    "FLOW_NAME",
     "FOREST_NAME",
     "PNG_DPI",
     "crosstab_name",
     "figure_bytes",
     "figure_png",
+    "flow_figure",
     "forest_figure",
     "make_figures",
     "trajectory_figure",
@@ -55,8 +57,8 @@ __all__ = [
 PNG_DPI = 300
 #: File name of the forest plot of rho.
 FOREST_NAME = "forest_rho.png"
-#: Text drawn as given: no TeX, no mathtext (``$`` is a dollar sign).
-_PLAIN_TEXT = {"text.usetex": False, "text.parse_math": False}
+#: File name of the patient flow figure.
+FLOW_NAME = "patient_flow.png"
 
 #: Colour of each lab class in figures (Okabe-Ito, colour-blind safe).
 CLASS_COLOURS = {
@@ -196,6 +198,44 @@ def _forest_figure(correlations: pd.DataFrame, confidence: float) -> Figure:
     return fig
 
 
+def flow_figure(flow: pd.DataFrame, reader: str) -> Figure:
+    """Cases at each step from graded to analysed, per test (``reader``'s analysed items).
+
+    Parameters
+    ----------
+    flow
+        :attr:`AnalysisResult.flow`.
+    reader
+        Reader whose analysed counts are drawn.
+    """
+    with _plain_text():
+        return _flow_figure(flow, reader)
+
+
+def _flow_figure(flow: pd.DataFrame, reader: str) -> Figure:
+    from matplotlib.figure import Figure
+
+    shown = flow[(flow["reader"] == "") | (flow["reader"] == reader)]
+    tests = list(dict.fromkeys(shown["test"]))
+    fig = Figure(figsize=(6.4, 1.0 + 0.3 * len(shown)), dpi=110, layout="constrained")
+    axes = fig.subplots(1, max(1, len(tests)), sharex=True, squeeze=False)[0]
+    for ax, test in zip(axes, tests, strict=False):
+        part = shown[shown["test"] == test]
+        labels = [
+            f"{step}: {item}" if item else step
+            for step, item in zip(part["step"], part["item"], strict=True)
+        ]
+        y = range(len(part))[::-1]
+        ax.barh(list(y), part["cases"], color="#0072B2")
+        for yy, count in zip(y, part["cases"], strict=True):
+            ax.text(count, yy, f" {count}", va="center", fontsize=8)
+        ax.set_yticks(list(y), labels, fontsize=8)
+        ax.set_title(f"{test} ({reader})", fontsize=10)
+        ax.set_xlabel("cases")
+        ax.set_xlim(0, max(1, int(part["cases"].max())) * 1.2)
+    return fig
+
+
 def figure_bytes(fig: Figure, fmt: str = "png") -> bytes:
     """Render a figure as PNG (:data:`PNG_DPI`) or SVG bytes, text drawn as given."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -217,7 +257,7 @@ _METADATA: dict[str, dict[str, str | None]] = {"svg": {"Date": None}, "png": {}}
 
 
 def make_figures(result: AnalysisResult, *, svg: bool = False) -> dict[str, bytes]:
-    """All report figures by file name: the cross-tabs, the trajectories, the forest plot.
+    """All report figures by file name: cross-tabs, trajectories, forest plot, patient flow.
 
     PNG always; with ``svg`` each figure also as ``<name>.svg``.
     """
@@ -236,6 +276,7 @@ def make_figures(result: AnalysisResult, *, svg: bool = False) -> dict[str, byte
         drawn[trajectory_name(test)] = trajectory_figure(result.labs, test, limit)
     primary = result.correlations[result.correlations["primary"]]
     drawn[FOREST_NAME] = forest_figure(primary, result.settings.confidence)
+    drawn[FLOW_NAME] = flow_figure(result.flow, result.primary_reader)
     figures = {name: figure_bytes(fig, "png") for name, fig in drawn.items()}
     if svg:
         figures |= {
@@ -268,5 +309,5 @@ def _plain_text() -> Iterator[None]:
     """matplotlib settings under which text is drawn as given (no TeX, no mathtext)."""
     import matplotlib
 
-    with matplotlib.rc_context(_PLAIN_TEXT):
+    with matplotlib.rc_context({"text.usetex": False, "text.parse_math": False}):
         yield

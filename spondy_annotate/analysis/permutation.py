@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import numpy as np
 
@@ -126,7 +126,7 @@ def _null_distribution(
     """Distribution of 4T over the tables with these margins (values, probabilities)."""
     work = [0]
 
-    @lru_cache(maxsize=None)
+    @cache
     def dist(i: int, remaining: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
         """Distribution of the rows i.. contribution to 4T, given the column totals left."""
         if i == len(rows) - 1:  # the last row takes what is left

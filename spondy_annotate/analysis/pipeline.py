@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from spondy_annotate.analysis.analyze import analyze
 from spondy_annotate.analysis.figures import make_figures
 from spondy_annotate.analysis.gradings import GradingsSource, load_gradings
+from spondy_annotate.analysis.provenance import Provenance, collect_provenance
 from spondy_annotate.analysis.report_files import ReportFiles, write_report
 from spondy_annotate.analysis.results import AnalysisResult, AnalysisSettings
 from spondy_annotate.analysis.summary import format_summary
@@ -51,6 +52,8 @@ class AnalysisRun:
         empty when neither figures nor a report were asked for.
     report
         The files written, or None without ``out``.
+    provenance
+        Input files with their SHA-256, reading options, command line, time, software.
     """
 
     result: AnalysisResult
@@ -58,6 +61,7 @@ class AnalysisRun:
     summary: str
     figures: dict[str, bytes]
     report: ReportFiles | None
+    provenance: Provenance
 
 
 def run_analysis(
@@ -67,10 +71,12 @@ def run_analysis(
     settings: AnalysisSettings | None = None,
     lab_columns: LabColumns | None = None,
     lab_date_format: str | None = None,
+    gradings_date_format: str | None = None,
     database: bool | None = None,
     out: str | os.PathLike[str] | None = None,
     include_identifiers: bool = False,
     figures: bool = True,
+    command: str | None = None,
 ) -> AnalysisRun:
     """Read the gradings and lab files, analyse, draw the figures and write the report.
 
@@ -89,6 +95,9 @@ def run_analysis(
         Column mapping of the lab files (long form with default names when None).
     lab_date_format
         ``strptime`` format of the lab dates (``YYYY-MM-DD`` or ``YYYYMMDD`` when None).
+    gradings_date_format
+        ``strptime`` format of the MRI dates of a gradings table given as text (see
+        :func:`~spondy_annotate.analysis.gradings.load_gradings`).
     database
         For a ``gradings`` path: True a grading database, False a gradings table, None by the
         file name.
@@ -97,7 +106,9 @@ def run_analysis(
     include_identifiers
         Put patient IDs and dates into the per-case CSV tables of ``out``.
     figures
-        Draw the figures when no report is written (a report always draws them).
+        Draw the figures when no report is written (a report always draws them, also as SVG).
+    command
+        The command line that started the run, for the provenance.
 
     Returns
     -------
@@ -106,16 +117,24 @@ def run_analysis(
     Raises
     ------
     SpondyError
-        No lab file; unreadable gradings or lab files; nothing to analyse; an unknown primary
-        reader; the report not writable. Each with a one-line message naming the file.
+        No lab file; unreadable gradings or lab files; an unreadable MRI date; a follow-up
+        MRI not after its baseline; nothing to analyse; an unknown primary reader; the report
+        not writable. Each with a one-line message naming the file, row or case.
     """
     if not labs:
         raise SpondyError("no lab file given")
-    table = load_gradings(gradings, database=database)
+    lab_columns = lab_columns or LabColumns()
+    options = {
+        "lab columns": lab_columns.describe(),
+        "lab date format": lab_date_format or "YYYY-MM-DD or YYYYMMDD",
+        "gradings date format": gradings_date_format or "YYYY-MM-DD or YYYYMMDD",
+    }
+    provenance = collect_provenance(gradings, labs, options=options, command=command)
+    table = load_gradings(gradings, database=database, date_format=gradings_date_format)
     lab_import = read_labs(list(labs), lab_columns, date_format=lab_date_format)
     result = analyze(table, lab_import.values, settings)
     problems = tuple(lab_import.problems)
-    drawn = make_figures(result) if figures or out is not None else {}
+    drawn = make_figures(result, svg=out is not None) if figures or out is not None else {}
     report = None
     if out is not None:
         report = write_report(
@@ -124,12 +143,14 @@ def run_analysis(
             include_identifiers=include_identifiers,
             lab_problems=problems,
             figures=drawn,
+            provenance=provenance,
         )
     logger.info("analysis done: %d lab rows rejected", len(problems))
     return AnalysisRun(
         result=result,
         lab_problems=problems,
         summary=format_summary(result, lab_problems=problems),
-        figures=drawn,
+        figures={name: data for name, data in drawn.items() if name.endswith(".png")},
         report=report,
+        provenance=provenance,
     )

@@ -1,4 +1,4 @@
-"""The report folder: CSV tables, ``settings.json``, PNG figures and ``report.html``.
+"""The report folder: CSV tables, ``settings.json``, figures (PNG, SVG) and ``report.html``.
 
 Nothing written holds a patient ID or a date unless ``include_identifiers`` is asked for, and
 then only the per-case CSV tables do. Every file is written atomically
@@ -24,10 +24,13 @@ from typing import Any
 import pandas as pd
 
 from spondy_annotate._files import atomic_write
+from spondy_annotate.analysis.dictionary import data_dictionary
 from spondy_annotate.analysis.figures import make_figures
+from spondy_annotate.analysis.permutation import MONTE_CARLO_PERMUTATIONS
+from spondy_annotate.analysis.provenance import RNG, Provenance, software_versions
 from spondy_annotate.analysis.report_html import render_html
 from spondy_annotate.analysis.results import AnalysisResult
-from spondy_annotate.analysis.summary import software_versions
+from spondy_annotate.analysis.stats import CI_METHOD, EXACT_P_BELOW_N
 from spondy_annotate.errors import SpondyError
 from spondy_annotate.labs.read import LabProblem
 
@@ -53,8 +56,9 @@ def write_report(
     include_identifiers: bool = False,
     lab_problems: Sequence[LabProblem] = (),
     figures: dict[str, bytes] | None = None,
+    provenance: Provenance | None = None,
 ) -> ReportFiles:
-    """Write the CSV tables, PNG figures and ``report.html`` into ``directory``.
+    """Write the CSV tables, figures (PNG and SVG) and ``report.html`` into ``directory``.
 
     Parameters
     ----------
@@ -69,7 +73,9 @@ def write_report(
         Rejected lab rows, listed in the report and ``lab_problems.csv``.
     figures
         :func:`~spondy_annotate.analysis.figures.make_figures` output when already drawn;
-        drawn here when None.
+        drawn here (PNG and SVG) when None.
+    provenance
+        Inputs, options, command and time, written into ``settings.json`` and the methods.
 
     Returns
     -------
@@ -77,7 +83,10 @@ def write_report(
         Written tables: ``correlations.csv``, ``class_counts.csv``, ``crosstabs.csv``,
         ``kappa.csv``, ``analysis_dataset.csv``, ``lab_classes.csv``, ``lab_draws.csv`` (which
         row of which lab file was used), ``unlinked_labs.csv``, ``lab_problems.csv``,
-        ``settings.json``; figures under ``figures/``.
+        ``interval.csv``, ``lab_values.csv``, ``flow.csv``, ``disc_height.csv``,
+        ``disc_height_correlations.csv``, ``grade_consistency.csv``, ``sensitivity.csv``,
+        ``data_dictionary.csv`` (type and meaning of every column) and ``settings.json``;
+        figures under ``figures/``.
 
     Raises
     ------
@@ -85,23 +94,30 @@ def write_report(
         The folder or a file cannot be written (one line naming it).
     """
     out = Path(directory)
-    figures = make_figures(result) if figures is None else figures
-    files = {
-        name: frame.to_csv(index=False).encode("utf-8")
-        for name, frame in _tables(result, include_identifiers, lab_problems).items()
-    }
-    files["settings.json"] = json.dumps(_settings_json(result), indent=2).encode("utf-8")
+    figures = make_figures(result, svg=True) if figures is None else figures
+    tables = _tables(result, include_identifiers, lab_problems)
+    dictionary = data_dictionary(tables)
+    tables["data_dictionary.csv"] = dictionary
+    files = {name: frame.to_csv(index=False).encode("utf-8") for name, frame in tables.items()}
+    settings = _settings_json(result, provenance)
+    files["settings.json"] = json.dumps(settings, indent=2).encode("utf-8")
     try:
         (out / "figures").mkdir(parents=True, exist_ok=True)
-        tables = [_write(out / name, data) for name, data in files.items()]
-        figure_paths = [_write(out / "figures" / name, png) for name, png in figures.items()]
-        page = render_html(result, figures, lab_problems=lab_problems)
+        written = [_write(out / name, data) for name, data in files.items()]
+        figure_paths = [_write(out / "figures" / name, data) for name, data in figures.items()]
+        page = render_html(
+            result,
+            figures,
+            lab_problems=lab_problems,
+            provenance=provenance,
+            dictionary=dictionary,
+        )
         html_path = _write(out / "report.html", page.encode("utf-8"))
     except OSError as exc:
         where = exc.filename or out
         raise SpondyError(f"{where}: cannot write the report ({exc.strerror or exc})") from None
     logger.info("wrote report to %s", out)
-    return ReportFiles(out, html_path, tuple(tables), tuple(figure_paths))
+    return ReportFiles(out, html_path, tuple(written), tuple(figure_paths))
 
 
 def _write(path: Path, data: bytes) -> Path:
@@ -131,20 +147,43 @@ def _tables(
         "lab_problems.csv": pd.DataFrame(
             [asdict(p) for p in lab_problems], columns=["file", "line", "message"]
         ),
+        "interval.csv": result.interval,
+        "lab_values.csv": result.lab_values,
+        "flow.csv": result.flow,
+        "disc_height.csv": result.disc_height,
+        "disc_height_correlations.csv": result.disc_height_correlations,
+        "grade_consistency.csv": result.grade_consistency,
+        "sensitivity.csv": result.sensitivity,
     }
 
 
-def _settings_json(result: AnalysisResult) -> dict[str, Any]:
+def _settings_json(result: AnalysisResult, provenance: Provenance | None) -> dict[str, Any]:
     s = result.settings
     settings = asdict(s)
     settings["classification"]["unchanged_as"] = s.classification.unchanged_as.label
     settings["tests"] = list(s.tests)
-    return {
+    out: dict[str, Any] = {
         "settings": settings,
         "primary_reader": result.primary_reader,
         "readers": list(result.readers),
-        "software": software_versions(),
+        "statistics": {
+            "ci_method": CI_METHOD,
+            "p_primary": f"permutation p below {EXACT_P_BELOW_N} pairs, else t approximation",
+            "p_adjustment": "Holm and Benjamini-Hochberg over each reader's tests x items",
+            "monte_carlo_permutations": MONTE_CARLO_PERMUTATIONS,
+            "censored_values": "<L and >L taken as L and flagged",
+        },
+        "rng": f"{RNG}, seed {s.seed}",
+        "software": provenance.software if provenance else software_versions(),
     }
+    if provenance is not None:
+        out |= {
+            "inputs": [asdict(f) for f in provenance.inputs],
+            "options": dict(provenance.options),
+            "command": provenance.command,
+            "started_at": provenance.started_at,
+        }
+    return out
 
 
 def _crosstabs_long(result: AnalysisResult) -> pd.DataFrame:

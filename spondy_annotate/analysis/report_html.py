@@ -8,16 +8,26 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import html
-import math
 from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
-from spondy_annotate.analysis.figures import crosstab_name, trajectory_name
-from spondy_annotate.analysis.paper import PAPER_CLASS_COUNTS, PAPER_RHO
+from spondy_annotate.analysis.figures import FLOW_NAME, FOREST_NAME, crosstab_name, trajectory_name
+from spondy_annotate.analysis.journal_tables import (
+    class_count_table,
+    consistency_journal_table,
+    correlation_table,
+    crosstab_table,
+    flow_journal_table,
+    interval_journal_table,
+    kappa_table,
+    lab_value_table,
+    sensitivity_journal_table,
+)
+from spondy_annotate.analysis.methods import methods_text
+from spondy_annotate.analysis.provenance import RNG, Provenance, software_versions
 from spondy_annotate.analysis.results import AnalysisResult
-from spondy_annotate.analysis.summary import methods_text, p_text, software_versions
 from spondy_annotate.grading.rubric import Change
 from spondy_annotate.labs.classify import LabClass
 from spondy_annotate.labs.read import LabProblem
@@ -41,8 +51,10 @@ def render_html(
     figures: dict[str, bytes],
     *,
     lab_problems: Sequence[LabProblem] = (),
+    provenance: Provenance | None = None,
+    dictionary: pd.DataFrame | None = None,
 ) -> str:
-    """One self-contained HTML page: inline CSS, figures as base64 ``data:`` URIs.
+    """One self-contained HTML page: inline CSS, PNG figures as base64 ``data:`` URIs.
 
     Parameters
     ----------
@@ -53,6 +65,10 @@ def render_html(
         shown.
     lab_problems
         Rejected lab rows, listed by file name and line.
+    provenance
+        Inputs, options, command and time, stated in the methods.
+    dictionary
+        :func:`~spondy_annotate.analysis.dictionary.data_dictionary` of the CSV tables.
     """
     s = result.settings
     e = html.escape
@@ -66,18 +82,37 @@ def render_html(
         "Reproduces the design of Ahn et al., BMC Musculoskelet Disord 2020;21:428. Cases are "
         "shown by case ID only.</p>",
         "<h2>Methods</h2>",
-        f"<p>{e(methods_text(result))}</p>",
+        f"<p>{e(methods_text(result, provenance))}</p>",
         "<h2>Settings</h2>",
-        _html_table(_settings_frame(result)),
+        _html_table(_settings_frame(result, provenance)),
+        "<h2>Patients</h2>",
+        _html_table(interval_journal_table(result.interval)),
+        _html_table(flow_journal_table(result.flow)),
+        _figure(figures, FLOW_NAME, "Patient flow"),
         "<h2>Lab classes</h2>",
-        _html_table(_counts_with_paper(result.class_counts)),
+        _html_table(class_count_table(result.class_counts)),
+        _html_table(lab_value_table(result.lab_values)),
         "<h2>Spearman correlation of lab class and MRI change</h2>",
-        _html_table(_correlation_frame(result)),
+        _html_table(correlation_table(result.correlations, confidence=s.confidence)),
+        '<p class="note">p: permutation p below 30 pairs, else t approximation; Holm and BH '
+        "adjusted over each reader's tests x items. CI: Fisher z with the Bonett-Wright SE. "
+        "Bootstrap CI: percentile, for comparison only.</p>",
+        _figure(figures, FOREST_NAME, "Forest plot of rho"),
+        "<h2>Measured disc height</h2>",
+        _html_table(correlation_table(result.disc_height_correlations, confidence=s.confidence))
+        if not result.disc_height_correlations.empty
+        else "<p>No measured disc heights in the gradings.</p>",
+        "<h2>Change judgements and grades</h2>",
+        _html_table(consistency_journal_table(result.grade_consistency))
+        if not result.grade_consistency.empty
+        else "<p>No grades in the gradings.</p>",
+        "<h2>Sensitivity analyses (primary reader)</h2>",
+        _html_table(sensitivity_journal_table(result.sensitivity, confidence=s.confidence)),
         "<h2>Cross-tabulations (primary reader)</h2>",
     ]
     for (test, item), table in result.crosstabs.items():
         parts.append(f"<h3>{e(test)} class &times; {e(item)} change</h3>")
-        parts.append(_html_table(table.reset_index().rename(columns={"index": f"{test} class"})))
+        parts.append(_html_table(crosstab_table(table, test)))
         name = crosstab_name(test, item)
         if name in figures:
             parts.append(_html_image(figures[name], f"{test} class vs {item} change"))
@@ -91,7 +126,7 @@ def render_html(
     if result.kappa.empty:
         parts.append("<p>Only one reader: no agreement to measure.</p>")
     else:
-        parts.append(_html_table(result.kappa))
+        parts.append(_html_table(kappa_table(result.kappa)))
     unchanged = result.labs.loc[result.labs["unchanged"], ["case_id", "test"]]
     parts.append("<h2>Unchanged lab values</h2>")
     parts.append(
@@ -134,12 +169,18 @@ def render_html(
         parts.append("</ul>")
     else:
         parts.append("<p>None.</p>")
+    if dictionary is not None:
+        parts.append("<h2>Data dictionary</h2>")
+        parts.append(
+            f"<details><summary>Every column of the CSV tables ({len(dictionary)} rows, also "
+            "data_dictionary.csv)</summary>" + _html_table(dictionary) + "</details>"
+        )
     parts.append("</body></html>")
     return "\n".join(parts)
 
 
 def _html_table(frame: pd.DataFrame) -> str:
-    return frame.to_html(index=False, border=0, na_rep="-", float_format=lambda v: f"{v:.3g}")
+    return frame.to_html(index=False, border=0, na_rep="-", float_format=lambda v: f"{v:.2f}")
 
 
 def _html_image(png: bytes, alt: str) -> str:
@@ -147,7 +188,11 @@ def _html_image(png: bytes, alt: str) -> str:
     return f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"></figure>'
 
 
-def _settings_frame(result: AnalysisResult) -> pd.DataFrame:
+def _figure(figures: dict[str, bytes], name: str, alt: str) -> str:
+    return _html_image(figures[name], alt) if name in figures else ""
+
+
+def _settings_frame(result: AnalysisResult, provenance: Provenance | None) -> pd.DataFrame:
     s, c = result.settings, result.settings.classification
     rows = [
         ("link window", str(s.window)),
@@ -161,22 +206,13 @@ def _settings_frame(result: AnalysisResult) -> pd.DataFrame:
         ("confidence level", f"{s.confidence:.0%}"),
         ("kappa weights", s.kappa_weights),
         ("primary reader", result.primary_reader),
-        *software_versions().items(),
+        ("random generator", f"{RNG}, seed {s.seed}"),
     ]
+    if provenance is not None:
+        rows += [(key, value) for key, value in provenance.options.items()]
+        rows += [(f"{f.role} file {f.name}", f"SHA-256 {f.sha256}") for f in provenance.inputs]
+        rows += [("run at (UTC)", provenance.started_at)]
+        if provenance.command:
+            rows.append(("command", provenance.command))
+    rows += list((provenance.software if provenance else software_versions()).items())
     return pd.DataFrame(rows, columns=["setting", "value"])
-
-
-def _counts_with_paper(counts: pd.DataFrame) -> pd.DataFrame:
-    paper = counts["test"].map(
-        lambda t: "/".join(map(str, PAPER_CLASS_COUNTS[t])) if t in PAPER_CLASS_COUNTS else "-"
-    )
-    return counts.assign(**{"Ahn et al. (resolved/resolving/aggravated)": paper})
-
-
-def _correlation_frame(result: AnalysisResult) -> pd.DataFrame:
-    corr = result.correlations.copy()
-    corr["p"] = corr["p"].map(p_text)
-    corr["Ahn et al. rho"] = [
-        PAPER_RHO.get((t, i), math.nan) for t, i in zip(corr["test"], corr["item"], strict=True)
-    ]
-    return corr

@@ -1,4 +1,4 @@
-"""The analysis in words: the terminal summary, the methods paragraph and number formats.
+"""The analysis in words: the terminal summary and the number formats of every table.
 
 Cases appear by ``case_id`` only; nothing here holds a patient ID or a date.
 
@@ -12,24 +12,23 @@ Examples
 from __future__ import annotations
 
 import math
-import platform
 import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from spondy_annotate.analysis.paper import PAPER_CLASS_COUNTS, PAPER_RHO
 from spondy_annotate.analysis.results import AnalysisResult
-from spondy_annotate.grading.rubric import Change
+from spondy_annotate.analysis.stats import CI_METHOD, EXACT_P_BELOW_N
 from spondy_annotate.labs.classify import LabClass
 from spondy_annotate.labs.read import LabProblem
 
-__all__ = ["format_summary", "methods_text", "number_text", "p_text", "software_versions"]
+__all__ = ["ci_text", "format_summary", "interval_text", "number_text", "p_text"]
 
 #: Unlinked cases and rejected lab rows listed in the summary; the rest are counted.
 _MAX_LISTED = 20
-#: Packages whose versions the methods state.
-_PACKAGES = ("spondy-annotate", "numpy", "scipy", "pandas", "scikit-learn", "matplotlib")
 
 
 def format_summary(result: AnalysisResult, *, lab_problems: Sequence[LabProblem] = ()) -> str:
@@ -63,6 +62,7 @@ def format_summary(result: AnalysisResult, *, lab_problems: Sequence[LabProblem]
             for r in counts.itertuples()
         ],
     )
+    lines += ["", interval_text(result.interval)]
     level = f"{s.confidence:.0%}"
     for primary in (True, False):
         part = result.correlations[result.correlations["primary"] == primary]
@@ -71,7 +71,18 @@ def format_summary(result: AnalysisResult, *, lab_problems: Sequence[LabProblem]
         who = f"primary reader {result.primary_reader}" if primary else "other readers"
         lines += ["", f"Spearman rho, lab class vs MRI change ({who})"]
         lines += _table(
-            ["reader", "test", "item", "n", "rho", f"{level} CI", "p", "paper rho"],
+            [
+                "reader",
+                "test",
+                "item",
+                "n",
+                "rho",
+                f"{level} CI",
+                "p",
+                "p Holm",
+                "tau-b",
+                "paper rho",
+            ],
             [
                 [
                     r.reader,
@@ -79,13 +90,20 @@ def format_summary(result: AnalysisResult, *, lab_problems: Sequence[LabProblem]
                     r.item,
                     r.n,
                     number_text(r.rho),
-                    _ci_text(r.ci_low, r.ci_high),
-                    p_text(r.p),
+                    ci_text(r.ci_low, r.ci_high),
+                    p_text(r.p_primary) + ("*" if r.n < EXACT_P_BELOW_N else ""),
+                    p_text(r.p_holm),
+                    number_text(r.kendall_tau_b),
                     number_text(PAPER_RHO.get((r.test, r.item), math.nan)),
                 ]
                 for r in part.itertuples()
             ],
         )
+    lines += [
+        "",
+        f"CI: {CI_METHOD}; p: permutation p (*: exact or Monte Carlo) below {EXACT_P_BELOW_N} "
+        "pairs, else t approximation; p Holm: adjusted over the reader's tests x items.",
+    ]
     if not result.kappa.empty:
         lines += ["", f"Inter-reader agreement on MRI change (Cohen's kappa, {s.kappa_weights})"]
         lines += _table(
@@ -146,6 +164,18 @@ def _looks_numeric(text: str) -> bool:
     return bool(re.fullmatch(r"[<>]?-?[\d.]+%?|-", text))
 
 
+def interval_text(interval: pd.DataFrame) -> str:
+    """The follow-up interval in words: mean +- SD, median, range."""
+    row = interval.iloc[0]
+    if not row["n"]:
+        return "Follow-up interval: no case with both MRI dates"
+    return (
+        f"Follow-up interval (n = {int(row['n'])}): mean {row['mean']:.2f} +- "
+        f"{number_text(row['sd'])} days, median {row['median']:g} "
+        f"(IQR {row['q1']:g} to {row['q3']:g}, range {row['min']:g} to {row['max']:g})"
+    )
+
+
 def number_text(value: float, digits: int = 2) -> str:
     """``value`` with ``digits`` decimals, ``-`` when it is NaN."""
     return "-" if value is None or math.isnan(value) else f"{value:.{digits}f}"
@@ -158,67 +188,10 @@ def p_text(value: float) -> str:
     return "<0.001" if value < 0.001 else f"{value:.3f}"
 
 
-def _ci_text(low: float, high: float) -> str:
-    return "-" if math.isnan(low) else f"[{low:.2f}, {high:.2f}]"
+def ci_text(low: float, high: float) -> str:
+    """An interval as ``0.43 to 0.78``, ``-`` when it is NaN."""
+    return "-" if math.isnan(low) else f"{low:.2f} to {high:.2f}"
 
 
 def _percent_text(value: float) -> str:
     return "-" if math.isnan(value) else f"{value:.0%}"
-
-
-def software_versions() -> dict[str, str]:
-    """Versions of Python and the packages the analysis depends on."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    def _version(name: str) -> str:
-        try:
-            return version(name)
-        except PackageNotFoundError:
-            return "not installed"
-
-    return {"python": platform.python_version()} | {name: _version(name) for name in _PACKAGES}
-
-
-def methods_text(result: AnalysisResult) -> str:
-    """The methods paragraph, with every setting that changes the result."""
-    s, c, w = result.settings, result.settings.classification, result.settings.window
-    versions = ", ".join(f"{k} {v}" for k, v in software_versions().items())
-    codes = ", ".join(f"{change.value} = {change.code}" for change in Change)
-    classes = ", ".join(f"{lab_class.label} = {int(lab_class)}" for lab_class in LabClass)
-    readers = (
-        f"{len(result.readers)} readers ({', '.join(result.readers)}); the main result uses "
-        f"{result.primary_reader}"
-        + (
-            " (chosen by the user)"
-            if s.primary_reader
-            else " (the reader with the most judged gradings)"
-        )
-        + ", and the other readers are reported separately"
-        if len(result.readers) > 1
-        else f"one reader ({result.primary_reader})"
-    )
-    boot = (
-        f"a percentile bootstrap {s.confidence:.0%} confidence interval from {s.bootstrap} "
-        f"resamples of the cases (numpy default_rng, seed {s.seed}; resamples in which either "
-        "variable was constant were left out)"
-        if s.bootstrap
-        else "no confidence interval (bootstrap switched off)"
-    )
-    return (
-        f"For each case, the CRP and ESR value nearest to each MRI date was taken from the lab "
-        f"files, within {w.before_days} days before to {w.after_days} days after the MRI (both "
-        "ends included; at equal distance the draw before the MRI was used; a draw served one "
-        "MRI only). CRP was converted to mg/L (mg/dL x 10). The course from baseline to "
-        f"follow-up was classed as resolved (follow-up within normal: CRP <= {c.crp_normal:g} "
-        f"mg/L, ESR <= {c.esr_normal:g} mm/h), resolving (lower than baseline but above normal) "
-        "or aggravated (not lower than baseline); a follow-up value equal to the baseline value "
-        f"and above normal was counted as {c.unchanged_as.label}. The reader's judgement of each "
-        f"MRI item was coded {codes}, and the lab class {classes}, so that agreement gives a "
-        "positive coefficient. Where a case was graded at several levels, its worst change was "
-        "used. Spearman's rank correlation "
-        "(average ranks for ties) was computed with scipy.stats.spearmanr, with a two-sided "
-        f"p-value from the t distribution with n - 2 degrees of freedom (not adjusted for "
-        f"multiple comparisons), and {boot}. There were {readers}. Agreement between readers on "
-        f"the MRI change was measured by Cohen's kappa with {s.kappa_weights} weights "
-        f"(scikit-learn cohen_kappa_score over the three categories). Software: {versions}."
-    )

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
+from pathlib import Path
 from typing import Any
 
 from spondy_annotate.errors import SpondyError
@@ -17,6 +19,10 @@ lab files:
   wide form   one draw per row; name the columns with --labs-map, e.g.
               --labs-map patient_id=MRN,date=DrawDate,CRP=crp,ESR=esr --crp-unit mg/dL
   dates       YYYY-MM-DD or YYYYMMDD, or --labs-date-format (e.g. %d.%m.%Y)
+  censored    <5 or >120 is taken as its limit and flagged (stated in the methods)
+
+gradings table dates: YYYY-MM-DD or YYYYMMDD, or --gradings-date-format; an unreadable date
+or a follow-up MRI not after its baseline MRI is an error naming the row or case.
 
 exit status:
   0  analysis done, every lab row used
@@ -55,6 +61,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--crp-unit", default="mg/L", help="CRP unit of a wide lab file (mg/L)")
     p.add_argument("--esr-unit", default="mm/h", help="ESR unit of a wide lab file (mm/h)")
     p.add_argument("--labs-date-format", metavar="FMT", help="strptime format of lab dates")
+    p.add_argument(
+        "--gradings-date-format", metavar="FMT", help="strptime format of gradings table dates"
+    )
     p.add_argument("--out", metavar="DIR", help="write CSV tables, figures and report.html here")
     p.add_argument("--window-before", type=_non_negative_int, default=7, metavar="DAYS")
     p.add_argument("--window-after", type=_non_negative_int, default=3, metavar="DAYS")
@@ -86,6 +95,30 @@ def _non_negative_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0: {text}")
     return value
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The command with every option spelled out, files by name only (for the provenance).
+
+    Examples
+    --------
+    >>> ns = argparse.Namespace(db=None, gradings="/data/g.csv", labs=["/data/l.csv"], seed=0)
+    >>> command_line(ns)
+    'spondy-annotate analyze --gradings g.csv --labs l.csv --seed 0'
+    """
+    words = ["spondy-annotate", "analyze"]
+    for key, value in vars(args).items():
+        if key in ("command", "run", "verbose", "out") or value is None or value is False:
+            continue
+        flag = "--" + key.replace("_", "-")
+        if key in ("db", "gradings"):
+            value = Path(value).name
+        elif key == "labs":
+            value = " ".join(shlex.quote(Path(v).name) for v in value)
+        elif value is not True:
+            value = shlex.quote(str(value))
+        words.append(flag if value is True else f"{flag} {value}")
+    return " ".join(words)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -121,10 +154,12 @@ def run(args: argparse.Namespace) -> int:
         settings=settings,
         lab_columns=columns,
         lab_date_format=args.labs_date_format,
+        gradings_date_format=args.gradings_date_format,
         database=args.db is not None,
         out=args.out,
         include_identifiers=args.include_identifiers,
         figures=False,
+        command=command_line(args),
     )
     for problem in run.lab_problems:
         print(problem, file=sys.stderr)

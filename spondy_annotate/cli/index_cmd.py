@@ -6,7 +6,7 @@ import argparse
 import csv
 import json
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from spondy_annotate.cli._common import add_index_options, open_with_progress
@@ -57,6 +57,12 @@ def _text(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+def _json_lines(items: Iterable[str]) -> str:
+    """A JSON array of encoded ``items``, one a line."""
+    text = ",\n".join(items)
+    return f"[\n{text}\n]" if text else "[]"
+
+
 def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
     """``rows`` as a text table: a header line, then one line per row, columns right-aligned."""
     cells = [list(columns)] + [[_text(row.get(c)) for c in columns] for row in rows]
@@ -73,9 +79,9 @@ def run(args: argparse.Namespace) -> int:
     result = open_with_progress(args).index
     if args.json:  # one series, one skipped file per line
         dumps = json.JSONEncoder(allow_nan=False).encode
-        series = ",\n".join(dumps({k: _cell(v) for k, v in row.items()}) for row in result.rows)
-        skipped = ",\n".join(dumps({"path": s.path, "reason": s.reason}) for s in result.skipped)
-        sys.stdout.write(f'{{"series": [\n{series}\n],\n"skipped": [\n{skipped}\n]}}\n')
+        series = _json_lines(dumps({k: _cell(v) for k, v in row.items()}) for row in result.rows)
+        skipped = _json_lines(dumps({"path": s.path, "reason": s.reason}) for s in result.skipped)
+        sys.stdout.write(f'{{"series": {series},\n"skipped": {skipped}}}\n')
         return 0
     if args.csv:
         writer = csv.DictWriter(sys.stdout, fieldnames=SERIES_COLUMNS, lineterminator="\n")

@@ -17,7 +17,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             "answers equal to the reader's current one are not added again."
         ),
     )
-    parser.add_argument("files", nargs="+", type=Path, metavar="FILE", help="SR files")
+    parser.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE_OR_URL",
+        help="SR files, or a DICOMweb URL: every SR series it holds (QIDO-RS Modality=SR) is "
+        "retrieved and read",
+    )
     parser.add_argument(
         "--db", required=True, type=Path, help="project database (.sqlite; created if missing)"
     )
@@ -36,9 +42,28 @@ def run(args: argparse.Namespace) -> int:
     from spondy_annotate.sr.read import import_reports
 
     rubric = load_rubric(args.rubric) if args.rubric else None
+    files = [path for source in args.files for path in _sr_files(source)]
     with Store(args.db) as store:
-        imported = import_reports(args.files, store, rubric=rubric)
+        imported = import_reports(files, store, rubric=rubric)
     added = sum(r.answers_added for r in imported)
     cases = len({r.case_id for r in imported})
     print(f"imported {len(imported)} SRs ({cases} cases): {added} answers added to {args.db}")
     return 0
+
+
+def _sr_files(source: str) -> list[Path]:
+    """``source`` as a file, or the SR files retrieved from the DICOMweb service ``source``."""
+    from spondy_annotate.dicomweb.auth import is_url
+
+    if not is_url(source):
+        return [Path(source)]
+    from spondy_annotate.dicomweb.service import SERIES_UID, STUDY_UID, DicomWebService, json_value
+
+    service = DicomWebService(source)
+    return [
+        path
+        for series in service.search_series(Modality="SR")
+        for path in service.retrieve_series(
+            json_value(series, STUDY_UID), json_value(series, SERIES_UID)
+        )
+    ]

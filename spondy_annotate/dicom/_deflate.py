@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import zlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 if TYPE_CHECKING:
@@ -27,8 +28,9 @@ _STEP = 1 << 20
 _PIXEL_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})
 
 
-class InflateError(Exception):
-    """A deflated data set is corrupt or inflates beyond :data:`MAX_INFLATED_BYTES`."""
+class RefusedDataSet(Exception):
+    """A data set not to read further: a deflated one that is corrupt or inflates beyond
+    :data:`MAX_INFLATED_BYTES`, or one holding command elements (zero-filled junk)."""
 
 
 class InflatedStream:
@@ -60,12 +62,12 @@ class InflatedStream:
                 self._data += self._inflater.decompress(data, min(want, self.limit + 1))
                 self._done = self._inflater.eof
                 if len(self._data) > self.limit:
-                    raise InflateError(
+                    raise RefusedDataSet(
                         f"the deflated data set inflates to more than {self.limit:,} bytes, "
                         "the limit per file (a deflate bomb?)"
                     )
         except zlib.error as exc:
-            raise InflateError(f"corrupt deflated data set ({exc})") from None
+            raise RefusedDataSet(f"corrupt deflated data set ({exc})") from None
 
     def read(self, size: int | None = -1, /) -> bytes:
         end = None if size is None or size < 0 else self._pos + size
@@ -96,8 +98,19 @@ def _not_meta(tag: int, vr: Any, length: int) -> bool:
     return tag >> 16 != 2
 
 
-def _at_pixels(tag: int, vr: Any, length: int) -> bool:
-    return tag in _PIXEL_TAGS
+def _stop_when(stop_before_pixels: bool) -> Callable[[int, Any, int], bool]:
+    """pydicom's ``stop_when`` for a data set's top-level elements: stop at the pixel data when
+    asked, and refuse a command element (0000,xxxx), which no stored data set holds: zeros read
+    as elements, 8 bytes each, which pydicom would otherwise walk to the end of the file."""
+
+    def stop(tag: int, vr: Any, length: int) -> bool:
+        if tag >> 16 == 0:
+            raise RefusedDataSet(
+                f"corrupt DICOM: a command element ({tag >> 16:04X},{tag & 0xFFFF:04X}) in the data set (zero-filled?)"
+            )
+        return stop_before_pixels and tag in _PIXEL_TAGS
+
+    return stop
 
 
 def dcmread_bounded(
@@ -113,14 +126,13 @@ def dcmread_bounded(
 
     Raises
     ------
-    InflateError
+    RefusedDataSet
         When a deflated data set is corrupt or inflates beyond :data:`MAX_INFLATED_BYTES`.
     Exception
         Whatever pydicom raises on a file it cannot read.
     """
-    from pydicom import dcmread
     from pydicom.dataset import FileDataset, FileMetaDataset
-    from pydicom.filereader import read_dataset, read_preamble
+    from pydicom.filereader import read_dataset, read_partial, read_preamble
 
     start = fp.tell()
     try:
@@ -129,10 +141,10 @@ def dcmread_bounded(
         deflated = meta.get("TransferSyntaxUID") == DEFLATED
     except Exception:  # pydicom's own read below says what is wrong
         deflated = False
-    stop_when = _at_pixels if stop_before_pixels else None
+    stop_when = _stop_when(stop_before_pixels)
     if not deflated:
         fp.seek(start)
-        ds = dcmread(fp, stop_before_pixels=stop_before_pixels, force=force)
+        ds = read_partial(fp, stop_when, force=force)
         return ds, fp.tell() >= size
     stream = InflatedStream(fp)
     dataset = read_dataset(stream, is_implicit_VR=False, is_little_endian=True, stop_when=stop_when)  # type: ignore[arg-type]

@@ -15,9 +15,9 @@ import math
 import os
 import stat
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TypeAlias, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeAlias, cast
 
-from spondy_annotate.dicom._deflate import InflateError, dcmread_bounded
+from spondy_annotate.dicom._deflate import RefusedDataSet, dcmread_bounded
 from spondy_annotate.dicom._fastscan import scan_header
 from spondy_annotate.dicom.records import FrameGeometry, HeaderRecord
 from spondy_annotate.errors import one_line
@@ -318,16 +318,30 @@ def header_from_dataset(
         magnetic_field_strength=to_float(ds.get("MagneticFieldStrength")),
         image_type=_text(ds.get("ImageType")),
         instance_number=to_int(ds.get("InstanceNumber")),
+        samples_per_pixel=to_int(ds.get("SamplesPerPixel")) or 1,
+        photometric_interpretation=_text(ds.get("PhotometricInterpretation")).upper(),
         frames=frame_geometries(ds),
     )
 
 
-def _begins_like_dicom(head: bytes, has_marker: bool) -> bool:
-    """Whether the first element (after the ``DICM`` marker, or at the start of a file without
-    one) is in the file meta or identifying group, as every DICOM file's is: junk is told from
-    its first bytes, never read whole."""
+def _junk_reason(fp: BinaryIO, head: bytes, has_marker: bool) -> str | None:
+    """Why the file is not DICOM, told from its first bytes (never read whole), or None.
+
+    Every DICOM file's first element (after the ``DICM`` marker, or at the start of a file
+    without one) is in the file meta or identifying group, and the data set after the file meta
+    information does not begin with zeros (a command element, which pydicom would walk through
+    8 bytes at a time).
+    """
     first = head[132:134] if has_marker else head[:2]
-    return len(first) < 2 or first in _FIRST_GROUPS
+    if len(first) == 2 and first not in _FIRST_GROUPS:
+        if has_marker:
+            return "corrupt DICOM: no file meta information after the 'DICM' marker"
+        return "not DICOM (no 'DICM' marker, and it does not begin with a DICOM element)"
+    if has_marker and head[132:138] == b"\x02\x00\x00\x00UL" and len(head) >= 144:
+        fp.seek(144 + int.from_bytes(head[140:144], "little"))  # past the group length
+        if fp.read(2) == b"\x00\x00":
+            return "corrupt DICOM: zeros where the data set should begin"
+    return None
 
 
 def read_header(path: str | os.PathLike[str]) -> HeaderRecord:
@@ -343,18 +357,15 @@ def read_header(path: str | os.PathLike[str]) -> HeaderRecord:
     try:
         fp, st = open_regular(path)
         with fp:
-            head = fp.read(134)
+            head = fp.read(144)
             if len(head) == 0:
                 raise NotAnImage("empty file (0 bytes)")
             has_marker = len(head) >= 132 and head[128:132] == b"DICM"
             if not has_marker and head[:3] == b"\xff\xd8\xff":
                 raise NotAnImage("not DICOM (a JPEG image)")
-            if not _begins_like_dicom(head, has_marker):
-                raise NotAnImage(
-                    "corrupt DICOM: no file meta information after the 'DICM' marker"
-                    if has_marker
-                    else "not DICOM (no 'DICM' marker, and it does not begin with a DICOM element)"
-                )
+            junk = _junk_reason(fp, head, has_marker)
+            if junk:
+                raise NotAnImage(junk)
             fp.seek(0)
             values = scan_header(fp) if has_marker else None
             if values is not None:
@@ -365,7 +376,7 @@ def read_header(path: str | os.PathLike[str]) -> HeaderRecord:
             )
     except NotAnImage:
         raise
-    except InflateError as exc:
+    except RefusedDataSet as exc:
         raise NotAnImage(str(exc)) from None
     except (OSError, PermissionError) as exc:
         raise NotAnImage(f"unreadable ({exc.strerror or one_line(exc, _REASON_CHARS)})") from None

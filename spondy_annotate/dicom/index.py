@@ -3,6 +3,13 @@
 A real export comes with any file names, nested folders, a DICOMDIR, non-DICOM junk and now and
 then a truncated file. :func:`index_folder` walks it all, reads headers only (never pixels),
 reports every file it skips with a one-line reason and never stops on one.
+
+Headers are read in worker processes, one per core, when there are many to read
+(:data:`PARALLEL_MIN_FILES`), in this process otherwise; the result is the same either way. An
+unchanged export is not read at all: its table comes from the index cache
+(:mod:`~spondy_annotate.dicom.index_cache`). A script that indexes from a thread other than the
+main one must guard its entry point (``if __name__ == "__main__":``), as for any use of
+:mod:`multiprocessing`: the workers are then started without ``fork``.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ import logging
 import os
 import sys
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
@@ -181,46 +188,42 @@ def _process_context() -> BaseContext:
     return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
-def read_headers(
-    paths: list[str], *, progress: ProgressCallback | None = None, workers: int | None = None
-) -> list[HeaderRecord | SkippedFile]:
-    """Read the headers of ``paths``, in their order: a record, or the reason to skip the file.
+def iter_headers(
+    paths: list[str], *, workers: int | None = None
+) -> Iterator[list[HeaderRecord | SkippedFile]]:
+    """Read the headers of ``paths``: batches of records, or of reasons to skip a file, in the
+    order of ``paths``.
 
     Parameters
     ----------
     paths : list of str
         The files to read.
-    progress : callable, optional
-        Called as ``progress(done, total)`` every few hundred files and at the end.
     workers : int, optional
         Processes to read in. Default: one per usable core (:func:`usable_cores`) from
         :data:`PARALLEL_MIN_FILES` files on, else this process alone (as with 1).
 
-    The result does not depend on ``workers``: each file is read on its own, and the results
-    come back in the order of ``paths``.
+    The result does not depend on ``workers``: each file is read on its own, and the batches
+    come in the order of ``paths``, as they are read (the caller stores one batch while the
+    workers read the next).
     """
     total = len(paths)
     if workers is None:
         workers = usable_cores() if total >= PARALLEL_MIN_FILES else 1
     workers = min(workers, 61, total)  # 61: the most ProcessPoolExecutor takes on Windows
-    out: list[HeaderRecord | SkippedFile] = []
     if workers < 2:
-        for n, path in enumerate(paths, start=1):
-            out.append(_read_one(path))
-            if progress and (n % 100 == 0 or n == total):
-                progress(n, total)
-        return out
+        for start in range(0, total, 100):
+            yield _read_chunk(paths[start : start + 100])
+        return
     from concurrent.futures import ProcessPoolExecutor
 
     size = min(CHUNK_FILES, -(-total // (4 * workers)))  # at least 4 tasks per worker
     chunks = [paths[i : i + size] for i in range(0, total, size)]
     logger.info("reading %d headers in %d worker processes", total, workers)
-    with ProcessPoolExecutor(workers, _process_context(), initializer=_quiet_worker) as pool:
-        for results in pool.map(_read_chunk, chunks):
-            out += results
-            if progress:
-                progress(len(out), total)
-    return out
+    pool = ProcessPoolExecutor(workers, _process_context(), initializer=_quiet_worker)
+    try:
+        yield from pool.map(_read_chunk, chunks)
+    finally:  # also when the caller stops early: the chunks not started are dropped
+        pool.shutdown(cancel_futures=True)
 
 
 def _series_row(records: list[HeaderRecord], rules: MatchingRules) -> dict[str, Any]:
@@ -328,7 +331,7 @@ def index_folder(
         A SQLite file (the project database) keeping header records by path, size and mtime:
         a re-index reads only new or changed files.
     workers : int, optional
-        Processes to read headers in (see :func:`read_headers`; the result is the same).
+        Processes to read headers in (see :func:`iter_headers`; the result is the same).
 
     Returns
     -------
@@ -392,14 +395,18 @@ def _index_files(
     if store:
         known, todo = store.lookup(stats)
     logger.info("reading headers of %d of %d files below %s", len(todo), len(stats), root)
-    fresh = read_headers(todo, progress=progress, workers=workers)
+    fresh: list[HeaderRecord | SkippedFile] = []
+    for batch in iter_headers(todo, workers=workers):
+        fresh += batch
+        if store:
+            records = [r for r in batch if isinstance(r, HeaderRecord)]
+            store.add(
+                stats, records, {r.path: r.reason for r in batch if isinstance(r, SkippedFile)}
+            )
+        if progress:
+            progress(len(fresh), len(todo))
     if store:
-        store.update(
-            stats,
-            [r for r in fresh if isinstance(r, HeaderRecord)],
-            {r.path: r.reason for r in fresh if isinstance(r, SkippedFile)},
-            under=os.fspath(root),
-        )
+        store.forget_gone(stats, under=os.fspath(root))
     by_path: dict[str, HeaderRecord | SkippedFile] = {
         p: SkippedFile(p, v) if isinstance(v, str) else v for p, v in known.items()
     }

@@ -74,6 +74,7 @@ class IndexCache:
 
             connect(self.path).close()  # creates, migrates or refuses the file
         self._conn = sqlite3.connect(self.path, timeout=30.0)
+        self._added = 0
 
     def _current(self) -> bool:
         from spondy_annotate.projectdb.schema import APPLICATION_ID, SCHEMA_VERSION
@@ -123,29 +124,31 @@ class IndexCache:
         todo = [p for p in stats if p not in known]
         return known, todo
 
-    def update(
+    def add(
         self,
         stats: Mapping[str, FileStat],
         records: Iterable[HeaderRecord],
         skipped: Mapping[str, str],
-        *,
-        under: str,
     ) -> None:
-        """Store new records and skip reasons; forget files below ``under`` that are gone."""
+        """Store new records and skip reasons (committed by :meth:`forget_gone`)."""
         rows: list[tuple[str, int, int, str | None, str | None]]
         rows = [(r.path, *stats[r.path], None, _encode(r)) for r in records]
         rows += [(p, *stats[p], reason, None) for p, reason in skipped.items()]
+        self._conn.executemany("INSERT OR REPLACE INTO index_cache VALUES (?, ?, ?, ?, ?)", rows)
+        self._added += len(rows)
+
+    def forget_gone(self, stats: Mapping[str, FileStat], *, under: str) -> None:
+        """Forget the files below ``under`` that are not in ``stats``, and commit what
+        :meth:`add` stored: the cache changes at once, or not at all."""
         prefix = os.path.join(under, "")
         with self._conn:
-            self._conn.executemany(
-                "INSERT OR REPLACE INTO index_cache VALUES (?, ?, ?, ?, ?)", rows
-            )
             cached = self._conn.execute(
                 "SELECT path FROM index_cache WHERE substr(path, 1, ?) = ?", (len(prefix), prefix)
             ).fetchall()
             gone = [(p,) for (p,) in cached if p not in stats]
             self._conn.executemany("DELETE FROM index_cache WHERE path = ?", gone)
-        logger.info("index cache: %d rows written, %d forgotten", len(rows), len(gone))
+        logger.info("index cache: %d rows written, %d forgotten", self._added, len(gone))
+        self._added = 0
 
     def close(self) -> None:
         """Close the connection."""

@@ -19,7 +19,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from spondy_annotate.dicom._deflate import InflateError, dcmread_bounded
+from spondy_annotate.dicom._deflate import RefusedDataSet, dcmread_bounded
 from spondy_annotate.dicom._fastscan import scan_header
 from spondy_annotate.dicom.headers import NotAnImage, group_attr, open_regular, to_int
 from spondy_annotate.errors import SeriesGeometryError, SeriesLoadError, SpondyError, one_line
@@ -275,7 +275,7 @@ def _read(
         raise
     except FileNotFoundError:
         raise SeriesLoadError(f"{path}: file not found (re-index the folder)") from None
-    except (NotAnImage, InflateError) as exc:
+    except (NotAnImage, RefusedDataSet) as exc:
         raise SeriesLoadError(f"{path}: {exc}") from None
     except OSError as exc:
         raise SeriesLoadError(f"{path}: unreadable ({exc.strerror or one_line(exc)})") from None

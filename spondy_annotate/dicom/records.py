@@ -13,6 +13,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+#: PhotometricInterpretation values of colour images (PS3.3 C.7.6.3.1.2); grey ones are
+#: MONOCHROME1 and MONOCHROME2.
+COLOUR_MODELS = frozenset(
+    {"RGB", "PALETTE COLOR", "YBR_FULL", "YBR_FULL_422", "YBR_PARTIAL_420", "YBR_ICT", "YBR_RCT"}
+)
 #: The imaging planes, in the order of the patient axes (x: sagittal, y: coronal, z: axial).
 PLANES = ("sagittal", "coronal", "axial")
 
@@ -99,7 +104,19 @@ class HeaderRecord:
     magnetic_field_strength: float | None
     image_type: str
     instance_number: int | None
+    samples_per_pixel: int
+    photometric_interpretation: str
     frames: tuple[FrameGeometry, ...]
+
+    @property
+    def colour(self) -> str:
+        """The colour model of a colour image (``"RGB"``, ``"YBR_FULL_422"``,
+        ``"PALETTE COLOR"``...), ``""`` for a grey one: from SamplesPerPixel (0028,0002) and
+        PhotometricInterpretation (0028,0004), so that the index can tell a colour series (a
+        fused or FA map, a screenshot) from a grey volume without reading its pixels."""
+        if self.samples_per_pixel > 1 or self.photometric_interpretation in COLOUR_MODELS:
+            return self.photometric_interpretation or f"{self.samples_per_pixel} samples per pixel"
+        return ""
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from spondy_annotate.errors import SpondyError
+from spondy_annotate.errors import DicomWebError
 
 if TYPE_CHECKING:
     import requests
@@ -23,10 +23,6 @@ if TYPE_CHECKING:
 TOKEN_ENV = "SPONDY_DICOMWEB_TOKEN"
 #: Environment variable holding ``user:password`` for basic authentication.
 BASIC_ENV = "SPONDY_DICOMWEB_BASIC"
-
-
-class DicomWebError(SpondyError):
-    """A DICOMweb service cannot be used: a bad URL, refused credentials, a failed request."""
 
 
 def is_url(source: object) -> bool:

@@ -18,15 +18,15 @@ from spondy_annotate.dicom.headers import NotAnImage, header_from_dataset
 from spondy_annotate.dicom.index import IndexResult, ProgressCallback, SkippedFile, series_rows
 from spondy_annotate.dicom.records import HeaderRecord
 from spondy_annotate.dicom.rules import MatchingRules, load_rules
-from spondy_annotate.dicomweb.auth import DicomWebError
 from spondy_annotate.dicomweb.service import (
     SERIES_UID,
     SOP_UID,
     STUDY_UID,
     DicomWebService,
-    without_bulk_data,
     json_value,
+    without_bulk_data,
 )
+from spondy_annotate.errors import DicomWebError
 
 logger = logging.getLogger(__name__)
 

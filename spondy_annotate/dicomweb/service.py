@@ -17,11 +17,13 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from spondy_annotate._files import atomic_write
-from spondy_annotate.dicomweb.auth import DicomWebError, authenticated_session, check_url
+from spondy_annotate.dicomweb.auth import authenticated_session, check_url
+from spondy_annotate.errors import DicomWebError
 
 if TYPE_CHECKING:
     from dicomweb_client.api import DICOMwebClient
@@ -149,25 +151,31 @@ class DicomWebService:
 
     # ------------------------------------------------------------------ retrieval
 
-    def fetch(self, series: SeriesRecord) -> tuple[str, ...]:
-        """WADO-RS: retrieve the series' instances not yet in the cache; return its files."""
-        missing = [f for f in series.files if not os.path.isfile(f)]
-        if not missing:
-            return series.files
-        study_uid, series_uid = series.study_instance_uid, series.series_instance_uid
-        logger.info("retrieving series %s (%d instances)", series_uid, len(missing))
+    def retrieve_series(self, study_uid: str, series_uid: str) -> list[Path]:
+        """WADO-RS: retrieve every instance of a series into the cache; return their files."""
         folder = self.series_folder(study_uid, series_uid)
         folder.mkdir(parents=True, exist_ok=True)
+        paths: list[Path] = []
 
         def retrieve() -> None:
             for ds in self._client.iter_series(study_uid, series_uid):
                 path = folder / f"{ds.SOPInstanceUID}.dcm"
-                atomic_write(path, lambda tmp, ds=ds: ds.save_as(tmp, enforce_file_format=True))
+                atomic_write(path, partial(ds.save_as, enforce_file_format=True))
+                paths.append(path)
 
+        logger.info("retrieving series %s", series_uid)
         self._call(f"WADO-RS retrieval of series {series_uid}", retrieve)
-        still = [f for f in missing if not os.path.isfile(f)]
+        return paths
+
+    def fetch(self, series: SeriesRecord) -> tuple[str, ...]:
+        """The files of an indexed series, retrieved first unless they are all in the cache."""
+        if any(not os.path.isfile(f) for f in series.files):
+            self.retrieve_series(series.study_instance_uid, series.series_instance_uid)
+        still = [f for f in series.files if not os.path.isfile(f)]
         if still:
-            raise DicomWebError(f"{self.url}: series {series_uid}: {len(still)} instances not sent")
+            raise DicomWebError(
+                f"{self.url}: series {series.series_instance_uid}: {len(still)} instances not sent"
+            )
         return series.files
 
     def prefetch(self, series: Iterable[SeriesRecord]) -> Future[None]:
@@ -178,12 +186,15 @@ class DicomWebService:
 
         def run() -> None:
             for s in todo:
-                try:
-                    self.fetch(s)
-                except DicomWebError as exc:
-                    logger.warning("prefetch: %s", exc)
+                self._fetch_logged(s)
 
         return self._pool.submit(run)
+
+    def _fetch_logged(self, series: SeriesRecord) -> None:
+        try:
+            self.fetch(series)
+        except DicomWebError as exc:
+            logger.warning("prefetch: %s", exc)
 
     # ------------------------------------------------------------------ STOW-RS
 

@@ -108,7 +108,8 @@ def classify_change(
 CLASS_COLUMNS = (
     "case_id", "test", "baseline_value", "followup_value", "unit",
     "baseline_offset_days", "followup_offset_days", "baseline_draw_date", "followup_draw_date",
-    "lab_class", "lab_code", "unchanged", "baseline_normal",
+    "lab_class", "lab_code", "unchanged", "baseline_normal", "baseline_censored",
+    "followup_censored",
 )  # fmt: skip
 
 
@@ -121,10 +122,13 @@ def classify_labs(link: LinkResult, settings: ClassificationSettings | None = No
         Columns ``case_id, test, baseline_value, followup_value, unit, baseline_offset_days,
         followup_offset_days, baseline_draw_date, followup_draw_date, lab_class`` (label),
         ``lab_code`` (0 resolved < 1 resolving < 2 aggravated), ``unchanged`` (the edge case)
-        and ``baseline_normal`` (already normal at baseline, still classed resolved).
+        ``baseline_normal`` (already normal at baseline, still classed resolved) and
+        ``baseline_censored``, ``followup_censored`` (``<``/``>`` when the value was written as
+        ``<L``/``>L`` and taken as its limit ``L``; a follow-up ``<L`` with ``L`` at or below
+        the normal limit is resolved, with ``L`` above it conservatively not).
     """
     settings = settings or ClassificationSettings()
-    keep = ["case_id", "test", "value", "unit", "offset_days", "draw_date"]
+    keep = ["case_id", "test", "value", "unit", "offset_days", "draw_date", "censored"]
     base = link.draws.loc[link.draws["timepoint"] == "baseline", keep]
     follow = link.draws.loc[link.draws["timepoint"] == "followup", keep]
     pairs = base.merge(follow, on=["case_id", "test"], suffixes=("_b", "_f"), sort=False)
@@ -149,6 +153,8 @@ def classify_labs(link: LinkResult, settings: ClassificationSettings | None = No
                 "lab_code": int(lab_class),
                 "unchanged": unchanged,
                 "baseline_normal": float(row.value_b) <= limit,
+                "baseline_censored": row.censored_b,
+                "followup_censored": row.censored_f,
             }
         )
     return pd.DataFrame.from_records(rows, columns=list(CLASS_COLUMNS))

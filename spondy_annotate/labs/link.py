@@ -51,7 +51,8 @@ class LinkResult:
     ----------
     draws
         One row per case x test x timepoint with a usable draw: ``case_id, test, timepoint``
-        (``baseline``/``followup``), ``mri_date, draw_date, offset_days, value, unit, file, line``.
+        (``baseline``/``followup``), ``mri_date, draw_date, offset_days, value, unit,
+        censored, file, line``.
     missing
         One row per case x test x timepoint without one: ``case_id, test, timepoint, reason``
         (the reason gives offsets, never dates or patient IDs).
@@ -68,7 +69,7 @@ _TIMEPOINTS = ("baseline", "followup")
 #: Columns of :attr:`LinkResult.draws`, in order.
 DRAW_COLUMNS = (
     "case_id", "test", "timepoint", "mri_date", "draw_date", "offset_days", "value", "unit",
-    "file", "line",
+    "censored", "file", "line",
 )  # fmt: skip
 
 
@@ -87,7 +88,7 @@ def link_labs(
         One row per case: ``case_id, patient_id, baseline_date, followup_date`` (dates as
         anything :func:`~spondy_annotate._dates.parse_date` reads; a missing date makes the case unlinkable).
     values
-        :attr:`~spondy_annotate.labs.read.LabImport.values`.
+        :attr:`~spondy_annotate.labs.read.LabImport.values` (``censored`` may be left out).
     window
         Draws outside it are not used (default 7 days before to 3 days after).
     tests
@@ -168,6 +169,7 @@ def _nearest(
                 "offset_days": int(offset),
                 "value": float(row["value"]),
                 "unit": row["unit"],
+                "censored": row.get("censored", ""),
                 "file": row["file"],
                 "line": int(row["line"]),
             }

@@ -70,6 +70,7 @@ VALUE_COLUMNS = (
     "unit",
     "raw_value",
     "raw_unit",
+    "censored",
     "file",
     "line",
 )
@@ -100,7 +101,9 @@ class LabImport:
     values
         One row per accepted value, columns ``patient_id`` (str), ``date`` (datetime64, day),
         ``test`` (``CRP``/``ESR``), ``value`` (float, canonical unit), ``unit`` (canonical unit),
-        ``raw_value`` and ``raw_unit`` (as written in the file), ``file`` and ``line``.
+        ``raw_value`` and ``raw_unit`` (as written in the file), ``censored`` (``""``, or
+        ``<``/``>`` for a value written as ``<L``/``>L``, taken as ``L``), ``file`` and
+        ``line``.
     problems
         Every rejected row or cell, in file order.
     """
@@ -147,6 +150,29 @@ class LabColumns:
     def wide(self) -> bool:
         """True for the wide form (a column per test)."""
         return self.crp is not None or self.esr is not None
+
+    def describe(self) -> str:
+        """The mapping in words, as ``key=column`` items and the units of the wide form.
+
+        Examples
+        --------
+        >>> LabColumns().describe()
+        'long form: patient_id=patient_id, date=date, test=test, value=value, unit=unit'
+        """
+        if self.wide:
+            tests = ", ".join(
+                f"{test}={column} ({unit})"
+                for test, column, unit in (
+                    ("CRP", self.crp, self.crp_unit),
+                    ("ESR", self.esr, self.esr_unit),
+                )
+                if column
+            )
+            return f"wide form: patient_id={self.patient_id}, date={self.date}, {tests}"
+        return (
+            f"long form: patient_id={self.patient_id}, date={self.date}, test={self.test}, "
+            f"value={self.value}, unit={self.unit}"
+        )
 
     @classmethod
     def parse(cls, spec: str, *, crp_unit: str = "mg/L", esr_unit: str = "mm/h") -> LabColumns:
@@ -297,7 +323,7 @@ def _parse_entry(test: object, value: object, unit: object, *, wide: bool) -> di
     if test_name not in _UNIT_FACTORS:
         shown = "missing test" if not test_name else f"unknown test {str(test).strip()!r}"
         raise ValueError(f"{shown} (expected CRP or ESR)")
-    number = _parse_number(value, test_name)
+    number, censored = _parse_number(value, test_name)
     if is_missing(unit):
         raise ValueError(f"missing unit for {test_name} (expected {_UNIT_HINT[test_name]})")
     factor = _UNIT_FACTORS[test_name].get(_unit_key(str(unit)))
@@ -313,32 +339,42 @@ def _parse_entry(test: object, value: object, unit: object, *, wide: bool) -> di
         "unit": CANONICAL_UNITS[test_name],
         "raw_value": str(value).strip(),
         "raw_unit": str(unit).strip(),
+        "censored": censored,
     }
 
 
-def _parse_number(value: object, test: str) -> float:
-    """Return a finite, non-negative number or raise ValueError."""
+def _parse_number(value: object, test: str) -> tuple[float, str]:
+    """Return a finite, non-negative number and its censoring (``""``, ``<`` or ``>``).
+
+    A censored value ``<L`` (below the detection limit) or ``>L`` (above the measuring range)
+    is taken as its limit ``L`` and flagged; ``<=``/``>=`` read the same.
+
+    Raises
+    ------
+    ValueError
+        Missing, unparseable, infinite or negative values.
+    """
     if is_missing(value):
         raise ValueError(f"missing {test} value")
     if isinstance(value, bool):
         raise ValueError(f"unparseable {test} value {value!r}")
+    censored = ""
     if isinstance(value, (int, float)):
         number = float(value)
     else:
         text = str(value).strip()
+        digits = text
         if text[:1] in "<>":
-            raise ValueError(
-                f"censored {test} value {text!r} is not used; write a number "
-                "(e.g. the detection limit) to use it"
-            )
-        if not _NUMBER.fullmatch(text):
+            censored = text[0]
+            digits = text[1:].removeprefix("=").strip()
+        if not _NUMBER.fullmatch(digits):
             raise ValueError(f"unparseable {test} value {text!r}")
-        number = float(text)
+        number = float(digits)
     if not math.isfinite(number):
         raise ValueError(f"unparseable {test} value {value!r}")
     if number < 0:
         raise ValueError(f"negative {test} value {number:g}")
-    return number
+    return number, censored
 
 
 def _parse_patient(value: object) -> str | None:

@@ -45,8 +45,6 @@ from spondy_annotate.sr.codes import (
 )
 
 if TYPE_CHECKING:
-    from pydicom.dataset import Dataset
-
     from spondy_annotate.grading.rubric import AnswerValue, Field, Rubric
     from spondy_annotate.sr.evidence import StudyImages
 
@@ -107,7 +105,11 @@ def _tracking(grading: CaseGrading, level: str | None) -> hd.sr.TrackingIdentifi
 def _measurement(
     codes_: RubricCodes, field: Field, value: Measurement, frame_of_reference_uid: str
 ) -> hd.sr.Measurement:
-    unit = codes.UCUM.Millimeter if field.unit in (None, "mm") else Code(field.unit, "UCUM", field.unit)
+    unit = (
+        codes.UCUM.Millimeter
+        if field.unit in (None, "mm")
+        else Code(field.unit, "UCUM", field.unit)
+    )
     coordinates = None
     if value.start is not None and value.end is not None:
         if not frame_of_reference_uid:

@@ -24,7 +24,7 @@ from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
 from pydicom.sr.coding import Code
 
-from spondy_annotate.errors import SpondyError
+from spondy_annotate.errors import SRError
 from spondy_annotate.grading.rubric import Change, Confidence, Field, FieldKind, Timepoint
 
 if TYPE_CHECKING:
@@ -57,10 +57,6 @@ CONFIDENCE = Code("confidence", SCHEME, "Reader confidence")
 NOTE = codes.DCM.Comment
 
 
-class SRError(SpondyError):
-    """An SR uses a code the rubric does not know, or names no usable rubric."""
-
-
 def _meaning(text: str) -> str:
     """A Code Meaning (LO: at most 64 characters)."""
     return text if len(text) <= 64 else text[:63] + "…"
@@ -70,9 +66,10 @@ def level_code(level: str) -> Code:
     """The finding site of a disc level: SNOMED CT (``"L4-L5"`` -> "L4/L5 disc"), else private."""
     keyword = level.replace("-", "").replace("/", "").upper() + "Disc"
     try:
-        return getattr(codes.SCT, keyword)  # type: ignore[no-any-return]
+        code: Code = getattr(codes.SCT, keyword)
     except AttributeError:
         return Code(f"level.{level}", SCHEME, _meaning(f"{level} disc"))
+    return code
 
 
 def scheme_identification(rubric: Rubric) -> Dataset:

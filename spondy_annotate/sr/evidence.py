@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from spondy_annotate.errors import SRError
 from spondy_annotate.grading.rubric import Timepoint
-from spondy_annotate.sr.codes import SRError
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -66,7 +66,9 @@ def read_series_headers(series: SeriesRecord) -> list[Dataset]:
         raise SRError(f"{exc.filename}: cannot read ({exc.strerror})") from None
 
 
-def case_images(case: Case, read: HeaderReader = read_series_headers) -> dict[Timepoint, StudyImages]:
+def case_images(
+    case: Case, read: HeaderReader = read_series_headers
+) -> dict[Timepoint, StudyImages]:
     """The graded images of ``case``'s baseline and follow-up study.
 
     Parameters
@@ -92,6 +94,8 @@ def case_images(case: Case, read: HeaderReader = read_series_headers) -> dict[Ti
             seen.add(series.series_instance_uid)
             images.extend(read(series))
         if not images:
-            raise SRError(f"patient {case.patient_id}: no graded series in the {timepoint.value} study")
+            raise SRError(
+                f"patient {case.patient_id}: no graded series in the {timepoint.value} study"
+            )
         out[timepoint] = StudyImages(timepoint, tuple(images))
     return out

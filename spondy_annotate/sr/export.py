@@ -12,14 +12,14 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from spondy_annotate._files import atomic_write
 from spondy_annotate.cases.pairing import find_cases
-from spondy_annotate.errors import CaseSelectionError
+from spondy_annotate.errors import CaseSelectionError, SRError
 from spondy_annotate.sr.build import CaseGrading, build_report
-from spondy_annotate.sr.codes import SRError
 from spondy_annotate.sr.evidence import HeaderReader, case_images, read_series_headers
 
 if TYPE_CHECKING:
@@ -142,7 +142,7 @@ def write_reports(
         key = f"{stored.case_id}\0{grading.reader}\0{grading.rubric.sha256}\0{stored.latest_answer_id}"
         report = build_report(grading, case_images(case, read), instance_key=key)
         path = folder / report_name(stored)
-        atomic_write(path, lambda tmp, ds=report: ds.save_as(tmp, enforce_file_format=True))
+        atomic_write(path, partial(report.save_as, enforce_file_format=True))
         written.paths.append(path)
     logger.info("wrote %d SRs to %s", len(written.paths), folder)
     return written

@@ -18,17 +18,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydicom.sr.codedict import codes
+from pydicom.sr.coding import Code
 
 from spondy_annotate._dates import parse_date
-from spondy_annotate.errors import RubricError
-from spondy_annotate.grading.rubric import Measurement, Timepoint
+from spondy_annotate.errors import RubricError, SRError
+from spondy_annotate.grading.rubric import Measurement
 from spondy_annotate.grading.rubric_toml import builtin_rubrics, load_rubric
 from spondy_annotate.sr.build import CaseGrading
 from spondy_annotate.sr.codes import (
     NOTE,
     TIMEPOINT_TYPES,
     RubricCodes,
-    SRError,
     code_key,
     declared_rubric,
 )
@@ -45,7 +45,7 @@ logger = logging.getLogger(__name__)
 RubricFinder = Callable[[str, str], "Rubric"]
 
 _COMPREHENSIVE_3D_SR = "1.2.840.10008.5.1.4.1.1.88.34"
-_LOGIN_NAME = ("DCM", "128774")  # Person Observer's Login Name
+_LOGIN_NAME = Code("128774", "DCM", "Person Observer's Login Name")
 _TIMEPOINTS = {code_key(code): tp for tp, code in TIMEPOINT_TYPES.items()}
 
 
@@ -67,13 +67,9 @@ def _one(item: Dataset, concept: Any) -> Dataset | None:
 
 
 def _reader(root: Dataset) -> str:
-    login = None
-    for child in _items(root):
-        names = child.get("ConceptNameCodeSequence")
-        if names and code_key(names[0]) == _LOGIN_NAME and child.get("TextValue"):
-            login = str(child.TextValue)
-    if login:
-        return login
+    login = _one(root, _LOGIN_NAME)
+    if login is not None and login.get("TextValue"):
+        return str(login.TextValue)
     name = _one(root, codes.DCM.PersonObserverName)
     if name is None or not name.get("PersonName"):
         raise SRError("no person observer (the reader) in the observation context")
@@ -180,7 +176,8 @@ def read_report(ds: Dataset, find_rubric: RubricFinder) -> CaseGrading:
         baseline_study_uid=others[0],
         baseline_date=dates.get(others[0]),
         followup_study_uid=followup_uid,
-        followup_date=dates.get(followup_uid) or (parse_date(ds.StudyDate) if ds.get("StudyDate") else None),
+        followup_date=dates.get(followup_uid)
+        or (parse_date(ds.StudyDate) if ds.get("StudyDate") else None),
         reader=_reader(ds),
         rubric=rubric,
         values=values,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import re
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -100,7 +101,9 @@ def test_end_to_end_with_rejected_rows(
     assert tables == {
         "correlations.csv", "class_counts.csv", "crosstabs.csv", "kappa.csv",
         "analysis_dataset.csv", "lab_classes.csv", "lab_draws.csv", "unlinked_labs.csv",
-        "lab_problems.csv",
+        "lab_problems.csv", "interval.csv", "lab_values.csv", "flow.csv", "disc_height.csv",
+        "disc_height_correlations.csv", "grade_consistency.csv", "sensitivity.csv",
+        "data_dictionary.csv",
     }  # fmt: skip
     problems = pd.read_csv(out / "lab_problems.csv")
     assert problems["line"].tolist() == [first_bad, first_bad + 1, first_bad + 2]
@@ -114,10 +117,14 @@ def test_end_to_end_with_rejected_rows(
     assert "draw_date" not in draws.columns and (draws["file"] == str(bad_labs)).all()
 
     figures = sorted((out / "figures").glob("*.png"))
-    assert len(figures) == 2 * 3 + 2  # cross-tab per test x item, trajectory per test
+    # cross-tab per test x item, trajectory per test, forest plot, patient flow
+    assert len(figures) == 2 * 3 + 2 + 2
     for fig in figures:
         data = fig.read_bytes()
         assert data.startswith(PNG) and len(data) > 5000, fig.name
+        assert struct.unpack(">II", data[16:24])[0] >= 4 * 300  # 300 dpi, 4 inches or more
+        svg = fig.with_suffix(".svg").read_text(encoding="utf-8")
+        assert "<svg" in svg
     assert not list(out.rglob(".*.tmp"))  # atomic writes leave no temporary files
     assert_no_identifiers(all_output_text(out))
 
@@ -137,7 +144,7 @@ def test_html_report_is_self_contained(inputs: tuple[Path, Path, Path], tmp_path
     for forbidden in ("<script", "<link", "@import", "url("):
         assert forbidden not in page.lower()
     sources = re.findall(r'<img[^>]*\ssrc="([^"]+)"', page)
-    assert len(sources) == 8
+    assert len(sources) == 10
     for src in sources:
         assert src.startswith("data:image/png;base64,")
         assert base64.b64decode(src.split(",", 1)[1], validate=True).startswith(PNG)
@@ -352,8 +359,12 @@ def test_run_analysis_returns_everything_the_front_ends_show(
     assert "3 lab row(s) or cell(s) rejected:" in run.summary
     assert f"  labs_bad.csv:{run.lab_problems[0].line}: negative CRP value -3" in run.summary
     assert run.report is not None and run.report.html == tmp_path / "report.html"
-    # the figures shown are the figures written, drawn once
-    assert {p.name: p.read_bytes() for p in run.report.figures} == run.figures
+    # the figures shown are the figures written (and their SVG), drawn once
+    written = {p.name: p.read_bytes() for p in run.report.figures}
+    assert {n: d for n, d in written.items() if n.endswith(".png")} == run.figures
+    assert {n.removesuffix(".svg") for n in written if n.endswith(".svg")} == {
+        n.removesuffix(".png") for n in run.figures
+    }
     assert set(run.result.dataset["case_id"]) == {str(i) for i in range(1, 49)}
 
 
@@ -365,7 +376,7 @@ def test_run_analysis_without_report(inputs: tuple[Path, Path, Path]) -> None:
     run = run_analysis(COHORT.gradings, [labs], settings=settings, figures=False)
     assert run.report is None and run.figures == {} and run.lab_problems == ()
     shown = run_analysis(COHORT.gradings, [labs], settings=settings)
-    assert len(shown.figures) == 8 and all(png.startswith(PNG) for png in shown.figures.values())
+    assert len(shown.figures) == 10 and all(png.startswith(PNG) for png in shown.figures.values())
     assert shown.summary == run.summary
 
 

@@ -1,5 +1,6 @@
 """open_export: the one "open an export" workflow (index through the header cache, pair cases)."""
 
+import json
 import os
 import subprocess
 import sys
@@ -100,19 +101,24 @@ def test_missing_folder_is_a_one_line_error_and_makes_no_database(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_reopening_an_unchanged_export_loads_no_heavy_library(export, tmp_path):
-    """The CLI's re-open (``index --csv``) takes the table from the cache: no pandas, numpy or
-    pydicom to import, so that it starts fast."""
+@pytest.mark.parametrize(("fmt", "lines"), [("--csv", 1 + 12), ("--json", 3 + 12), ("", 1 + 12)])
+def test_reopening_an_unchanged_export_loads_no_heavy_library(export, tmp_path, fmt, lines):
+    """The CLI's re-open (``index``, ``--csv``, ``--json``) takes the table from the cache: no
+    pandas, numpy or pydicom to import, so that it starts fast."""
     db = tmp_path / "project.sqlite"
     open_export(export, cache=db)
+    args = ["index", str(export), "--cache", str(db), *([fmt] if fmt else [])]
     code = (
         "import sys\n"
         "from spondy_annotate.cli import main\n"
-        f"assert main(['index', {str(export)!r}, '--csv', '--cache', {str(db)!r}]) == 0\n"
+        f"assert main({args!r}) == 0\n"
         "print(sorted(m for m in ('pandas', 'numpy', 'pydicom') if m in sys.modules), "
         "file=sys.stderr)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
-    assert done.stdout.count("\n") == 1 + 12  # the header and 12 series
     assert done.stderr.strip() == "[]"
+    out = done.stdout if fmt else done.stdout.split("\n\n")[0] + "\n"
+    assert out.count("\n") == lines  # the header and 12 series (JSON: one series a line)
+    if fmt == "--json":
+        assert len(json.loads(done.stdout)["series"]) == 12

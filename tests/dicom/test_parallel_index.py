@@ -8,7 +8,7 @@ import pytest
 from dicom_factory import write_enhanced, write_series
 from pydicom.data import get_testdata_file
 
-from spondy_annotate.dicom.index import HeaderRecord, SkippedFile, index_folder, read_headers
+from spondy_annotate.dicom.index import HeaderRecord, SkippedFile, index_folder, iter_headers
 from spondy_annotate.synthetic.export import generate_export
 
 
@@ -55,13 +55,18 @@ def test_parallel_fresh_index_writes_the_same_cache(junk_export, tmp_path):
     assert (again.rows, again.skipped) == (serial.rows, serial.skipped)
 
 
-def test_read_headers_keeps_the_order_of_the_paths(junk_export):
+def _read(paths, workers):
+    return [record for batch in iter_headers(paths, workers=workers) for record in batch]
+
+
+def test_headers_come_in_the_order_of_the_paths(junk_export):
     paths = sorted(os.fspath(p) for p in junk_export.rglob("*") if p.is_file())[::-1]
-    serial = read_headers(paths, workers=1)
-    parallel = read_headers(paths, workers=2)
+    serial = _read(paths, workers=1)
+    parallel = _read(paths, workers=2)
     assert [r.path for r in parallel] == paths
     assert parallel == serial
     assert {type(r) for r in parallel} == {HeaderRecord, SkippedFile}
+    assert len(list(iter_headers(paths, workers=2))) >= 8  # batches: at least 4 per worker
 
 
 def test_workers_from_a_thread_as_in_the_viewer(junk_export):
@@ -75,8 +80,8 @@ def test_workers_from_a_thread_as_in_the_viewer(junk_export):
 
 
 def test_progress_reaches_the_total_in_parallel(junk_export):
-    paths = sorted(os.fspath(p) for p in junk_export.rglob("*") if p.is_file())
     calls = []
-    read_headers(paths, workers=2, progress=lambda done, total: calls.append((done, total)))
-    assert calls[-1] == (len(paths), len(paths))
+    result = index_folder(junk_export, workers=2, progress=lambda *args: calls.append(args))
+    files = len(result.indexed_files) + len(result.skipped) - 1  # the FIFO is never read
+    assert len(calls) >= 8 and calls[-1] == (files, files)
     assert [done for done, _ in calls] == sorted(done for done, _ in calls)

@@ -67,7 +67,7 @@ def test_good_long_file_converts_mg_dl(tmp_path: Path) -> None:
         ("P1,2020-01-02,CRP,high,mg/L", "unparseable CRP value 'high'"),
         ("P1,2020-01-02,CRP,nan,mg/L", "unparseable CRP value 'nan'"),
         ("P1,2020-01-02,CRP,,mg/L", "missing CRP value"),
-        ("P1,2020-01-02,CRP,<5,mg/L", "censored CRP value '<5' is not used"),
+        ("P1,2020-01-02,CRP,<x,mg/L", "unparseable CRP value '<x'"),
         ("P1,2020-01-02,CRP,3,g/L", "unknown unit 'g/L' for CRP (expected mg/L or mg/dL)"),
         ("P1,2020-01-02,ESR,3,mg/L", "unknown unit 'mg/L' for ESR (expected mm/h)"),
         ("P1,2020-01-02,ESR,30,", "missing unit for ESR (expected mm/h)"),

@@ -112,4 +112,6 @@ def dciodvfy_warnings(path: Path) -> set[str]:
     binary = shutil.which("dciodvfy")
     assert binary is not None
     result = subprocess.run([binary, str(path)], capture_output=True, text=True, check=False)
-    return {line for line in (result.stdout + result.stderr).splitlines() if line.startswith("Warning")}
+    return {
+        line for line in (result.stdout + result.stderr).splitlines() if line.startswith("Warning")
+    }

@@ -4,6 +4,9 @@ A request names the series a view needs and what to do once they are in memory. 
 cached it runs at once; otherwise a napari thread worker waits for them (with napari's progress
 bar in the activity dock) and then runs it on the GUI thread, unless a later request came in
 meanwhile (the reader pressed N twice: only the last case is shown).
+
+The worker is napari's (:func:`napari.qt.threading.create_worker`: Qt's thread pool, no widget),
+the one piece of Qt used outside :mod:`spondy_napari._qt`, imported when a wait is needed.
 """
 
 from __future__ import annotations

@@ -123,6 +123,7 @@ def bench_index(export: Path, work: Path, repeat: int) -> None:
     files = sum(len(f) for _, _, f in os.walk(export))
     print(f"\nIndexing a fresh copy of the export, {files} files "
           "(whole process; ratio = peer / spondy_annotate)")
+    print(f"load average (1 min) at the start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     cache = Path(tempfile.mkdtemp()) / "project.sqlite"
     index = [*CLI, "index", str(export), "--cache", str(cache)]
 
@@ -164,7 +165,8 @@ def bench_index(export: Path, work: Path, repeat: int) -> None:
     row("open_export(folder) (unchanged, in process)", viewer)
     row("spondy_annotate index --json (unchanged, whole process)", again, viewer)
     row("SimpleITK GDCM series scan", sitk, viewer)
-    print(f"\nratios: fresh index {plain / ours:.2f}x plain pydicom (target >= 3), "
+    print(f"\nload average (1 min) at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    print(f"ratios: fresh index {plain / ours:.2f}x plain pydicom (target >= 3), "
           f"{sitk / ours:.2f}x SimpleITK (target >= 4); re-open --json {sitk / again:.1f}x "
           f"SimpleITK (target >= 30); viewer re-open {viewer * 1000:.0f} ms")
 

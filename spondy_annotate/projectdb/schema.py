@@ -314,8 +314,9 @@ def _create(path: Path) -> None:
 def _check(conn: sqlite3.Connection, path: Path) -> None:
     """Refuse foreign, newer or damaged files, reading only (nothing is written).
 
-    ``PRAGMA integrity_check`` reads every page and checks every index against its table
-    (``quick_check`` skips the latter): about 10 ms per 10 MB of database on an SSD.
+    ``PRAGMA integrity_check`` reads every page and also checks every index against its
+    table, which ``quick_check`` skips: 110 ms instead of 80 ms for an 80 MB database holding
+    20,000 answers and 20,000 cached headers (1.4 s for half a million answers).
     """
     try:
         app_id = conn.execute("PRAGMA application_id").fetchone()[0]

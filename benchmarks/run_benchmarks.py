@@ -63,6 +63,12 @@ from spondy_annotate.dicom.index import index_folder
 index_folder(sys.argv[1], cache=sys.argv[2], workers=1)
 """
 
+START_UP = """
+from spondy_annotate.cli import build_parser
+import spondy_annotate.cli.index_cmd, spondy_annotate.cases.open
+build_parser()
+"""
+
 
 def timed(cmd: list[str], repeat: int, before=None) -> float:
     """Best wall-clock time of ``cmd`` (a whole process) over ``repeat`` runs."""
@@ -148,6 +154,7 @@ def bench_index(export: Path, work: Path, repeat: int) -> None:
     row("SimpleITK GDCM series scan", sitk, again)
     row("spondy_annotate index --csv (unchanged)", timed([*index, "--csv"], repeat), again)
     row("spondy_annotate index (table, unchanged)", timed(index, repeat), again)
+    row("floor: start-up (python, imports, parser)", timed([PY, "-c", START_UP], repeat), again)
     changed = sorted(p for p in export.rglob("*") if p.is_file())[::300]
     now = time.time_ns()
     for n, p in enumerate(changed):

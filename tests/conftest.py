@@ -45,3 +45,33 @@ def cohort_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     from spondy_annotate.synthetic.cohort import write_synthetic_cohort
 
     return write_synthetic_cohort(tmp_path_factory.mktemp("cohort"), seed=0)
+
+
+@pytest.fixture
+def junk_folder(tmp_path: Path) -> Path:
+    """Files that are not DICOM: text, an empty file, a JPEG header, a macOS .DS_Store."""
+    folder = tmp_path / "junk"
+    folder.mkdir()
+    (folder / "README.TXT").write_text("not an image\n")
+    (folder / "empty").write_bytes(b"")
+    (folder / "photo.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\0" * 200)
+    (folder / ".DS_Store").write_bytes(b"\0\0\0\1Bud1" + b"\0" * 100)
+    return folder
+
+
+@pytest.fixture
+def notifications(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """Messages the plugin shows in napari's notification area, as ``(level, text)``."""
+    import spondy_napari._qt.reading_room_dock as dock
+    import spondy_napari._reader as reader
+    import spondy_napari.reading_room.loading as loading
+    import spondy_napari.reading_room.room as room
+
+    shown: list[tuple[str, str]] = []
+    for module in (reader, room, loading, dock):
+        for level in ("show_error", "show_warning", "show_info"):
+            if hasattr(module, level):
+                monkeypatch.setattr(
+                    module, level, lambda text, level=level: shown.append((level[5:], str(text)))
+                )
+    return shown

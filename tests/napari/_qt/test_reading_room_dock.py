@@ -17,9 +17,6 @@ from spondy_annotate.synthetic.export import read_truth
 pytestmark = pytest.mark.gui
 TIMEOUT_MS = 30_000
 
-#: The fixtures (small exports, junk folder, captured notifications); no conftest needed.
-pytest_plugins = ["gui_fixtures"]
-
 
 def press(viewer, key: str) -> None:
     """Press and release ``key`` through napari's key dispatch (as from the canvas)."""

@@ -17,7 +17,7 @@ import pytest
 from spondy_annotate.cases.pairing import CaseStatus, find_cases
 from spondy_annotate.cli import main
 from spondy_annotate.dicom.index import index_folder
-from spondy_annotate.grading.rubric import default_rubric
+from spondy_annotate.grading.rubric_toml import default_rubric
 from spondy_annotate.grading.store import Store
 from spondy_annotate.synthetic.export import generate_export
 

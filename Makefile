@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test test-oldest bench clean
 
 setup: $(STAMP)
 
@@ -21,8 +21,16 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest
 
+# The analysis and lab tests again on the oldest numpy/pandas/scipy the package allows.
+OLDEST ?= .venv-oldest
+test-oldest:
+	python3 -m venv $(OLDEST)
+	$(OLDEST)/bin/python -m pip install --quiet -c .ci/constraints-oldest.txt numpy pandas scipy \
+		scikit-learn matplotlib openpyxl pyarrow pillow "pydicom>=3.0" platformdirs pytest hypothesis
+	PYTHONPATH=. $(OLDEST)/bin/python -m pytest -p no:cacheprovider tests/analysis tests/labs
+
 bench: setup
 	$(BIN)/python benchmarks/run_benchmarks.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(OLDEST) build *.egg-info

@@ -9,7 +9,9 @@ dtypes (dates as ``datetime64``, grades as nullable ``Int64``), keeping the case
 Case-level values (level, disc height in mm, interval, confidence, note) are repeated on every
 item row of the case. Without ``include_identifiers`` the table holds no patient ID, study UID
 or study date, only the case pseudonym and the interval in days; free-text notes are exported
-as typed, so readers must not write identifiers into them.
+as typed, so readers must not write identifiers into them. A text cell that a spreadsheet would
+evaluate (``=``, ``+``, ``-``, ``@``...) is written to CSV with a leading apostrophe
+(:mod:`spondy_annotate._csv`, undone by :func:`read_gradings`) and to xlsx as a text cell.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from spondy_annotate._csv import neutralise_table, restore_cell
 from spondy_annotate._dates import is_missing, parse_date
 from spondy_annotate._files import atomic_write
 from spondy_annotate.errors import ExportError, RubricError
@@ -343,7 +346,7 @@ def _write_csv(table: pd.DataFrame, path: Path) -> None:
     text["answered_at"] = text["answered_at"].map(
         lambda t: t.isoformat(timespec="milliseconds") if t is not None and t == t else None
     )
-    text.to_csv(path, index=False, encoding="utf-8", lineterminator="\n")
+    neutralise_table(text).to_csv(path, index=False, encoding="utf-8", lineterminator="\n")
 
 
 def _write_parquet(table: pd.DataFrame, path: Path) -> None:
@@ -444,6 +447,8 @@ def read_gradings(path: str | os.PathLike[str]) -> pd.DataFrame:
     except Exception as exc:  # the readers raise many types for a damaged file
         raise ExportError(f"{path}: not a readable {ext[1:]} gradings file ({exc})") from None
     table.columns = [str(c).strip() for c in table.columns]
+    if ext == ".csv":
+        table = table.apply(lambda column: column.map(restore_cell, na_action="ignore"))
     missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
     if missing:
         raise ExportError(f"{path}: not a gradings file: missing column(s) {', '.join(missing)}")

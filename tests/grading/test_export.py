@@ -182,6 +182,33 @@ def test_round_trip(db: Path, tmp_path: Path, ext: str, identifiers: bool) -> No
     assert back.note.dropna().iloc[0] == NOTE  # formula-like text stays text
 
 
+FORMULAS = ("=1+1", "+41 79 000", "-2+3", "@SUM(A1)", "\tx", "\r=x", "'=already quoted")
+
+
+def test_csv_cells_a_spreadsheet_would_evaluate_are_neutralised(tmp_path: Path) -> None:
+    """Reader names, notes and patient IDs starting with = + - @ (tab, CR) are written as text
+    (a leading apostrophe, as spreadsheets take it), and read back exactly as typed."""
+    import csv
+
+    db = tmp_path / "g.sqlite"
+    with Store(db) as store:
+        for i, text in enumerate(FORMULAS):
+            case = store.register_case(text, f"1.2.{i}.1", DATES[0], f"1.2.{i}.2", DATES[1])
+            session = store.start_session(text, rubric=default_rubric())
+            store.record_answer(session, case, "note", text)
+    out = tmp_path / "gradings.csv"
+    written = export_gradings(db, out, include_identifiers=True)
+    with open(out, encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    for column in ("reader", "note", "patient_id"):
+        cells = {row[column] for row in rows}
+        assert cells == {"'" + text for text in FORMULAS}, column
+    assert not [c for row in rows for c in row.values() if c and c[0] in "=+-@\t\r"]
+    back = read_gradings(out)
+    pd.testing.assert_frame_equal(back, written)
+    assert set(back.reader) == set(FORMULAS)
+
+
 @pytest.mark.parametrize("ext", FORMATS)
 def test_empty_export_round_trips(tmp_path: Path, ext: str) -> None:
     db = tmp_path / "empty.sqlite"

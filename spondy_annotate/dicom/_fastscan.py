@@ -185,10 +185,11 @@ def _convert(raw: bytes, vr: str) -> Any:
         if len(raw) != 2:  # empty, or several values where the index wants one
             raise _Fallback
         return _U16.unpack_from(raw)[0]
-    text = raw.decode("latin-1").strip(" \x00")
-    if "\\" in text:
-        return text.split("\\")
-    return text or None
+    # PS3.5 6.2: leading and trailing spaces (NULs for UI) pad each value, not the element.
+    values = [v.strip(" \x00") for v in raw.decode("latin-1").split("\\")]
+    if len(values) > 1:
+        return values
+    return values[0] or None
 
 
 def scan_header(fp: BinaryIO) -> dict[str, Any] | None:

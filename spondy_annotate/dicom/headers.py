@@ -90,21 +90,30 @@ def open_regular(path: str | os.PathLike[str]) -> tuple[io.BufferedReader, os.st
     return fp, st
 
 
-def _text(value: Any) -> str:
+#: What PS3.5 pads values with (spaces; NULs for UI) and what is never part of an index value.
+_PADDING = " \t\r\n\x0b\x0c\x00"
+
+
+def _parts(value: Any) -> list[str]:
+    """The values of a (possibly multi-valued) element as text, each without its leading and
+    trailing padding: a pydicom value and the fast scanner's text give the same list."""
     if value is None:
-        return ""
+        return []
     if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
-        return "\\".join(str(v) for v in value)
-    return str(value).strip()
+        return [str(v).strip(_PADDING) for v in value]
+    return [v.strip(_PADDING) for v in str(value).split("\\")]
+
+
+def _text(value: Any) -> str:
+    return "\\".join(_parts(value))
 
 
 def to_float(value: Any) -> float | None:
     """The (first) value as a finite float, or None."""
+    parts = _parts(value)
     try:
-        if type(value).__name__ == "MultiValue" or isinstance(value, (list, tuple)):
-            value = value[0]
-        f = None if value is None or value == "" else float(value)
-    except (TypeError, ValueError, IndexError):
+        f = float(parts[0]) if parts and parts[0] else None
+    except ValueError:
         return None
     return f if f is not None and math.isfinite(f) else None
 
@@ -115,11 +124,9 @@ def to_int(value: Any) -> int | None:
 
 
 def _floats(value: Any, n: int) -> tuple[float, ...] | None:
-    if isinstance(value, (str, bytes)):  # one value (a fast-scanner string is not a sequence)
-        value = [value]
     try:
-        out = tuple(float(v) for v in value)
-    except (TypeError, ValueError):
+        out = tuple(float(v) for v in _parts(value))
+    except ValueError:
         return None
     if len(out) != n or not all(math.isfinite(v) for v in out):
         return None

@@ -226,7 +226,9 @@ def _rescale_value(path: str, value: Any, name: str, default: float) -> float:
     except (TypeError, ValueError):
         number = float("nan")
     if not abs(number) <= _FLOAT32_MAX:  # NaN fails this too
-        raise SeriesLoadError(f"{path}: {name} {str(value).strip()!r} is not a finite number")
+        raise SeriesLoadError(
+            f"{path}: {name} {str(value).strip()!r} is not a finite number (in the float32 range)"
+        )
     return number
 
 

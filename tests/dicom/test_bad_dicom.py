@@ -209,6 +209,42 @@ CASES: dict[str, tuple[Callable[[Path], bytes], str | None, tuple[type, str] | N
         None,
         (SeriesLoadError, "the file ends inside its pixel data (truncated)"),
     ),
+    # Values no scanner writes: refused with a reason, never replaced or turned into inf/NaN.
+    "slope_inf": (
+        lambda g: rewritten(g, assign(RescaleSlope="inf")),
+        None,
+        (SeriesLoadError, "RescaleSlope (0028,1053) 'inf' is not a finite number"),
+    ),
+    "slope_nan": (
+        lambda g: rewritten(g, assign(RescaleSlope="nan")),
+        None,
+        (SeriesLoadError, "RescaleSlope (0028,1053) 'nan' is not a finite number"),
+    ),
+    "intercept_1e308": (
+        lambda g: rewritten(g, assign(RescaleIntercept="1e308")),
+        None,
+        (SeriesLoadError, "RescaleIntercept (0028,1052) '1e308' is not a finite number"),
+    ),
+    "rescale_overflows": (
+        lambda g: rewritten(g, assign(RescaleSlope="1e37")),
+        None,
+        (SeriesLoadError, "give voxel values beyond the float32 range"),
+    ),
+    "negative_thickness": (
+        lambda g: rewritten(g, assign(SliceThickness=-4)),
+        None,
+        (SeriesLoadError, "SliceThickness (0018,0050) -4"),
+    ),
+    "zero_slice_spacing": (
+        lambda g: rewritten(g, assign(SpacingBetweenSlices=0)),
+        None,
+        (SeriesLoadError, "SpacingBetweenSlices (0018,0088) 0"),
+    ),
+    "pixel_data_longer": (
+        lambda g: rewritten(g, lambda ds: setattr(ds, "PixelData", ds.PixelData + bytes(24))),
+        None,
+        (SeriesLoadError, "264 bytes, more than Rows x Columns x frames x bytes (12 x 10 x 1 x 2"),
+    ),
     "nested_sequences": (
         lambda g: nested_sequences(g.read_bytes(), 5000),
         "corrupt or truncated DICOM header (maximum recursion depth exceeded",

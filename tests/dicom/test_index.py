@@ -170,3 +170,18 @@ def test_cache_reads_only_new_or_changed_files(messy_export, tmp_path, monkeypat
     assert third.headers_read == len(read)
     assert len(third.series) == 6
     assert not any(s.path.endswith("README.TXT") for s in third.skipped)
+
+
+def test_an_interrupted_scan_keeps_what_it_read(tmp_path):
+    for n in range(3):
+        write_series(tmp_path / "export" / f"s{n}", patient_id="P1", slices=80, seed=n)
+    cache = tmp_path / "project.sqlite"
+
+    def stop(done, total):
+        raise KeyboardInterrupt  # ^C after the first batch of headers
+
+    with pytest.raises(KeyboardInterrupt):
+        index_folder(tmp_path / "export", cache=cache, progress=stop, workers=1)
+    again = index_folder(tmp_path / "export", cache=cache, workers=1)
+    assert again.headers_read == 240 - 100  # the first batch came from the cache
+    assert again.rows == index_folder(tmp_path / "export", workers=1).rows

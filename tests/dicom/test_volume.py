@@ -10,6 +10,8 @@ from dicom_factory import AXIAL, SAGITTAL, write_enhanced, write_series
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
 
+from spondy_annotate.dicom.headers import header_from_dataset, read_header
+from spondy_annotate.dicom.index import index_folder
 from spondy_annotate.dicom.volume import load_series
 from spondy_annotate.errors import SeriesGeometryError, SeriesLoadError
 
@@ -28,8 +30,13 @@ def sitk_read(files):
 )
 def test_geometry_matches_simpleitk(tmp_path, orientation, plane):
     files, values = write_series(
-        tmp_path, orientation=orientation, slices=7, spacing=5.5, slice_thickness=5.0,
-        slope=2.5, intercept=-100.0,
+        tmp_path,
+        orientation=orientation,
+        slices=7,
+        spacing=5.5,
+        slice_thickness=5.0,
+        slope=2.5,
+        intercept=-100.0,
     )
     vol = load_series(files)
     img = sitk_read(files)
@@ -74,8 +81,13 @@ def test_enhanced_mr_per_frame_rescale_and_order(tmp_path):
 
 @pytest.mark.parametrize(
     "name",
-    ["MR_small_RLE.dcm", "MR_small_jpeg_ls_lossless.dcm", "MR_small_jp2klossless.dcm",
-     "MR_small_bigendian.dcm", "MR_small_implicit.dcm"],
+    [
+        "MR_small_RLE.dcm",
+        "MR_small_jpeg_ls_lossless.dcm",
+        "MR_small_jp2klossless.dcm",
+        "MR_small_bigendian.dcm",
+        "MR_small_implicit.dcm",
+    ],
 )
 def test_compressed_and_other_syntaxes_decode(tmp_path, name):
     reference = load_series([get_testdata_file("MR_small.dcm")])
@@ -132,8 +144,14 @@ def test_4d_series_is_split_not_stacked(tmp_path):
     uid = pydicom.uid.generate_uid()
     files = []
     for t in range(3):
-        f, _ = write_series(tmp_path, series_uid=uid, orientation=AXIAL, slices=4, seed=t,
-                            extra={"TemporalPositionIdentifier": t + 1})
+        f, _ = write_series(
+            tmp_path,
+            series_uid=uid,
+            orientation=AXIAL,
+            slices=4,
+            seed=t,
+            extra={"TemporalPositionIdentifier": t + 1},
+        )
         files += f
     with pytest.raises(SeriesGeometryError, match="3 volumes"):
         load_series(files)
@@ -149,3 +167,72 @@ def test_mixed_orientations_refused_unless_chosen(tmp_path):
     with pytest.raises(SeriesGeometryError, match="axial"):
         load_series(files + more)
     assert load_series(files + more, stack=1).array.shape == (3, 12, 10)
+
+
+def deflated(files):
+    """Re-save ``files`` as Deflated Explicit VR Little Endian."""
+    for path in files:
+        ds = pydicom.dcmread(path)
+        ds.file_meta.TransferSyntaxUID = pydicom.uid.DeflatedExplicitVRLittleEndian
+        ds.save_as(path, enforce_file_format=True)
+    return files
+
+
+def test_deflated_series_is_indexed_and_loads(tmp_path):
+    files, values = write_series(tmp_path / "export", slices=4)
+    deflated(files)
+    result = index_folder(tmp_path / "export")
+    assert result.skipped == []
+    (row,) = result.records
+    assert row.num_images == 4 and row.volumes == 1
+    assert row.transfer_syntaxes == ("1.2.840.10008.1.2.1.99",)
+    np.testing.assert_array_equal(load_series(files).array, values.astype(np.float32))
+
+
+def test_colour_series_is_told_from_its_header(tmp_path):
+    """SamplesPerPixel 3 / RGB (a fused or FA map): known from the header, fast path and
+    pydicom alike, and never loaded as a grey volume."""
+    rgb = np.zeros((12, 10, 3), dtype=np.uint8).tobytes()
+    extra = {"SamplesPerPixel": 3, "PlanarConfiguration": 0, "BitsAllocated": 8,
+             "BitsStored": 8, "HighBit": 7}  # fmt: skip
+    files, _ = write_series(tmp_path, slices=2, photometric="RGB", extra=extra)
+    for path in files:
+        ds = pydicom.dcmread(path)
+        ds.PixelData = rgb
+        ds.save_as(path)
+    record = read_header(files[0])
+    assert record.colour == "RGB" and record.samples_per_pixel == 3
+    assert header_from_dataset(pydicom.dcmread(files[0]), str(files[0])) == record
+    grey, _ = write_series(tmp_path / "grey", slices=1)
+    assert read_header(grey[0]).colour == ""
+    with pytest.raises(SeriesLoadError, match="is not 1 gray frames") as info:
+        load_series(files)
+    assert str(files[0]) in str(info.value) or str(files[1]) in str(info.value)
+
+
+def rle_with_bad_segment_offset(path):
+    """An RLE Lossless file whose second segment offset is off: pylibjpeg-rle panics (Rust)."""
+    files, _ = write_series(path.parent / "src", slices=1, shape=(16, 16))
+    ds = pydicom.dcmread(files[0])
+    ds.compress(pydicom.uid.RLELossless)
+    ds.save_as(path)
+    data = bytearray(path.read_bytes())
+    item = data.index(b"\xfe\xff\x00\xe0", data.index(b"\xe0\x7f\x10\x00"))  # offset table
+    fragment = data.index(b"\xfe\xff\x00\xe0", item + 8) + 8
+    data[fragment + 8] ^= 0x80
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_decoder_panic_becomes_series_load_error(tmp_path):
+    pytest.importorskip("rle")  # pylibjpeg-rle
+    bad = rle_with_bad_segment_offset(tmp_path / "rle.dcm")
+    try:
+        pydicom.dcmread(bad).pixel_array
+    except Exception:
+        pytest.skip("this decoder raises an Exception here, not a panic")
+    except BaseException as exc:  # what the test is about: pyo3's PanicException
+        assert type(exc).__name__ == "PanicException"
+    with pytest.raises(SeriesLoadError, match="corrupt pixel data") as info:
+        load_series([bad])
+    assert str(info.value).startswith(f"{bad}: ") and "PanicException" in str(info.value)

@@ -37,6 +37,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from spondy_annotate.analysis.dictionary import DICTIONARY_COLUMNS
 from spondy_annotate.grading.readings import CONSENSUS_READER, ReadKind, parse_reading_label
 from spondy_annotate.grading.readings import reading_label as label_of
 
@@ -44,6 +45,8 @@ __all__ = [
     "AGREEMENT_COLUMNS",
     "BlandAltman",
     "Estimate",
+    "METHODS_TEXT",
+    "agreement_dictionary",
     "agreement_figures",
     "agreement_table",
     "bland_altman",
@@ -53,11 +56,26 @@ __all__ = [
     "krippendorff_alpha",
 ]
 
-#: Columns of :func:`agreement_table` (and ``agreement.csv``).
-AGREEMENT_COLUMNS = (
-    "item", "variable", "scope", "measure", "readers", "n", "estimate", "ci_low", "ci_high",
-    "ci_method", "percent_agreement",
-)  # fmt: skip
+#: Columns of :func:`agreement_table` (and ``agreement.csv``): type and meaning.
+AGREEMENT_COLUMNS: dict[str, tuple[str, str]] = {
+    "item": ("text", "MRI item; disc_height for the measured heights."),
+    "variable": ("text", "change, baseline_grade, followup_grade (codes), or baseline_mm, "
+                 "followup_mm, change_mm (disc height)."),
+    "scope": ("text", "inter: between readers; intra: a reader's reading against their repeat "
+              "reading."),
+    "measure": ("text", "cohen_kappa_linear, cohen_kappa_quadratic, fleiss_kappa, "
+                "krippendorff_alpha_ordinal, icc_2_1, icc_3_1, bland_altman_bias, "
+                "bland_altman_loa_low, bland_altman_loa_high."),
+    "readers": ("text", "The readers compared, 'A / B'; for Bland-Altman the difference is "
+                "B - A."),
+    "n": ("integer", "Cases in the estimate."),
+    "estimate": ("number", "The coefficient, or the bias or limit of agreement in mm."),
+    "ci_low": ("number", "Lower bound of the interval of the estimate (method in ci_method)."),
+    "ci_high": ("number", "Upper bound of the interval of the estimate."),
+    "ci_method": ("text", "How ci_low and ci_high were computed."),
+    "percent_agreement": ("number", "% of cases with identical codes (all readers), or with "
+                          "disc heights within the tolerance in mm."),
+}  # fmt: skip
 #: Ordinal variables of every item: name and column of the prepared gradings.
 _ORDINAL = (("change", "mri_code"), ("baseline_grade", "baseline_grade"),
             ("followup_grade", "followup_grade"))  # fmt: skip
@@ -209,9 +227,7 @@ def _with_bootstrap(
     return Estimate(value, float(low), float(high), n, f"{_BOOT} ({boot.size} resamples)")
 
 
-def icc(
-    ratings: np.ndarray, kind: Literal["2,1", "3,1"], *, confidence: float = 0.95
-) -> Estimate:
+def icc(ratings: np.ndarray, kind: Literal["2,1", "3,1"], *, confidence: float = 0.95) -> Estimate:
     """ICC(2,1) (absolute agreement) or ICC(3,1) (consistency) of a cases x readers matrix.
 
     Rows with a NaN are left out. The interval is the F-distribution interval of Shrout &
@@ -287,6 +303,26 @@ def bland_altman(
 
 
 # ---------------------------------------------------------------------------- the table
+
+
+#: The agreement methods in words (the report's methods and ``settings.json``).
+METHODS_TEXT = (
+    "Agreement was measured per item and variable with 95% confidence intervals: weighted "
+    "Cohen's kappa (linear and quadratic weights; Fleiss-Cohen-Everitt asymptotic SE) for each "
+    "pair of readers on the change judgement and the grades; for three or more readers, Fleiss' "
+    "kappa and Krippendorff's alpha with the ordinal metric (percentile bootstrap over cases); "
+    "for the disc height in mm, ICC(2,1) (two-way random, absolute agreement) and ICC(3,1) "
+    "(two-way mixed, consistency) with F-distribution intervals, and Bland-Altman bias and 95% "
+    "limits of agreement per pair of readers. The percentage agreement is given beside every "
+    "coefficient. Intra-reader agreement compares each reader's reading with their repeat "
+    "reading after the wash-out."
+)
+
+
+def agreement_dictionary(file: str = "agreement.csv") -> pd.DataFrame:
+    """Rows ``file, column, type, meaning`` of the report's data dictionary for the table."""
+    rows = [(file, column, kind, text) for column, (kind, text) in AGREEMENT_COLUMNS.items()]
+    return pd.DataFrame(rows, columns=list(DICTIONARY_COLUMNS))
 
 
 @dataclass(frozen=True)
@@ -371,13 +407,14 @@ def agreement_table(
             if len(who.main) >= 3:
                 every = _columns(wide, list(who.main), dropna=False)
                 complete = every[~np.isnan(every).any(axis=1)]
-                options = {"categories": categories, "confidence": confidence,
-                           "n_boot": n_boot, "seed": seed}  # fmt: skip
                 for measure, function in (
                     ("fleiss_kappa", fleiss_kappa),
                     ("krippendorff_alpha_ordinal", krippendorff_alpha),
                 ):
-                    est = function(every, **options)  # type: ignore[operator]
+                    est = function(
+                        every, categories=categories, confidence=confidence,
+                        n_boot=n_boot, seed=seed,
+                    )  # fmt: skip
                     rows.append(
                         _row(item, variable, "inter", measure, who.main, est)
                         | {"percent_agreement": _exact(complete)}
@@ -443,8 +480,9 @@ def _mm_rows(
             values = _columns(wide, readers)
             if values.shape[0] == 0:
                 continue
-            for kind in ("2,1", "3,1"):
-                est = icc(values, kind, confidence=confidence)  # type: ignore[arg-type]
+            kinds: tuple[Literal["2,1", "3,1"], ...] = ("2,1", "3,1")
+            for kind in kinds:
+                est = icc(values, kind, confidence=confidence)
                 rows.append(
                     _row(_MM_ITEM, variable, scope, f"icc_{kind.replace(',', '_')}", readers, est)
                     | {"percent_agreement": _within(values, tolerance)}

@@ -40,6 +40,7 @@ from spondy_annotate.analysis.stats import (
     weighted_kappa,
 )
 from spondy_annotate.errors import SpondyError
+from spondy_annotate.grading.readings import CONSENSUS_READER, ReadKind, parse_reading_label
 from spondy_annotate.grading.rubric import Change
 from spondy_annotate.labs.classify import LabClass, classify_labs
 from spondy_annotate.labs.link import link_labs
@@ -78,10 +79,12 @@ def analyze(
     settings = settings or AnalysisSettings()
     g, intake_notes = prepare_gradings(gradings)
     notes = list(intake_notes)
+    g = _main_readings(g, notes)
     if g.empty:
         raise SpondyError("gradings: no judged gradings to analyse")
     readers = tuple(sorted(g["reader"].unique()))
     primary = _primary_reader(g, settings.primary_reader)
+    rating = tuple(r for r in readers if r != CONSENSUS_READER)
     cases = g.drop_duplicates("case_id")[
         ["case_id", "patient_id", "baseline_date", "followup_date"]
     ]
@@ -96,7 +99,7 @@ def analyze(
         for test in settings.tests
         for item in items
     }
-    kappa = _kappa_table(g, readers, items, settings.kappa_weights)
+    kappa = _kappa_table(g, rating, items, settings.kappa_weights)
     disc = disc_height_table(dataset, settings.tests)
     logger.info("analysed %d cases, %d readers, %d items", len(cases), len(readers), len(items))
     return AnalysisResult(
@@ -123,11 +126,47 @@ def analyze(
     )
 
 
+def _main_readings(g: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
+    """The main readings: without repeat and single-timepoint reads, with the consensus reading.
+
+    Where an adjudicator recorded a consensus answer (reader
+    :data:`~spondy_annotate.grading.readings.CONSENSUS_READER`) it is the consensus reading
+    of that case and item; the other cases and items take the reading of the reader with the
+    most judged gradings (there the readers agreed, or no adjudication was asked for).
+    """
+    kinds = g["reader"].map(lambda label: parse_reading_label(label)[1])
+    other = kinds != ReadKind.PAIR
+    if other.any():
+        notes.append(
+            f"{int(other.sum())} repeat or single-timepoint reading(s) used for intra-reader "
+            "agreement only"
+        )
+        g = g.loc[~other]
+    adjudicated = g["reader"] == CONSENSUS_READER
+    if not adjudicated.any() or adjudicated.all():
+        return g
+    readers = g.loc[~adjudicated]
+    base = _primary_reader(readers, None)
+    unit = ["case_id", "item"]
+    settled = pd.MultiIndex.from_frame(g.loc[adjudicated, unit])
+    own = readers[readers["reader"] == base]
+    taken = own[~pd.MultiIndex.from_frame(own[unit]).isin(settled)]
+    notes.append(
+        f"consensus reading: the adjudicated answer for {int(adjudicated.sum())} case x item(s), "
+        f"reader {base}'s reading for the other {len(taken)}"
+    )
+    combined = pd.concat([g, taken.assign(reader=CONSENSUS_READER)], ignore_index=True)
+    return combined.sort_values([*unit, "reader"], kind="stable", ignore_index=True)
+
+
 def _primary_reader(g: pd.DataFrame, wanted: str | None) -> str:
+    """``wanted``, else the consensus reading when there is one, else the most judged reader."""
     if wanted is not None:
         if wanted not in set(g["reader"]):
             raise SpondyError(f"gradings: no reader named {wanted!r}")
         return wanted
+    if CONSENSUS_READER in set(g["reader"]):
+        return CONSENSUS_READER
     counts = g.groupby("reader").size()
     return str(sorted(counts.index, key=lambda r: (-counts[r], r))[0])
 

@@ -132,8 +132,10 @@ def prepare_gradings(gradings: pd.DataFrame) -> tuple[pd.DataFrame, tuple[str, .
     SpondyError
         Missing columns, an unreadable MRI date (naming the data row), a follow-up MRI not
         after its baseline MRI (naming the case), unknown change labels, a grading without a
-        case ID, a case ID used for two patients or date pairs, or case IDs (other than the store's pseudonyms) that hold
-        their patient ID or an MRI date, which would carry identifiers into every output.
+        case ID, a case ID used for two patients or date pairs, one patient and date pair under
+        two case IDs (gradings of databases with different pseudonym keys: each case would count
+        twice), or case IDs (other than the store's pseudonyms) that hold their patient ID or an
+        MRI date, which would carry identifiers into every output.
     """
     check_gradings(gradings, "gradings")
     notes: list[str] = []
@@ -218,7 +220,8 @@ def _check_intervals(g: pd.DataFrame) -> None:
 
 
 def _check_case_ids(g: pd.DataFrame) -> None:
-    """Raise unless every grading has a case ID that is one case's and holds no identifier."""
+    """Raise unless every grading has a case ID that is one case's, and the only one of its
+    case, and holds no identifier."""
     blank = int(g["case_id"].isna().sum())
     if blank:
         raise SpondyError(f"gradings: {blank} grading(s) without a case ID")
@@ -228,6 +231,18 @@ def _check_case_ids(g: pd.DataFrame) -> None:
     if not clash.empty:
         raise SpondyError(
             f"gradings: {clash.nunique()} case ID(s) belong to more than one patient or date pair"
+        )
+    dated = per_case.dropna(subset=key).drop_duplicates("case_id")
+    split = dated[dated.duplicated(key, keep=False)]
+    if not split.empty:
+        groups = split.groupby(key, sort=False)["case_id"].agg(sorted)
+        ids, more = groups.iloc[0], len(groups) - 1
+        raise SpondyError(
+            f"gradings: case IDs {', '.join(ids)} are one patient and date pair"
+            + (f" (and {more} more patient(s))" if more else "")
+            + "; the gradings come from databases with different pseudonym keys: share one key "
+            "(spondy-annotate study key export/import) or merge the databases "
+            "(spondy-annotate merge)"
         )
     leaks = sum(
         not _PSEUDONYM.fullmatch(case.case_id)

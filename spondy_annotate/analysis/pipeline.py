@@ -20,9 +20,12 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import pandas as pd
+
+from spondy_annotate.analysis.agreement import agreement_figures, agreement_table
 from spondy_annotate.analysis.analyze import analyze
 from spondy_annotate.analysis.figures import make_figures
-from spondy_annotate.analysis.gradings import GradingsSource, load_gradings
+from spondy_annotate.analysis.gradings import GradingsSource, load_gradings, prepare_gradings
 from spondy_annotate.analysis.provenance import Provenance, collect_provenance
 from spondy_annotate.analysis.report_files import ReportFiles, write_report
 from spondy_annotate.analysis.results import AnalysisResult, AnalysisSettings
@@ -54,6 +57,9 @@ class AnalysisRun:
         The files written, or None without ``out``.
     provenance
         Input files with their SHA-256, reading options, command line, time, software.
+    agreement
+        Agreement between and within readers per item and variable
+        (:func:`~spondy_annotate.analysis.agreement.agreement_table`).
     """
 
     result: AnalysisResult
@@ -62,6 +68,7 @@ class AnalysisRun:
     figures: dict[str, bytes]
     report: ReportFiles | None
     provenance: Provenance
+    agreement: pd.DataFrame
 
 
 def run_analysis(
@@ -77,6 +84,7 @@ def run_analysis(
     include_identifiers: bool = False,
     figures: bool = True,
     command: str | None = None,
+    mm_tolerance: float = 1.0,
 ) -> AnalysisRun:
     """Read the gradings and lab files, analyse, draw the figures and write the report.
 
@@ -109,6 +117,8 @@ def run_analysis(
         Draw the figures when no report is written (a report always draws them, also as SVG).
     command
         The command line that started the run, for the provenance.
+    mm_tolerance
+        Disc heights (mm) of two readers within this count as agreeing (percentage agreement).
 
     Returns
     -------
@@ -133,8 +143,17 @@ def run_analysis(
     table = load_gradings(gradings, database=database, date_format=gradings_date_format)
     lab_import = read_labs(list(labs), lab_columns, date_format=lab_date_format)
     result = analyze(table, lab_import.values, settings)
+    s = result.settings
+    readings, _ = prepare_gradings(table)
+    agreement = agreement_table(
+        readings, confidence=s.confidence, n_boot=s.bootstrap, seed=s.seed,
+        mm_tolerance=mm_tolerance,
+    )  # fmt: skip
     problems = tuple(lab_import.problems)
-    drawn = make_figures(result, svg=out is not None) if figures or out is not None else {}
+    drawn: dict[str, bytes] = {}
+    if figures or out is not None:
+        drawn = make_figures(result, svg=out is not None)
+        drawn |= agreement_figures(readings, confidence=s.confidence, svg=out is not None)
     report = None
     if out is not None:
         report = write_report(
@@ -144,13 +163,15 @@ def run_analysis(
             lab_problems=problems,
             figures=drawn,
             provenance=provenance,
+            agreement=agreement,
         )
     logger.info("analysis done: %d lab rows rejected", len(problems))
     return AnalysisRun(
         result=result,
         lab_problems=problems,
-        summary=format_summary(result, lab_problems=problems),
+        summary=format_summary(result, lab_problems=problems, agreement=agreement),
         figures={name: data for name, data in drawn.items() if name.endswith(".png")},
         report=report,
         provenance=provenance,
+        agreement=agreement,
     )

@@ -24,6 +24,11 @@ from typing import Any
 import pandas as pd
 
 from spondy_annotate._files import atomic_write
+from spondy_annotate.analysis.agreement import (
+    AGREEMENT_COLUMNS,
+    METHODS_TEXT,
+    agreement_dictionary,
+)
 from spondy_annotate.analysis.dictionary import data_dictionary
 from spondy_annotate.analysis.figures import make_figures
 from spondy_annotate.analysis.permutation import MONTE_CARLO_PERMUTATIONS
@@ -57,6 +62,7 @@ def write_report(
     lab_problems: Sequence[LabProblem] = (),
     figures: dict[str, bytes] | None = None,
     provenance: Provenance | None = None,
+    agreement: pd.DataFrame | None = None,
 ) -> ReportFiles:
     """Write the CSV tables, figures (PNG and SVG) and ``report.html`` into ``directory``.
 
@@ -76,6 +82,9 @@ def write_report(
         drawn here (PNG and SVG) when None.
     provenance
         Inputs, options, command and time, written into ``settings.json`` and the methods.
+    agreement
+        :func:`~spondy_annotate.analysis.agreement.agreement_table`, written as
+        ``agreement.csv`` and shown in the report (an empty table when None).
 
     Returns
     -------
@@ -85,6 +94,7 @@ def write_report(
         row of which lab file was used), ``unlinked_labs.csv``, ``lab_problems.csv``,
         ``interval.csv``, ``lab_values.csv``, ``flow.csv``, ``disc_height.csv``,
         ``disc_height_correlations.csv``, ``grade_consistency.csv``, ``sensitivity.csv``,
+        ``agreement.csv``,
         ``data_dictionary.csv`` (type and meaning of every column) and ``settings.json``;
         figures under ``figures/``.
 
@@ -96,7 +106,10 @@ def write_report(
     out = Path(directory)
     figures = make_figures(result, svg=True) if figures is None else figures
     tables = _tables(result, include_identifiers, lab_problems)
-    dictionary = data_dictionary(tables)
+    if agreement is None:
+        agreement = pd.DataFrame(columns=list(AGREEMENT_COLUMNS))
+    dictionary = pd.concat([data_dictionary(tables), agreement_dictionary()], ignore_index=True)
+    tables["agreement.csv"] = agreement
     tables["data_dictionary.csv"] = dictionary
     files = {name: frame.to_csv(index=False).encode("utf-8") for name, frame in tables.items()}
     settings = _settings_json(result, provenance)
@@ -111,6 +124,7 @@ def write_report(
             lab_problems=lab_problems,
             provenance=provenance,
             dictionary=dictionary,
+            agreement=agreement,
         )
         html_path = _write(out / "report.html", page.encode("utf-8"))
     except OSError as exc:
@@ -172,6 +186,7 @@ def _settings_json(result: AnalysisResult, provenance: Provenance | None) -> dic
             "p_adjustment": "Holm and Benjamini-Hochberg over each reader's tests x items",
             "monte_carlo_permutations": MONTE_CARLO_PERMUTATIONS,
             "censored_values": "<L and >L taken as L and flagged",
+            "agreement": METHODS_TEXT,
         },
         "rng": f"{RNG}, seed {s.seed}",
         "software": provenance.software if provenance else software_versions(),

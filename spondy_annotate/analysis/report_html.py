@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from spondy_annotate.analysis.agreement import METHODS_TEXT
 from spondy_annotate.analysis.figures import FLOW_NAME, FOREST_NAME, crosstab_name, trajectory_name
 from spondy_annotate.analysis.journal_tables import (
     class_count_table,
@@ -28,6 +29,8 @@ from spondy_annotate.analysis.journal_tables import (
 from spondy_annotate.analysis.methods import methods_text
 from spondy_annotate.analysis.provenance import RNG, Provenance, software_versions
 from spondy_annotate.analysis.results import AnalysisResult
+from spondy_annotate.analysis.summary import agreement_text_table
+from spondy_annotate.grading.readings import CONSENSUS_READER
 from spondy_annotate.grading.rubric import Change
 from spondy_annotate.labs.classify import LabClass
 from spondy_annotate.labs.read import LabProblem
@@ -53,6 +56,7 @@ def render_html(
     lab_problems: Sequence[LabProblem] = (),
     provenance: Provenance | None = None,
     dictionary: pd.DataFrame | None = None,
+    agreement: pd.DataFrame | None = None,
 ) -> str:
     """One self-contained HTML page: inline CSS, PNG figures as base64 ``data:`` URIs.
 
@@ -69,6 +73,9 @@ def render_html(
         Inputs, options, command and time, stated in the methods.
     dictionary
         :func:`~spondy_annotate.analysis.dictionary.data_dictionary` of the CSV tables.
+    agreement
+        :func:`~spondy_annotate.analysis.agreement.agreement_table`; without it the section
+        shows the weighted kappa of the change judgements.
     """
     s = result.settings
     e = html.escape
@@ -83,6 +90,7 @@ def render_html(
         "shown by case ID only.</p>",
         "<h2>Methods</h2>",
         f"<p>{e(methods_text(result, provenance))}</p>",
+        f"<p>{e(_reading_text(result))}</p>",
         "<h2>Settings</h2>",
         _html_table(_settings_frame(result, provenance)),
         "<h2>Patients</h2>",
@@ -122,8 +130,16 @@ def render_html(
         for test in s.tests
         if (name := trajectory_name(test)) in figures
     ]
-    parts.append("<h2>Inter-reader agreement</h2>")
-    if result.kappa.empty:
+    parts.append("<h2>Agreement between and within readers</h2>")
+    if agreement is not None and not agreement.empty:
+        parts.append(_html_table(agreement_text_table(agreement, confidence=s.confidence)))
+        parts.append(f'<p class="note">{e(METHODS_TEXT)}</p>')
+        parts += [
+            _html_image(data, name[: -len(".png")].replace("_", " "))
+            for name, data in sorted(figures.items())
+            if name.startswith("bland_altman_") and name.endswith(".png")
+        ]
+    elif result.kappa.empty:
         parts.append("<p>Only one reader: no agreement to measure.</p>")
     else:
         parts.append(_html_table(kappa_table(result.kappa)))
@@ -177,6 +193,19 @@ def render_html(
         )
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _reading_text(result: AnalysisResult) -> str:
+    """Which reading is primary, said in the methods."""
+    if result.primary_reader != CONSENSUS_READER:
+        return f"The primary reading is reader {result.primary_reader}'s."
+    return (
+        "The primary reading is the consensus reading: where the readers disagreed by the "
+        "study's adjudication rule, the adjudicator's consensus answer (recorded as reader "
+        f"'{CONSENSUS_READER}', linked to the answers it settles); elsewhere the reading of "
+        "the reader with the most judged gradings. Each reader's own reading is reported "
+        "beside it."
+    )
 
 
 def _html_table(frame: pd.DataFrame) -> str:

@@ -25,16 +25,30 @@ from spondy_annotate.analysis.stats import CI_METHOD, EXACT_P_BELOW_N
 from spondy_annotate.labs.classify import LabClass
 from spondy_annotate.labs.read import LabProblem
 
-__all__ = ["ci_text", "format_summary", "interval_text", "number_text", "p_text"]
+__all__ = [
+    "agreement_text_table",
+    "ci_text",
+    "format_summary",
+    "interval_text",
+    "number_text",
+    "p_text",
+]
 
 #: Unlinked cases and rejected lab rows listed in the summary; the rest are counted.
 _MAX_LISTED = 20
 
 
-def format_summary(result: AnalysisResult, *, lab_problems: Sequence[LabProblem] = ()) -> str:
-    """Plain-text summary: class counts, correlations, kappa, unlinked cases, rejected lab rows.
+def format_summary(
+    result: AnalysisResult,
+    *,
+    lab_problems: Sequence[LabProblem] = (),
+    agreement: pd.DataFrame | None = None,
+) -> str:
+    """Plain-text summary: class counts, correlations, agreement, unlinked cases, rejected lab rows.
 
     Lab rows are named by file name and line (the message never holds the patient ID).
+    ``agreement`` is :func:`~spondy_annotate.analysis.agreement.agreement_table`; without it
+    the summary shows the weighted kappa of the change judgements.
     """
     s = result.settings
     c = s.classification
@@ -104,7 +118,11 @@ def format_summary(result: AnalysisResult, *, lab_problems: Sequence[LabProblem]
         f"CI: {CI_METHOD}; p: permutation p (*: exact or Monte Carlo) below {EXACT_P_BELOW_N} "
         "pairs, else t approximation; p Holm: adjusted over the reader's tests x items.",
     ]
-    if not result.kappa.empty:
+    if agreement is not None and not agreement.empty:
+        lines += ["", "Agreement between and within readers (estimate, CI, % agreement)"]
+        text = agreement_text_table(agreement, confidence=s.confidence)
+        lines += _table(list(text.columns), text.to_numpy().tolist())
+    elif not result.kappa.empty:
         lines += ["", f"Inter-reader agreement on MRI change (Cohen's kappa, {s.kappa_weights})"]
         lines += _table(
             ["item", "readers", "n", "kappa", "agreement"],
@@ -142,6 +160,27 @@ def format_summary(result: AnalysisResult, *, lab_problems: Sequence[LabProblem]
         if len(lab_problems) > _MAX_LISTED:
             lines.append(f"  ... and {len(lab_problems) - _MAX_LISTED} more (lab_problems.csv)")
     return "\n".join(lines)
+
+
+def agreement_text_table(agreement: pd.DataFrame, *, confidence: float) -> pd.DataFrame:
+    """The agreement table in words: one text row per coefficient (report and summary)."""
+    rows = [
+        [
+            r.item,
+            r.variable,
+            r.scope,
+            r.measure,
+            r.readers,
+            r.n,
+            number_text(r.estimate),
+            ci_text(r.ci_low, r.ci_high),
+            "-" if math.isnan(r.percent_agreement) else f"{r.percent_agreement:.0f}%",
+        ]
+        for r in agreement.itertuples(index=False)
+    ]
+    headers = ["item", "variable", "scope", "measure", "readers", "n", "estimate",
+               f"{confidence:.0%} CI", "agreement"]  # fmt: skip
+    return pd.DataFrame(rows, columns=headers)
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:

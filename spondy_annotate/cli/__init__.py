@@ -48,8 +48,9 @@ def _add_one(
         logger.warning("command %r not available: %s", entry_point.name, one_line(exc))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return the parser with every subcommand registered."""
+def build_parser(*, contributed: bool = True) -> argparse.ArgumentParser:
+    """Return the parser with every subcommand registered (the front ends' too when
+    ``contributed``: looking them up costs tens of milliseconds of start-up)."""
     from spondy_annotate._version import __version__
 
     parser = argparse.ArgumentParser(
@@ -59,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    _add_contributed(sub)
+    if contributed:
+        _add_contributed(sub)
     for name in COMMANDS:
         module = importlib.import_module(f"spondy_annotate.cli.{name}_cmd")
         cmd = module.add_parser(sub)
@@ -69,7 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    first = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(contributed=first not in {n.replace("_", "-") for n in COMMANDS})
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,

@@ -22,9 +22,9 @@ DEFLATED = "1.2.840.10008.1.2.1.99"
 #: The most bytes a file's deflated data set may inflate to (256 MiB); a file inflating to
 #: more is refused as a possible deflate bomb.
 MAX_INFLATED_BYTES = 256 * 2**20
-#: Compressed bytes read at a time, and the least inflated at a time.
+#: Compressed bytes read at a time, and the most inflated at a time.
 _CHUNK = 1 << 16
-_STEP = 1 << 20
+_STEP = 1 << 22
 _PIXEL_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})
 
 
@@ -58,8 +58,8 @@ class InflatedStream:
                     self._data += self._inflater.flush()
                     self._done = True
                     break
-                want = _STEP if end is None else max(end - len(self._data), _STEP)
-                self._data += self._inflater.decompress(data, min(want, self.limit + 1))
+                room = self.limit + 1 - len(self._data)
+                self._data += self._inflater.decompress(data, min(_STEP, room))
                 self._done = self._inflater.eof
                 if len(self._data) > self.limit:
                     raise RefusedDataSet(

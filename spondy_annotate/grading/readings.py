@@ -38,7 +38,9 @@ class ReadKind(str, Enum):
     """The first pass of a study that asks for it: each MRI graded alone, in random order."""
 
 
-_SUFFIXES = {kind: f" ({kind.value})" for kind in ReadKind if kind is not ReadKind.PAIR}
+_SUFFIXES: dict[ReadKind, str] = {
+    kind: f" ({kind.value})" for kind in ReadKind if kind is not ReadKind.PAIR
+}
 
 
 def reading_label(reader: str, kind: ReadKind) -> str:

@@ -148,6 +148,25 @@ MIGRATIONS: tuple[Migration, ...] = (
         "DICOM index cache: records gain samples per pixel and photometric interpretation",
         ("DELETE FROM index_cache", "DELETE FROM index_snapshot"),
     ),
+    Migration(
+        5,
+        "automatic alignment of each case's follow-up to its baseline",
+        (
+            """CREATE TABLE alignments (
+                patient_id TEXT NOT NULL,
+                baseline_study_uid TEXT NOT NULL,
+                followup_study_uid TEXT NOT NULL,
+                status TEXT NOT NULL,
+                matrix TEXT,
+                residual_mm REAL,
+                sequence TEXT NOT NULL,
+                message TEXT NOT NULL,
+                seconds REAL,
+                computed_at TEXT NOT NULL,
+                PRIMARY KEY (patient_id, baseline_study_uid, followup_study_uid)
+            ) WITHOUT ROWID""",
+        ),
+    ),
 )
 
 #: The schema version this code writes.

@@ -1,6 +1,7 @@
 """Loading series into volumes: order, spacing, rescale, windows, decoders, refusals."""
 
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pydicom
@@ -202,7 +203,8 @@ def test_colour_series_is_told_from_its_header(tmp_path):
         ds.save_as(path)
     record = read_header(files[0])
     assert record.colour == "RGB" and record.samples_per_pixel == 3
-    assert header_from_dataset(pydicom.dcmread(files[0]), str(files[0])) == record
+    slow = header_from_dataset(pydicom.dcmread(files[0]), str(files[0]), record.size)
+    assert slow == replace(record, mtime_ns=0)
     grey, _ = write_series(tmp_path / "grey", slices=1)
     assert read_header(grey[0]).colour == ""
     with pytest.raises(SeriesLoadError, match="is not 1 gray frames") as info:
@@ -228,7 +230,7 @@ def test_decoder_panic_becomes_series_load_error(tmp_path):
     pytest.importorskip("rle")  # pylibjpeg-rle
     bad = rle_with_bad_segment_offset(tmp_path / "rle.dcm")
     try:
-        pydicom.dcmread(bad).pixel_array
+        _ = pydicom.dcmread(bad).pixel_array
     except Exception:
         pytest.skip("this decoder raises an Exception here, not a panic")
     except BaseException as exc:  # what the test is about: pyo3's PanicException

@@ -19,6 +19,7 @@ from napari.utils.notifications import show_error, show_warning
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QDockWidget,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
@@ -30,6 +31,7 @@ from qtpy.QtWidgets import (
 
 from spondy_annotate.cases.open import open_export
 from spondy_annotate.errors import SpondyError
+from spondy_napari._qt.gui_thread import call_in_gui_thread
 from spondy_napari._qt.help_overlay import HelpOverlay, overlay_parent
 from spondy_napari._qt.worklist import WorklistWidget
 from spondy_napari.reading_room.keys import bind_keys, unbind_keys
@@ -55,6 +57,8 @@ class ReadingRoomWidget(QWidget):
         The viewer (napari passes it when the widget is opened from the Plugins menu).
     rules : MatchingRules, optional
         Matching rules for indexing (default: the built-in ones).
+    align : bool
+        Align each case's follow-up automatically, in the background (default True).
 
     Attributes
     ----------
@@ -65,12 +69,19 @@ class ReadingRoomWidget(QWidget):
         The bottom-left text on the canvas.
     """
 
-    def __init__(self, napari_viewer: napari.Viewer, *, rules: MatchingRules | None = None) -> None:
+    def __init__(
+        self,
+        napari_viewer: napari.Viewer,
+        *,
+        rules: MatchingRules | None = None,
+        align: bool = True,
+    ) -> None:
         super().__init__()
         self.viewer = napari_viewer
         self.rules = rules
-        self.room = ReadingRoom(napari_viewer)
+        self.room = ReadingRoom(napari_viewer, deliver=call_in_gui_thread if align else None)
         self._worker: Any = None
+        self._hidden_docks: list[QDockWidget] = []
         # The two sides exist (blank) from the start: napari's one-time set-up of image layers,
         # shaders and glyphs then happens before a folder is opened, not in front of case 1.
         self.room.ensure_layers()
@@ -214,6 +225,31 @@ class ReadingRoomWidget(QWidget):
         elif event.value == "filter":
             self.worklist.filter.setFocus()
             self.worklist.filter.selectAll()
+        elif event.value == "docks":
+            self.toggle_docks()
+
+    def toggle_docks(self) -> bool:
+        """Hide every dock of the window (the images take it all), or show them again.
+
+        Returns True when the docks are shown afterwards. The canvas keeps the keyboard focus.
+        """
+        window = self.window()
+        if self._hidden_docks:
+            for dock in self._hidden_docks:
+                dock.setVisible(True)
+            self._hidden_docks = []
+            shown = True
+        else:
+            docks = window.findChildren(QDockWidget) if window is not None else []
+            self._hidden_docks = [d for d in docks if d.isVisible() and not d.isFloating()]
+            for dock in self._hidden_docks:
+                dock.setVisible(False)
+            shown = False
+        canvas = getattr(getattr(self.viewer.window, "_qt_viewer", None), "canvas", None)
+        native = getattr(canvas, "native", None)
+        if isinstance(native, QWidget):
+            native.setFocus()
+        return shown
 
     def _show_help(self, event: Any = None) -> None:
         if self.help_overlay is None:

@@ -4,7 +4,8 @@
 :class:`~spondy_annotate.grading.session.GradingSession`: each readable case is listed by its
 pseudonym (``C-7F3A91``; the session registers it once), the state column shows the reader's
 progress under the rubric, the follow-up offset the reader sets is saved as view state and
-restored next time, and the worklist takes the session's order (seeded when blinded).
+restored next time (whenever the reader gives their name: before or after the first case is on
+screen), and the worklist takes the session's order (seeded when blinded).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from spondy_annotate.grading.session import ViewState
+from spondy_annotate.grading.session import OFFSET_KEY, ViewState
 from spondy_napari.reading_room.room import NOT_STARTED
 
 if TYPE_CHECKING:
@@ -42,19 +43,24 @@ def link_session(room: ReadingRoom, session: GradingSession) -> Callable[[], Non
 
     def save_offset(event: Any) -> None:
         case_id = session.register(event.case)
-        if case_id is not None:
-            x, y, z = (float(v) for v in event.offset)
-            session.save_view_state(case_id, ViewState(followup_offset_mm=(x, y, z)))
+        if case_id is None:
+            return
+        if event.offset is None:  # the reader dropped their offset: none is stored
+            session.store.set_case_state(case_id, session.reader, OFFSET_KEY, None)
+            return
+        x, y, z = (float(v) for v in event.offset)
+        session.save_view_state(case_id, ViewState(followup_offset_mm=(x, y, z)))
 
     room.label_provider = label
     room.state_provider = state
-    room.offset_provider = stored_offset
     room.events.offset.connect(save_offset)
+    room.set_offset_provider(stored_offset)  # the case on screen takes its stored offset
     room.set_case_order(session.order)  # relists the worklist: labels, states, order
 
     def unlink() -> None:
         room.events.offset.disconnect(save_offset)
-        room.label_provider = room.state_provider = room.offset_provider = None
+        room.label_provider = room.state_provider = None
+        room.set_offset_provider(None)
         room.case_order = None
 
     return unlink

@@ -3,6 +3,7 @@
 The room does not bind them itself: its dock does (as napari-animation's widget binds its keys),
 so that this table may name the room's methods without the room importing it.
 
+The wheel is the room's too (:mod:`.wheel`): it pages slices, Ctrl-wheel zooms.
 Keys are chosen not to clobber napari's own (arrows Left/Right step the slider, Ctrl-R resets
 the view, Space holds to pan, V toggles visibility, C auto-contrasts, 1/2 are an image layer's
 modes, Ctrl-G toggles the grid); napari's are listed under "napari" in the help.
@@ -64,6 +65,9 @@ ACTIONS: tuple[KeyAction, ...] = (
     KeyAction(
         ("K",), "link window/level of both sides on/off", lambda r: r.window_level.toggle_linked()
     ),
+    KeyAction(
+        ("F11",), "images full screen: hide/show the docks", lambda r: r.events.request(value="docks")
+    ),
     KeyAction(("F2",), "open an export folder…", lambda r: r.events.request(value="open")),
     KeyAction(
         ("Control-F",),
@@ -73,13 +77,13 @@ ACTIONS: tuple[KeyAction, ...] = (
     KeyAction(("F1", "H"), "show/hide this help", lambda r: r.toggle_help()),
 )
 
-#: napari's own keys the reading room relies on (listed in the help, not rebound).
+#: napari's keys and the mouse as the reading room has them (listed in the help, not bound here).
 NAPARI_KEYS: tuple[tuple[str, str], ...] = (
     ("Left / Right", "previous / next slice"),
-    ("wheel", "zoom (both sides)"),
-    ("Ctrl-wheel", "scroll slices"),
+    ("wheel", "page slices (both sides; one notch, one slice)"),
+    ("Ctrl-wheel", "zoom at the cursor (both sides)"),
     ("drag / Space-drag", "pan (both sides)"),
-    ("Ctrl-R", "reset zoom and pan"),
+    ("Ctrl-R", "fit the images (zoom and pan are kept across cases)"),
     ("click", "make that side the active one"),
     ("Shift-click", "a landmark; then Shift-click it on the other side: the follow-up is aligned"),
 )

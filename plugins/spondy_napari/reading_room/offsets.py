@@ -1,11 +1,14 @@
 """The follow-up offset: per case, the shift that lines the follow-up up with the baseline.
 
 Baseline and follow-up are different visits (different frames of reference), so the same vertebra
-sits at different scanner coordinates. The reader sets the shift once per case, in patient (LPS)
-mm: one follow-up slice at a time (Shift-Up/Down) or by Shift-clicking the same landmark on both
-sides. Here is the bookkeeping (offsets by case, landmark clicks) and the arithmetic between
-patient mm, world mm and slices; :class:`~spondy_napari.reading_room.room.ReadingRoom` applies
-the result to the follow-up layer.
+sits at different scanner coordinates. The shift, in patient (LPS) mm, comes from one of two
+sources: the automatic alignment (a registration computed in the background,
+:mod:`spondy_annotate.cases.alignment`), or the reader, who nudges the follow-up one slice at a
+time (Shift-Up/Down) or Shift-clicks the same landmark on both sides. The reader's shift
+overrides the automatic one and is kept (the grading session stores it as view state); Shift-Home
+drops it, back to the automatic one. Here is the bookkeeping (:class:`OffsetMemory`, landmark
+clicks) and the arithmetic between patient mm, world mm and slices;
+:class:`~spondy_napari.reading_room.room.ReadingRoom` applies the result to the follow-up layer.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import numpy.typing as npt
 
+from spondy_annotate.cases.alignment import Alignment, AlignmentStatus
 from spondy_annotate.cases.pairing import Case
 from spondy_annotate.grading.session import CaseKey, case_key
 from spondy_napari.display.layer_data import PreparedVolume
@@ -24,34 +28,76 @@ OffsetProvider = Callable[[Case], Sequence[float] | None]
 
 
 class OffsetMemory:
-    """The offsets of this session by case (:func:`~spondy_annotate.grading.session.case_key`);
-    a stored one is asked once per case."""
+    """The offsets of this session by case (:func:`~spondy_annotate.grading.session.case_key`).
+
+    A case's offset is the reader's (set here, or stored and asked from the provider once),
+    else its automatic alignment's, else zero.
+    """
 
     def __init__(self) -> None:
-        self._offsets: dict[CaseKey, np.ndarray] = {}
+        self._manual: dict[CaseKey, np.ndarray] = {}
+        self._set_here: set[CaseKey] = set()
+        self._asked: set[CaseKey] = set()
+        self._automatic: dict[CaseKey, Alignment] = {}
 
     def recall(self, case: Case, provider: OffsetProvider | None) -> None:
-        """Take ``case``'s stored offset from ``provider`` unless one is known already."""
+        """Take ``case``'s stored offset from ``provider`` unless asked (or set here) already."""
         key = case_key(case)
-        if key not in self._offsets:
-            stored = provider(case) if provider is not None else None
-            self._offsets[key] = np.zeros(3) if stored is None else np.asarray(stored, float)
+        if key in self._asked or key in self._set_here or provider is None:
+            return
+        self._asked.add(key)
+        stored = provider(case)
+        if stored is not None:
+            self._manual[key] = np.asarray(stored, dtype=float).reshape(3)
 
-    def get(self, case: Case | None) -> np.ndarray:
-        """The offset of ``case`` (zero when none is set)."""
+    def forget_recalled(self) -> list[tuple[CaseKey, np.ndarray]]:
+        """Forget what a provider gave (another one comes); return the offsets set here."""
+        for key in self._asked - self._set_here:
+            self._manual.pop(key, None)
+        self._asked.clear()
+        return [(key, self._manual[key].copy()) for key in self._set_here if key in self._manual]
+
+    def get(self, case: Case | None, at: npt.ArrayLike | None = None) -> np.ndarray:
+        """The offset of ``case``; an automatic one is exact at patient point ``at``."""
         if case is None:
             return np.zeros(3)
-        return self._offsets.get(case_key(case), np.zeros(3)).copy()
+        key = case_key(case)
+        if key in self._manual:
+            return self._manual[key].copy()
+        automatic = self._automatic.get(key)
+        if automatic is not None and automatic.status is AlignmentStatus.AUTOMATIC:
+            return automatic.offset_at(np.zeros(3) if at is None else at)
+        return np.zeros(3)
 
-    def set(self, case: Case, offset: npt.ArrayLike) -> np.ndarray:
-        """Set and return ``case``'s offset (patient LPS mm)."""
+    def set(self, case: Case, offset: npt.ArrayLike | None) -> np.ndarray | None:
+        """Set (None: drop) the reader's offset of ``case`` (patient LPS mm); return it."""
+        key = case_key(case)
+        self._set_here.add(key)
+        if offset is None:
+            self._manual.pop(key, None)
+            return None
         value = np.asarray(offset, dtype=float).reshape(3)
-        self._offsets[case_key(case)] = value
+        self._manual[key] = value
         return value.copy()
+
+    def set_automatic(self, alignment: Alignment) -> None:
+        """Keep a case's automatic alignment (or why it failed)."""
+        self._automatic[alignment.key] = alignment
+
+    def automatic(self, case: Case | None) -> Alignment | None:
+        """The automatic alignment of ``case`` known so far."""
+        return None if case is None else self._automatic.get(case_key(case))
+
+    def is_manual(self, case: Case | None) -> bool:
+        """True when the reader's offset applies to ``case``."""
+        return case is not None and case_key(case) in self._manual
 
     def clear(self) -> None:
         """Forget every offset (another export)."""
-        self._offsets.clear()
+        self._manual.clear()
+        self._set_here.clear()
+        self._asked.clear()
+        self._automatic.clear()
 
 
 def offset_world(prepared: PreparedVolume | None, offset: npt.ArrayLike) -> np.ndarray:

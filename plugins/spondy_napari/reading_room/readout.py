@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 #: The readout before a case is shown (it also draws most glyphs once, ahead of the first case).
 WELCOME = (
     "Reading room: open an export folder (F2, or the dock on the right)\n"
-    "N next case · S sequence · Up/Down slices · Shift-Up/Down follow-up offset\n"
+    "N next case · S sequence · wheel or Up/Down slices · Ctrl-wheel zoom · F11 docks\n"
     "3 DICOM · 4 T1 · 5 T2 · 6 STIR · 7 auto · W drag W/L · K link · F1 help"
 )
 #: The overlay's key in ``viewer.canvas.overlays``.
@@ -50,6 +50,7 @@ def readout_text(room: ReadingRoom) -> str:
             slices = room.offset_slices() + 0.0  # no "-0.0"
             if np.any(np.abs(room.offset) > 1e-6):
                 text += f"  offset {slices:+.1f} sl ({np.linalg.norm(room.offset):.1f} mm)"
+            text += f"  ·  {room.alignment.text}"
         lines.append(text.rstrip())
     wl_state = room.window_level
     modes = []
@@ -78,6 +79,7 @@ class Readout:
             events.pair,
             events.side,
             events.offset,
+            events.alignment,
             room.viewer.dims.events.point,
         )
         for emitter in self._emitters:

@@ -23,8 +23,9 @@ For the grading panel (a dock of its own beside this one)
   ``room.layers["baseline"]`` / ``room.layers["followup"]`` (the two image layers: the same
   objects for the whole session) and ``room.prepared[side].volume`` (geometry, metadata);
 * follow it: ``room.events.case``, ``.pair``, ``.side`` (``event.value``);
-* the follow-up offset: ``room.offset`` (patient LPS mm); persist it from ``room.events.offset``
-  (``event.case``, ``event.offset``), give stored ones back with ``room.offset_provider``;
+* the follow-up offset: ``room.offset`` (patient LPS mm); persist the reader's from
+  ``room.events.offset`` (``event.case``, ``event.offset``), give stored ones back with
+  ``room.set_offset_provider``; ``room.alignment`` says where the offset comes from;
 * the worklist: ``room.label_provider`` (pseudonyms), ``room.state_provider`` ("not started",
   "partly graded", "done") and ``room.refresh_states()`` after an answer
   (:func:`spondy_napari.grading.room_link.link_session` wires these to a grading session);
@@ -35,6 +36,7 @@ For the grading panel (a dock of its own beside this one)
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,8 +45,10 @@ import numpy.typing as npt
 from napari.utils.events import EmitterGroup, Event
 from napari.utils.notifications import show_info, show_warning
 
+from spondy_annotate.cases.alignment import Alignment, AlignmentStatus
 from spondy_annotate.cases.pairing import Case, CaseStatus, SeriesPair
 from spondy_annotate.dicom.records import SeriesRecord
+from spondy_annotate.grading.session import case_key
 from spondy_napari import _registry
 from spondy_napari.display.frame import SLICE_AXIS_LABELS
 from spondy_napari.display.layer_data import (
@@ -58,8 +62,11 @@ from spondy_napari.display.layer_data import (
 )
 from spondy_napari.display.volume_cache import VolumeCache
 from spondy_napari.reading_room import offsets
+from spondy_napari.reading_room.auto_align import AutoAlign, Deliver
 from spondy_napari.reading_room.loading import LoadRequests
 from spondy_napari.reading_room.slice_grid import SliceGrid
+from spondy_napari.reading_room.view_fit import ViewFit
+from spondy_napari.reading_room.wheel import SliceWheel
 from spondy_napari.reading_room.window_level import WindowLevel
 
 if TYPE_CHECKING:
@@ -72,6 +79,37 @@ GRID_SPACING_PX = 6
 NOT_STARTED = "not started"
 #: ``(keys, what they do)`` rows of one section of the key help.
 HelpRows = list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class AlignmentState:
+    """How the follow-up on screen is aligned with the baseline.
+
+    Attributes
+    ----------
+    source : str
+        ``"automatic"`` (registered), ``"manual"`` (the reader's nudge or landmarks),
+        ``"pending"`` (a registration is under way) or ``"none"`` (scanner coordinates).
+    residual_mm : float or None
+        The registration's residual (automatic only).
+    reason : str
+        Why there is no automatic alignment ("" otherwise).
+    """
+
+    source: str
+    residual_mm: float | None = None
+    reason: str = ""
+
+    @property
+    def text(self) -> str:
+        """What the readout says."""
+        if self.source == "automatic":
+            return f"aligned automatically ({self.residual_mm or 0.0:.1f} mm residual)"
+        if self.source == "manual":
+            return "aligned manually"
+        if self.source == "pending":
+            return "aligning…"
+        return f"not aligned ({self.reason})" if self.reason else "not aligned"
 
 
 def reading_room_for(viewer: napari.Viewer) -> ReadingRoom | None:
@@ -89,6 +127,9 @@ class ReadingRoom:
         The viewer to show the two sides in (grid mode is turned on when a case is shown).
     cache : VolumeCache, optional
         Where volumes come from (default: a new one with two loader threads).
+    deliver : callable, optional
+        ``deliver(callback)`` runs ``callback`` on the GUI thread (the dock gives Qt's); with
+        it, each case is aligned automatically in the background (:mod:`.auto_align`).
 
     Attributes
     ----------
@@ -103,12 +144,13 @@ class ReadingRoom:
     events : EmitterGroup
         ``cases`` (a folder was opened), ``case`` (another case is shown; ``value`` is its index),
         ``pair`` (another sequence), ``side`` (the active side), ``offset`` (``case`` and
-        ``offset`` in patient mm: persist it), ``states`` (states should be re-read), ``help``
+        ``offset``: the reader's offset in patient mm, None when dropped: persist it),
+        ``alignment`` (an automatic alignment came in), ``states`` (states should be re-read), ``help``
         (the key help was toggled), ``request`` (``value`` "open" or "filter": a key asks the dock
         to open a folder or to focus the worklist filter).
     offset_provider : callable, optional
-        ``offset_provider(case) -> (x, y, z) | None``: a stored offset, asked the first time a case
-        is shown.
+        ``offset_provider(case) -> (x, y, z) | None``: a stored offset of the reader, asked the
+        first time a case is shown (set it with :meth:`set_offset_provider`).
     state_provider : callable, optional
         ``state_provider(case) -> str``: "not started", "partly graded" or "done".
     label_provider : callable, optional
@@ -123,10 +165,19 @@ class ReadingRoom:
         panel adds its keys here): this viewer's help only.
     """
 
-    def __init__(self, viewer: napari.Viewer, *, cache: VolumeCache | None = None) -> None:
+    def __init__(
+        self,
+        viewer: napari.Viewer,
+        *,
+        cache: VolumeCache | None = None,
+        deliver: Deliver | None = None,
+    ) -> None:
         self.viewer = viewer
         self.cache = cache or VolumeCache()
         self.loads = LoadRequests(self.cache)
+        self.auto_align = (
+            None if deliver is None else AutoAlign(self.cache, deliver, self._on_alignment)
+        )
         self.events: EmitterGroup = EmitterGroup(
             source=self,
             cases=Event,
@@ -134,6 +185,7 @@ class ReadingRoom:
             pair=Event,
             side=Event,
             offset=Event,
+            alignment=Event,
             states=Event,
             help=Event,
             request=Event,
@@ -158,6 +210,8 @@ class ReadingRoom:
         self._landmark = offsets.LandmarkPair()
         self.window_level: WindowLevel = WindowLevel(self)
         self.grid = SliceGrid(viewer)
+        self.view = ViewFit(viewer, lambda: list(self.layers.values()))
+        self.wheel = SliceWheel(viewer, self.step_slice)
         viewer.mouse_drag_callbacks.append(self._on_mouse)
         viewer.mouse_drag_callbacks.append(self.window_level.drag)
         viewer.layers.selection.events.active.connect(self._on_active_layer)
@@ -175,6 +229,8 @@ class ReadingRoom:
         self.case_index = None
         self.navigation = None
         self._offsets.clear()
+        if self.auto_align is not None:
+            self.auto_align.reset(db_path)
         self.events.cases(value=self.cases)
 
     def set_case_order(self, order: Callable[[list[Case]], list[Case]] | None) -> None:
@@ -216,7 +272,7 @@ class ReadingRoom:
         self.hide_dates = bool(hide)
         self.events.cases(value=self.cases)  # the worklist rebuilds its rows
         if self.current_pair is not None:
-            self._show_pair(middle=False, fit=False)
+            self._show_pair(middle=False)
 
     def refresh_states(self) -> None:
         """Tell the worklist to re-read the states (call after grading changed one)."""
@@ -238,6 +294,39 @@ class ReadingRoom:
         """The sequence on screen (both sides)."""
         case = self.current_case
         return case.pairs[self.pair_index] if case and case.pairs else None
+
+    @property
+    def case_ids(self) -> list[str]:
+        """The worklist's case labels, in its order (pseudonyms once grading is linked)."""
+        return [self.label(i) for i in range(len(self.cases))]
+
+    @property
+    def slice_index(self) -> dict[str, int | None]:
+        """The slice (0-based) each side shows, ``{"baseline": 6, "followup": 5}``."""
+        return {side: (shown[0] if (shown := self.displayed_slice(side)) else None) for side in SIDES}
+
+    @property
+    def followup_offset_mm(self) -> tuple[float, float, float]:
+        """The follow-up's shift on screen (patient LPS mm): manual, automatic or zero."""
+        x, y, z = (float(v) for v in self.offset)
+        return x, y, z
+
+    @property
+    def alignment(self) -> AlignmentState:
+        """How the case on screen is aligned (source, residual, why not)."""
+        case = self.current_case
+        if case is None:
+            return AlignmentState("none", reason="no case")
+        if self._offsets.is_manual(case):
+            return AlignmentState("manual")
+        automatic = self._offsets.automatic(case)
+        if automatic is None:
+            if self.auto_align is None:
+                return AlignmentState("none", reason="automatic alignment off")
+            return AlignmentState("pending")
+        if automatic.status is AlignmentStatus.AUTOMATIC:
+            return AlignmentState("automatic", residual_mm=automatic.residual_mm)
+        return AlignmentState("none", reason=automatic.message or "registration failed")
 
     def layer(self, side: str) -> Image | None:
         """The image layer of ``"baseline"`` or ``"followup"``."""
@@ -378,7 +467,9 @@ class ReadingRoom:
         self.pair_index = self._pair_for(case, pair_label or current)
         self._landmark.reset()
         self._offsets.recall(case, self.offset_provider)
-        self._show_pair(middle=True, fit=True)
+        if self.auto_align is not None:
+            self.auto_align.request(case, case.pairs[self.pair_index].label, first=True)
+        self._show_pair(middle=True)
         self.prefetch()
         self.viewer.title = f"spondy-annotate — {self.label(index)}"
         self.events.case(value=index)
@@ -403,11 +494,11 @@ class ReadingRoom:
         def show() -> None:
             if self.case_index == case_index:
                 self.pair_index = index
-                self._show_pair(middle=False, fit=False)
+                self._show_pair(middle=False)
 
         self.loads.when_loaded(list(self._refs(pair).values()), show, f"Loading {pair.label}")
 
-    def _show_pair(self, *, middle: bool, fit: bool) -> None:
+    def _show_pair(self, *, middle: bool) -> None:
         case, pair = self.current_case, self.current_pair
         assert case is not None and pair is not None
         refs = self._refs(pair)
@@ -456,8 +547,7 @@ class ReadingRoom:
             self.go_to_middle_slice()
         else:
             self._go_to_position(old_point)
-        if fit:
-            self.viewer.reset_view()
+        self.view.apply()
         self.events.pair(value=self.pair_index)
 
     def _plane(self) -> str | None:
@@ -485,6 +575,7 @@ class ReadingRoom:
             layer.interpolation2d = "linear"
             layer.events.contrast_limits.connect(self.window_level.on_contrast_limits)
             layer.mouse_pan = not self.window_level.drag_mode
+            layer.mouse_zoom = False  # the wheel pages slices (.wheel)
             self.layers[side] = layer
         for position, side in enumerate(SIDES):  # baseline in the left cell, follow-up right
             self.viewer.layers.move(self.viewer.layers.index(self.layers[side]), position)
@@ -513,8 +604,16 @@ class ReadingRoom:
 
     @property
     def offset(self) -> np.ndarray:
-        """The current case's follow-up offset in patient (LPS) mm."""
-        return self._offsets.get(self.current_case)
+        """The current case's follow-up offset in patient (LPS) mm: manual, automatic or zero."""
+        return self._offsets.get(self.current_case, at=self._anchor())
+
+    def _anchor(self) -> np.ndarray | None:
+        """The centre of the baseline shown (patient mm): where an automatic offset is exact."""
+        prepared = self.prepared.get("baseline")
+        if prepared is None:
+            return None
+        volume = prepared.volume
+        return volume.index_to_patient((np.asarray(volume.array.shape, dtype=float) - 1) / 2)
 
     def offset_world(self) -> np.ndarray:
         """The offset in the current follow-up's world frame (added to its ``translate``)."""
@@ -525,25 +624,59 @@ class ReadingRoom:
         """The offset along the slice axis, in follow-up slices (+1: one slice further)."""
         return offsets.offset_in_slices(self.prepared.get("followup"), self.offset)
 
-    def set_offset(self, offset: npt.ArrayLike, *, case: int | None = None) -> None:
-        """Set a case's follow-up offset (patient mm); default: the current case.
+    def set_offset_provider(self, provider: offsets.OffsetProvider | None) -> None:
+        """Take the reader's stored offsets from ``provider`` (e.g. once the reader is known).
 
-        Emits ``events.offset(case=Case, offset=ndarray)`` so that it can be persisted.
+        Offsets a previous provider gave are forgotten and the case on screen asks the new one;
+        offsets the reader set meanwhile stay, and are emitted again (``events.offset``) so
+        that the new provider's owner can store them.
+        """
+        self.offset_provider = provider
+        for key, value in self._offsets.forget_recalled():
+            case = next((c for c in self.cases if case_key(c) == key), None)
+            if case is not None:
+                self.events.offset(case=case, offset=value)
+        case = self.current_case
+        if case is not None:
+            self._offsets.recall(case, provider)
+            self._apply_offset()
+            self.events.alignment(value=self.alignment)
+
+    def set_offset(self, offset: npt.ArrayLike | None, *, case: int | None = None) -> None:
+        """Set a case's follow-up offset (patient mm; None: back to automatic); default: current.
+
+        Emits ``events.offset(case=Case, offset=ndarray | None)`` so that it can be persisted.
         """
         index = self.case_index if case is None else case
         if index is None:
             return
         target = self.cases[index]
         value = self._offsets.set(target, offset)
-        if index == self.case_index and "followup" in self.layers:
-            keep = self.grid.current_index()
-            prepared = self.prepared.get("followup")
-            if prepared is not None:
-                base = np.asarray(prepared.geometry.translate, dtype=float)
-                self.layers["followup"].translate = tuple(base + self.offset_world())
-            if keep is not None:
-                self.grid.go_to(keep)
+        if index == self.case_index:
+            self._apply_offset()
         self.events.offset(case=target, offset=value)
+
+    def _apply_offset(self) -> None:
+        """Move the follow-up layer to the current offset; the baseline slice stays."""
+        prepared = self.prepared.get("followup")
+        if prepared is None or "followup" not in self.layers:
+            return
+        keep = self.grid.current_index()
+        base = np.asarray(prepared.geometry.translate, dtype=float)
+        self.layers["followup"].translate = tuple(base + self.offset_world())
+        if keep is not None:
+            self.grid.go_to(keep)
+
+    def _on_alignment(self, alignment: Alignment) -> None:
+        """An automatic alignment came in (GUI thread): it moves the follow-up unless manual."""
+        self._offsets.set_automatic(alignment)
+        case = self.current_case
+        if case is not None and case_key(case) == alignment.key:
+            if not self._offsets.is_manual(case):
+                self._apply_offset()
+            if alignment.status is AlignmentStatus.FAILED:
+                show_info(f"{self.current_label}: not aligned automatically ({alignment.message})")
+        self.events.alignment(value=self.alignment)
 
     def nudge(self, slices: int) -> None:
         """Shift the follow-up by whole slices against the baseline (+1: show its next slice)."""
@@ -552,8 +685,8 @@ class ReadingRoom:
             self.set_offset(offsets.nudged(prepared, self.offset, slices))
 
     def reset_offset(self) -> None:
-        """Back to the scanners' coordinates (no offset)."""
-        self.set_offset(np.zeros(3))
+        """Drop the reader's offset: back to the automatic alignment (else no offset)."""
+        self.set_offset(None)
 
     def align_landmarks(self, baseline_world: npt.ArrayLike, followup_world: npt.ArrayLike) -> None:
         """Offset the follow-up so that its point ``followup_world`` lands on ``baseline_world``.
@@ -607,6 +740,12 @@ class ReadingRoom:
                 refs += [r for p in (first, *rest) for r in (p.baseline, p.followup)]
         self.cache.pin(pinned)
         self.cache.prefetch(refs)
+        if self.auto_align is not None:
+            for step in (+1, -1):
+                neighbour = self._neighbour(step)
+                if neighbour is not None and neighbour != self.case_index:
+                    label = case.pairs[self.pair_index].label
+                    self.auto_align.request(self.cases[neighbour], label)
 
     # -- the key help ---------------------------------------------------------------------------
     def toggle_help(self) -> None:
@@ -622,5 +761,9 @@ class ReadingRoom:
                 self.viewer.mouse_drag_callbacks.remove(func)
         self.viewer.layers.selection.events.active.disconnect(self._on_active_layer)
         self.grid.disconnect()
+        self.view.disconnect()
+        self.wheel.disconnect()
+        if self.auto_align is not None:
+            self.auto_align.close()
         self.loads.close()
         _registry.forget_room(self.viewer, self)

@@ -27,9 +27,12 @@ def press(viewer, key: str) -> None:
 
 @pytest.fixture
 def opened(make_napari_viewer, qtbot, small_export):
-    """A viewer with the reading room docked and the small export's first case on screen."""
+    """A viewer with the reading room docked and the small export's first case on screen.
+
+    Without automatic alignment: these tests see the reader's offsets alone.
+    """
     viewer = make_napari_viewer()
-    widget = ReadingRoomWidget(viewer)
+    widget = ReadingRoomWidget(viewer, align=False)
     viewer.window.add_dock_widget(widget, name="Reading room")
     widget.open_folder(str(small_export))
     room = widget.room

@@ -1,0 +1,105 @@
+"""Each side fills its grid cell: the fitted view, and the reader's zoom and pan relative to it.
+
+The two sides share one camera (napari's grid mode). :class:`ViewFit` computes the view that
+fits the images into one grid cell (as napari's ``reset_view`` does) and keeps the reader's
+zoom and pan *relative* to it: zoom as a factor of the fitted zoom, pan as a fraction of the
+fitted scene. Then the canvas resizing (a maximised window, docks shown or hidden) or another
+case or sequence coming keeps what the reader chose: twice the fitted size, centred a little
+low, stays twice the fitted size, centred a little low. napari's Ctrl-R fits again (factor 1).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import napari
+    from napari.layers import Layer
+
+#: Blank border of the fitted view, as a fraction of the cell (napari's ``reset_view`` margin).
+MARGIN = 0.05
+
+
+class ViewFit:
+    """Fits ``layers()`` into one grid cell of ``viewer`` and keeps the reader's relative view.
+
+    Attributes
+    ----------
+    zoom : float
+        The reader's zoom relative to the fitted one (1: fitted).
+    pan : numpy.ndarray
+        The camera centre's distance from the fitted centre, in fractions of the fitted scene's
+        ``(height, width)``.
+    """
+
+    def __init__(self, viewer: napari.Viewer, layers: Callable[[], list[Layer]]) -> None:
+        self.viewer = viewer
+        self.layers = layers
+        self.zoom = 1.0
+        self.pan = np.zeros(2)
+        self._applying = False
+        camera = viewer.scene.camera
+        viewer.canvas.events.size.connect(self.apply)
+        camera.events.zoom.connect(self._remember)
+        camera.events.center.connect(self._remember)
+
+    def disconnect(self) -> None:
+        """Stop following the viewer."""
+        camera = self.viewer.scene.camera
+        self.viewer.canvas.events.size.disconnect(self.apply)
+        camera.events.zoom.disconnect(self._remember)
+        camera.events.center.disconnect(self._remember)
+
+    def fitted(self) -> tuple[np.ndarray, np.ndarray, float] | None:
+        """``(centre (y, x), scene size (h, w), zoom)`` of the fitted view, or None (no image)."""
+        layers = [layer for layer in self.layers() if layer in self.viewer.layers]
+        if not layers or self.viewer.dims.ndisplay != 2:
+            return None
+        extents = np.array([layer.extent.world[:, -2:] for layer in layers])
+        low, high = extents[:, 0].min(axis=0), extents[:, 1].max(axis=0)
+        size = np.maximum(high - low, 1e-6)
+        cell = np.asarray(self.viewer.canvas.viewbox_size(self.viewer.layers), dtype=float)
+        zoom = (1 - MARGIN) * float(np.min(cell / size))
+        return (low + high) / 2, size, zoom
+
+    def apply(self, event: Any = None) -> None:
+        """Show the fitted view with the reader's relative zoom and pan."""
+        fit = self.fitted()
+        if fit is None:
+            return
+        centre, size, zoom = fit
+        self._applying = True
+        try:
+            camera = self.viewer.scene.camera
+            camera.center = tuple(centre + self.pan * size)
+            camera.zoom = zoom * self.zoom
+        finally:
+            self._applying = False
+
+    def reset(self) -> None:
+        """Fit the images (no relative zoom or pan)."""
+        self.zoom, self.pan = 1.0, np.zeros(2)
+        self.apply()
+
+    def image_height_px(self) -> float | None:
+        """How tall the tallest image is on screen (canvas pixels), or None."""
+        fit = self.fitted()
+        if fit is None:
+            return None
+        return float(fit[1][0] * self.viewer.scene.camera.zoom)
+
+    def _remember(self, event: Any = None) -> None:
+        """The reader zoomed or panned (or napari fitted): keep it relative to the fit."""
+        if self._applying:
+            return
+        fit = self.fitted()
+        if fit is None:
+            return
+        centre, size, zoom = fit
+        camera = self.viewer.scene.camera
+        self.zoom = float(camera.zoom) / zoom
+        self.pan = (np.asarray(camera.center, dtype=float)[-2:] - centre) / size

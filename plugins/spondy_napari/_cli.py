@@ -87,8 +87,8 @@ def run(args: argparse.Namespace) -> int:
     if case is not None and case < 0:
         raise SpondyError(f"--case {args.case}: cases are numbered from 1")
 
-    from spondy_napari._app import open_reading_room  # napari and Qt from here on
+    from spondy_napari._app import run_reading_room  # napari and Qt from here on
 
-    return open_reading_room(
+    return run_reading_room(
         str(folder), case=case, screenshot=args.screenshot, size=size, rules=rules
     )

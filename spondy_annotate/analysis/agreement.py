@@ -19,6 +19,8 @@ Beside every coefficient, the percentage agreement: identical codes (all readers
 the multi-reader measures), or differences within the tolerance in mm. Intra-reader agreement
 compares a reader's main reading with their repeat reading (``scope`` ``intra``).
 
+One concept, the agreement table; long because each coefficient and its interval is spelled out.
+
 Examples
 --------
 >>> agreement_table(readings, n_boot=1000)                          # doctest: +SKIP

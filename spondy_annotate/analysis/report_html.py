@@ -130,7 +130,7 @@ def render_html(
         for test in s.tests
         if (name := trajectory_name(test)) in figures
     ]
-    parts.append("<h2>Agreement between and within readers</h2>")
+    parts.append("<h2>Inter-reader agreement (and intra-reader, from repeat reads)</h2>")
     if agreement is not None and not agreement.empty:
         parts.append(_html_table(agreement_text_table(agreement, confidence=s.confidence)))
         parts.append(f'<p class="note">{e(METHODS_TEXT)}</p>')

@@ -151,8 +151,10 @@ def _coarse(image: Any) -> Any:
 
     spacing = image.GetSpacing()
     target = [max(s, COARSE_MM) for s in spacing]
-    size = [max(1, round(n * s / t)) for n, s, t in zip(image.GetSize(), spacing, target)]
-    sigma = [max(0.01, (t - s) / 2) for s, t in zip(spacing, target)]
+    size = [
+        max(1, round(n * s / t)) for n, s, t in zip(image.GetSize(), spacing, target, strict=True)
+    ]
+    sigma = [max(0.01, (t - s) / 2) for s, t in zip(spacing, target, strict=True)]
     smooth = sitk.SmoothingRecursiveGaussian(image, sigma)
     return sitk.Resample(
         smooth,
@@ -208,7 +210,7 @@ def _central_points(volume: Volume) -> np.ndarray:
     shape = np.asarray(volume.array.shape, dtype=float)
     steps = [np.linspace(0.25 * (n - 1), 0.75 * (n - 1), 3) for n in shape]
     grid = np.stack(np.meshgrid(*steps, indexing="ij"), axis=-1).reshape(-1, 3)
-    return np.array([volume.index_to_patient(zyx) for zyx in grid])
+    return np.array([volume.index_to_patient(tuple(zyx)) for zyx in grid])
 
 
 def register_volumes(
@@ -241,7 +243,7 @@ def register_volumes(
     fixed, moving = _coarse(_image(baseline)), _coarse(_image(followup))
     forward = _matrix(_register(fixed, moving, threads))
     backward = _matrix(_register(moving, fixed, threads))
-    centre = baseline.index_to_patient((np.asarray(baseline.array.shape, float) - 1) / 2)
+    centre = baseline.index_to_patient([(n - 1) / 2 for n in baseline.array.shape])
     shift = float(np.linalg.norm(forward[:3, :3] @ centre + forward[:3, 3] - centre))
     cos = np.clip((np.trace(forward[:3, :3]) - 1) / 2, -1.0, 1.0)
     angle = float(np.degrees(np.arccos(cos)))

@@ -25,8 +25,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from spondy_annotate.cases.pairing import CaseStatus
+from spondy_annotate.grading.adjudication import Disagreement, adjudication_queue, settle
+from spondy_annotate.grading.readings import CONSENSUS_READER, ReadKind, reading_label
 from spondy_annotate.grading.rubric_toml import default_rubric
 from spondy_annotate.grading.store import Store
+from spondy_annotate.grading.study import Study, StudyError
 from spondy_annotate.projectdb.schema import utc_now
 
 if TYPE_CHECKING:
@@ -90,6 +93,21 @@ def _point(value: object) -> tuple[float, float, float] | None:
     return float(value[0]), float(value[1]), float(value[2])
 
 
+def _study_blinding(
+    study: Study, reader: str, hide_dates: bool | None, seed: int | None
+) -> tuple[bool, int | None]:
+    """The study's ``(hide_dates, case order seed)`` for ``reader``; others refused."""
+    if reader not in study.adjudicators:
+        study.check_reader(reader)
+    wanted = (study.hide_dates, study.seeds.get(reader) if study.random_order else None)
+    for given, own, what in zip(
+        (hide_dates, seed), wanted, ("hide_dates", "case order seed"), strict=True
+    ):
+        if given is not None and given != own:
+            raise StudyError(f"the study sets the {what} ({own}); a reader cannot change it")
+    return wanted
+
+
 def case_key(case: Case) -> CaseKey:
     """``(patient ID, baseline study UID, follow-up study UID)``; ``""`` for a missing study."""
     base = case.baseline.study_instance_uid if case.baseline else ""
@@ -118,10 +136,18 @@ class GradingSession:
     settings
         Other JSON-able settings logged with the session (e.g. the front end).
 
+    Notes
+    -----
+    When the database has a study (:meth:`Store.study`), the reader must be one of its readers
+    or adjudicators, and the blinding and the case order are the study's: ``hide_dates`` and
+    ``case_order_seed`` may then only be left out (None) or repeat the study's.
+
     Raises
     ------
     ValueError
         If ``reader`` is empty, too long or not printable.
+    StudyError
+        If the reader is not in the study, or the blinding differs from the study's.
     StoreError
         If the session could not be logged.
     """
@@ -133,17 +159,23 @@ class GradingSession:
         reader: str,
         rubric: Rubric | None = None,
         case_order_seed: int | None = None,
-        hide_dates: bool = False,
+        hide_dates: bool | None = None,
         settings: Mapping[str, Any] | None = None,
     ) -> None:
         self._store = store
         self._settings = dict(settings or {})
         self._ids: dict[CaseKey, str] = {}
+        self._study = store.study()
+        self._other: dict[str, Session] = {}
+        if self._study is not None:
+            hide_dates, case_order_seed = _study_blinding(
+                self._study, reader, hide_dates, case_order_seed
+            )
         self._session = store.start_session(
             reader,
             rubric=rubric or default_rubric(),
             case_order_seed=case_order_seed,
-            hide_dates=hide_dates,
+            hide_dates=bool(hide_dates),
             settings=self._settings,
         )
 
@@ -155,7 +187,7 @@ class GradingSession:
         reader: str,
         rubric: Rubric | None = None,
         case_order_seed: int | None = None,
-        hide_dates: bool = False,
+        hide_dates: bool | None = None,
         settings: Mapping[str, Any] | None = None,
         create: bool = True,
     ) -> GradingSession:
@@ -216,9 +248,22 @@ class GradingSession:
         """Whether study dates are hidden from the reader."""
         return self._session.hide_dates
 
+    @property
+    def study(self) -> Study | None:
+        """The database's reader study, if it has one."""
+        return self._study
+
     def set_blinding(self, *, hide_dates: bool, case_order_seed: int | None) -> Session:
-        """Change the blinding settings; a change is logged as a new session, answers go to it."""
+        """Change the blinding settings; a change is logged as a new session, answers go to it.
+
+        Raises
+        ------
+        StudyError
+            If the database has a study: its blinding cannot be changed by a reader.
+        """
         if (hide_dates, case_order_seed) != (self.hide_dates, self.case_order_seed):
+            if self._study is not None:
+                raise StudyError("the study sets the blinding and the case order")
             self._session = self._store.start_session(
                 self.reader,
                 rubric=self.rubric,
@@ -229,7 +274,13 @@ class GradingSession:
         return self._session
 
     def order(self, cases: Iterable[Case]) -> list[Case]:
-        """The worklist order: by :func:`case_key`, shuffled reproducibly by the case order seed."""
+        """The worklist order: by :func:`case_key`, shuffled reproducibly by the case order seed.
+
+        With a study, the reader's assigned cases only (registering them), in the study's order.
+        """
+        if self._study is not None and self.reader in self._study.readers:
+            by_id = {case_id: case for case in cases if (case_id := self.register(case))}
+            return [by_id[c] for c in self._study.assigned(self.reader, by_id)]
         seed = self.case_order_seed
         if seed is None:
             return sorted(cases, key=case_key)
@@ -282,7 +333,9 @@ class GradingSession:
         """This reader's current answers of ``case_id`` under the rubric: ``{field key: value}``."""
         return self._store.current_values(case_id, self.reader, self.rubric)
 
-    def record(self, case_id: str, key: str, value: object) -> Answer:
+    def record(
+        self, case_id: str, key: str, value: object, *, kind: ReadKind = ReadKind.PAIR
+    ) -> Answer:
         """Save one answer (committed before returning) and return it as stored.
 
         Parameters
@@ -294,6 +347,9 @@ class GradingSession:
         value
             The answer (see :meth:`~spondy_annotate.grading.rubric.Rubric.validate_value`);
             ``None`` clears the field. A change of mind adds a row; nothing is overwritten.
+        kind
+            A repeat read or a single-timepoint pass is stored under its own reader label
+            (:func:`~spondy_annotate.grading.readings.reading_label`), in a session of its own.
 
         Raises
         ------
@@ -304,7 +360,49 @@ class GradingSession:
         StoreError
             If the database stayed locked or the disk failed; the answer was not saved.
         """
-        return self._store.record_answer(self._session, case_id, key, value)
+        return self._store.record_answer(self._session_of(kind), case_id, key, value)
+
+    def _session_of(self, kind: ReadKind) -> Session:
+        """The session of this reader's reading ``kind`` (logged on first use)."""
+        if kind is ReadKind.PAIR:
+            return self._session
+        label = reading_label(self.reader, kind)
+        if label not in self._other:
+            self._other[label] = self._store.start_session(
+                label,
+                rubric=self.rubric,
+                case_order_seed=self.case_order_seed,
+                hide_dates=self.hide_dates,
+                settings=self._settings,
+            )
+        return self._other[label]
+
+    # ------------------------------------------------------------------ adjudication
+
+    def adjudication_queue(self) -> list[Disagreement]:
+        """The study's disagreements not settled yet (:func:`adjudication_queue`)."""
+        if self._study is None:
+            raise StudyError(f"{self.path}: no study, so no adjudication")
+        return adjudication_queue(self._store, self._study, self.rubric)
+
+    def settle(self, disagreement: Disagreement, values: Mapping[str, object]) -> list[Answer]:
+        """Record the consensus of ``disagreement`` (:func:`settle`); adjudicators only.
+
+        Raises
+        ------
+        StudyError
+            If there is no study or this reader is not one of its adjudicators.
+        """
+        if self._study is None or self.reader not in self._study.adjudicators:
+            raise StudyError(f"{self.reader!r} is not an adjudicator of the study")
+        if CONSENSUS_READER not in self._other:
+            self._other[CONSENSUS_READER] = self._store.start_session(
+                CONSENSUS_READER,
+                rubric=self.rubric,
+                hide_dates=self.hide_dates,
+                settings={**self._settings, "adjudicator": self.reader},
+            )
+        return settle(self._store, self._other[CONSENSUS_READER], disagreement, values)
 
     # ------------------------------------------------------------------ view state
 

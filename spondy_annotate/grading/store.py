@@ -10,6 +10,10 @@ are :mod:`spondy_annotate.projectdb.schema`'s; the store adds the file's pseudon
 (:mod:`spondy_annotate.grading.pseudonym`) on first use. The file holds patient IDs: keep it
 where the images are; exports are de-identified (:mod:`spondy_annotate.grading.export`).
 
+The store also keeps the file's reader study (:mod:`~spondy_annotate.grading.study`, as TOML
+in ``meta``) and the consensus answers' links to the answers they settle (``consensus_links``,
+append-only like the answers).
+
 This module is one concept, the grading tables and their queries, and is long only because each
 query is spelled out; the grading workflow over it is
 :class:`~spondy_annotate.grading.session.GradingSession`.
@@ -33,7 +37,7 @@ import socket
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +45,8 @@ from typing import Any
 
 from spondy_annotate._dates import is_missing, parse_date
 from spondy_annotate.errors import StoreError
-from spondy_annotate.grading.pseudonym import DEFAULT_LENGTH, case_pseudonym, new_salt
+from spondy_annotate.grading.pseudonym import new_case_id, new_salt
+from spondy_annotate.grading.readings import CONSENSUS_READER, parse_reading_label
 from spondy_annotate.grading.rubric import (
     CASE_ITEM,
     AnswerValue,
@@ -50,6 +55,7 @@ from spondy_annotate.grading.rubric import (
     Rubric,
 )
 from spondy_annotate.grading.rubric_toml import parse_rubric
+from spondy_annotate.grading.study import STUDY_META_KEY, Study, StudyError, parse_study
 from spondy_annotate.projectdb.schema import connect, store_error, utc_now
 
 logger = logging.getLogger(__name__)
@@ -223,6 +229,77 @@ class Store:
         with self._lock:
             return int(self._connection().execute("PRAGMA user_version").fetchone()[0])
 
+    @property
+    def pseudonym_key(self) -> str:
+        """The database's secret pseudonym key (hex); see :mod:`~spondy_annotate.grading.pseudonym`."""
+        return self._salt
+
+    def import_key(self, key: str) -> bool:
+        """Take ``key`` as this database's pseudonym key, so that case IDs match its source's.
+
+        Returns
+        -------
+        bool
+            True if the key was changed, False if the database had it already.
+
+        Raises
+        ------
+        StoreError
+            If the database has registered cases under another key (their case IDs would no
+            longer match their pseudonyms): import the key into a new database instead.
+        """
+        if key == self._salt:
+            return False
+        with self._write() as conn:
+            n = conn.execute("SELECT count(*) FROM cases").fetchone()[0]
+            if n:
+                raise StoreError(
+                    f"{self.path}: has {n} registered case(s) under its own pseudonym key; "
+                    "import the key into a database without cases (or merge the databases)"
+                )
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('salt', ?)", (key,))
+        self._salt = key
+        logger.info("%s: pseudonym key imported", self.path)
+        return True
+
+    # ------------------------------------------------------------------ study
+
+    def study(self) -> Study | None:
+        """The reader study of this database (:mod:`~spondy_annotate.grading.study`), if any."""
+        with self._lock:
+            row = (
+                self._connection()
+                .execute("SELECT value FROM meta WHERE key = ?", (STUDY_META_KEY,))
+                .fetchone()
+            )
+        return None if row is None else parse_study(row[0], source=f"{self.path}: study")
+
+    def set_study(self, text: str, *, source: str = "<study>") -> Study:
+        """Define (or redefine) the reader study from its TOML ``text`` and return it.
+
+        Raises
+        ------
+        StudyError
+            If ``text`` is not a valid study, or reading has started: a reader of the current
+            or the new study has an answer in this database.
+        """
+        study = parse_study(text, source=source)
+        with self._write() as conn:
+            old = conn.execute("SELECT value FROM meta WHERE key = ?", (STUDY_META_KEY,)).fetchone()
+            readers = set(study.readers)
+            if old is not None:
+                readers |= set(parse_study(old[0]).readers)
+            labels = [r[0] for r in conn.execute("SELECT DISTINCT reader FROM answers")]
+            started = sorted({parse_reading_label(label)[0] for label in labels} & readers)
+            if started:
+                raise StudyError(
+                    f"{self.path}: reading has started ({', '.join(started)} answered): the "
+                    "study can no longer be changed"
+                )
+            conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (STUDY_META_KEY, study.text))
+        logger.info("%s: study set (%d readers)", self.path, len(study.readers))
+        return study
+
     # ------------------------------------------------------------------ cases
 
     def register_case(
@@ -283,12 +360,7 @@ class Store:
                             old,
                         )
                 return case_id
-            length = DEFAULT_LENGTH
-            case_id = case_pseudonym(self._salt, *ids, length=length)
-            while conn.execute("SELECT 1 FROM cases WHERE case_id = ?", (case_id,)).fetchone():
-                length += 2
-                logger.info("pseudonym collision; using %d digits", length)
-                case_id = case_pseudonym(self._salt, *ids, length=length)
+            case_id = new_case_id(self._salt, (ids[0], ids[1], ids[2]), _taken(conn))
             conn.execute(
                 "INSERT INTO cases VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (case_id, ids[0], ids[1], dates[0], ids[2], dates[1], utc_now()),
@@ -458,33 +530,97 @@ class Store:
         StoreError
             If the database stayed locked or the disk failed; the answer was not stored.
         """
+        with self._write() as conn:
+            return self._insert_answer(conn, session, case_id, field, value)
+
+    def record_consensus(
+        self, session: Session, case_id: str, field: str, value: object, settles: Iterable[int]
+    ) -> Answer:
+        """Store a consensus answer with links to the answers it settles, in one transaction.
+
+        Parameters
+        ----------
+        session
+            A session of the reader :data:`~spondy_annotate.grading.readings.CONSENSUS_READER`.
+        case_id, field, value
+            As :meth:`record_answer`.
+        settles
+            Answer IDs of the readers' answers to the same case and field that it settles.
+
+        Raises
+        ------
+        ValueError
+            As :meth:`record_answer`; or the session is not the consensus reader's, or an
+            answer to settle is not one of this case and field.
+        """
+        if session.reader != CONSENSUS_READER:
+            raise ValueError(f"a consensus answer needs a session of {CONSENSUS_READER!r}")
+        ids = sorted(set(settles))
+        with self._write() as conn:
+            answer = self._insert_answer(conn, session, case_id, field, value)
+            for answer_id in ids:
+                row = conn.execute(
+                    "SELECT 1 FROM answers WHERE answer_id = ? AND case_id = ? AND item = ? "
+                    "AND field = ? AND reader != ?",
+                    (answer_id, case_id, answer.item, answer.field, CONSENSUS_READER),
+                ).fetchone()
+                if row is None:
+                    raise ValueError(
+                        f"{self.path}: answer {answer_id} is no reader's answer to {field} of "
+                        f"case {case_id}"
+                    )
+                conn.execute(
+                    "INSERT INTO consensus_links VALUES (?, ?)", (answer.answer_id, answer_id)
+                )
+        return answer
+
+    def consensus_links(self, case_id: str | None = None) -> dict[int, tuple[int, ...]]:
+        """``{consensus answer ID: IDs of the answers it settles}`` (of one case, or all)."""
+        with self._lock:
+            rows = (
+                self._connection()
+                .execute(
+                    "SELECT l.consensus_answer_id, l.settled_answer_id FROM consensus_links l "
+                    "JOIN answers a ON a.answer_id = l.consensus_answer_id "
+                    "WHERE ? IS NULL OR a.case_id = ? ORDER BY 1, 2",
+                    (case_id, case_id),
+                )
+                .fetchall()
+            )
+        links: dict[int, list[int]] = {}
+        for consensus, settled in rows:
+            links.setdefault(int(consensus), []).append(int(settled))
+        return {k: tuple(v) for k, v in links.items()}
+
+    def _insert_answer(
+        self, conn: sqlite3.Connection, session: Session, case_id: str, field: str, value: object
+    ) -> Answer:
+        """Validate and insert one answer inside the caller's write transaction."""
         rubric = session.rubric
         f = rubric.field(field)
         stored = rubric.validate_value(field, value)
         payload = stored.to_json() if isinstance(stored, Measurement) else stored
         text = json.dumps(payload, ensure_ascii=False)
-        with self._write() as conn:
-            if conn.execute("SELECT 1 FROM cases WHERE case_id = ?", (case_id,)).fetchone() is None:
-                raise ValueError(f"{self.path}: no case {case_id!r}")
-            now = utc_now()
-            cur = conn.execute(
-                "INSERT INTO answers (case_id, reader, rubric_name, rubric_version, item, field, "
-                "value, answered_at, session_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    case_id,
-                    session.reader,
-                    rubric.name,
-                    rubric.version,
-                    f.item,
-                    f.name,
-                    text,
-                    now,
-                    session.session_id,
-                ),
-            )
-            answer_id = int(cur.lastrowid or 0)
+        if conn.execute("SELECT 1 FROM cases WHERE case_id = ?", (case_id,)).fetchone() is None:
+            raise ValueError(f"{self.path}: no case {case_id!r}")
+        now = utc_now()
+        cur = conn.execute(
+            "INSERT INTO answers (case_id, reader, rubric_name, rubric_version, item, field, "
+            "value, answered_at, session_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                case_id,
+                session.reader,
+                rubric.name,
+                rubric.version,
+                f.item,
+                f.name,
+                text,
+                now,
+                session.session_id,
+            ),
+        )
         return Answer(
-            answer_id,
+            int(cur.lastrowid or 0),
             case_id,
             session.reader,
             rubric.name,
@@ -656,6 +792,18 @@ _ANSWER_COLUMNS = (
     "answer_id, case_id, reader, rubric_name, rubric_version, item, field, value, answered_at, "
     "session_id"
 )
+
+
+def _taken(conn: sqlite3.Connection) -> Callable[[str], bool]:
+    """Whether a case ID is registered already (a pseudonym collision)."""
+
+    def taken(case_id: str) -> bool:
+        found = conn.execute("SELECT 1 FROM cases WHERE case_id = ?", (case_id,)).fetchone()
+        if found:
+            logger.info("pseudonym collision on %s; using more digits", case_id)
+        return found is not None
+
+    return taken
 
 
 def _case(row: tuple[Any, ...]) -> CaseRecord:

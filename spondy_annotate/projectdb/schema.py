@@ -167,6 +167,21 @@ MIGRATIONS: tuple[Migration, ...] = (
             ) WITHOUT ROWID""",
         ),
     ),
+    Migration(
+        6,
+        "adjudication: append-only links from each consensus answer to the answers it settles",
+        (
+            """CREATE TABLE consensus_links (
+                consensus_answer_id INTEGER NOT NULL REFERENCES answers (answer_id),
+                settled_answer_id INTEGER NOT NULL REFERENCES answers (answer_id),
+                PRIMARY KEY (consensus_answer_id, settled_answer_id)
+            ) WITHOUT ROWID""",
+            """CREATE TRIGGER consensus_links_no_update BEFORE UPDATE ON consensus_links
+            BEGIN SELECT RAISE(ABORT, 'consensus links are append-only'); END""",
+            """CREATE TRIGGER consensus_links_no_delete BEFORE DELETE ON consensus_links
+            BEGIN SELECT RAISE(ABORT, 'consensus links are append-only'); END""",
+        ),
+    ),
 )
 
 #: The schema version this code writes.

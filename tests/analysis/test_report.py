@@ -103,7 +103,7 @@ def test_end_to_end_with_rejected_rows(
         "analysis_dataset.csv", "lab_classes.csv", "lab_draws.csv", "unlinked_labs.csv",
         "lab_problems.csv", "interval.csv", "lab_values.csv", "flow.csv", "disc_height.csv",
         "disc_height_correlations.csv", "grade_consistency.csv", "sensitivity.csv",
-        "data_dictionary.csv",
+        "data_dictionary.csv", "agreement.csv",
     }  # fmt: skip
     problems = pd.read_csv(out / "lab_problems.csv")
     assert problems["line"].tolist() == [first_bad, first_bad + 1, first_bad + 2]

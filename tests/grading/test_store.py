@@ -20,7 +20,7 @@ import pytest
 
 from spondy_annotate.dicom.index_cache import IndexCache
 from spondy_annotate.errors import StoreError
-from spondy_annotate.grading import store as store_module
+from spondy_annotate.grading import pseudonym as pseudonym_module
 from spondy_annotate.grading.rubric import GradingStatus, Measurement, Rubric
 from spondy_annotate.grading.rubric_toml import default_rubric, load_rubric
 from spondy_annotate.grading.store import Session, Store, open_store
@@ -147,12 +147,12 @@ def test_pseudonym_stable_across_reopen_and_differs_across_dbs(tmp_path: Path) -
 
 
 def test_pseudonym_collision_gets_longer_id(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = store_module.case_pseudonym
+    real = pseudonym_module.case_pseudonym
 
     def colliding(salt: str, *ids: str, length: int) -> str:
         return "C-AAAAAA" if length == 6 else real(salt, *ids, length=length)
 
-    monkeypatch.setattr(store_module, "case_pseudonym", colliding)
+    monkeypatch.setattr(pseudonym_module, "case_pseudonym", colliding)
     first = store.register_case("P1", "1.1", None, "1.2", None)
     second = store.register_case("P2", "2.1", None, "2.2", None)
     assert first == "C-AAAAAA"

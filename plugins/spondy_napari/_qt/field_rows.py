@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from qtpy.QtCore import Qt, Signal
+from qtpy.QtGui import QFont, QFontMetrics
 from qtpy.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -42,10 +43,19 @@ EMPTY_COLOUR = "#E69F00"
 
 #: Width of a grade button showing only its key (pixels).
 KEY_BUTTON_WIDTH = 30
+#: Room beside a button's text for its padding and frame (pixels: ``STYLE`` pads 5 a side).
+BUTTON_PADDING = 12
 #: Width of the row labels (pixels).
 LABEL_WIDTH = 104
 #: How a timepoint is named in the row labels.
 TIMEPOINT_TITLES = {Timepoint.BASELINE: "Baseline", Timepoint.FOLLOWUP: "Follow-up"}
+
+
+def bold_text_width(button: QPushButton) -> int:
+    """Pixels of ``button``'s text in bold (a checked button's font): it is never clipped."""
+    font = QFont(button.font())
+    font.setBold(True)
+    return QFontMetrics(font).horizontalAdvance(button.text())
 
 
 def row_title(f: Field) -> str:
@@ -141,6 +151,7 @@ class FieldRow(QFrame):
                     button.setFixedWidth(KEY_BUTTON_WIDTH)
                 else:
                     button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+                    button.setMinimumWidth(bold_text_width(button) + BUTTON_PADDING)
                 button.clicked.connect(lambda _=False, v=c.value: self.answered.emit(f.key, v))
                 group.addButton(button)
                 self.buttons[c.value] = button

@@ -49,6 +49,8 @@ logger = logging.getLogger(__name__)
 
 #: Environment variable naming the reader (tests, scripted sessions): no question asked.
 READER_ENV = "SPONDY_READER"
+#: Pixels kept for the vertical scroll bar and the dock's frame beside the rows.
+SCROLL_BAR_ROOM = 24
 #: Milliseconds of slider rest before the slice is saved as view state.
 SLICE_SAVE_MS = 800
 
@@ -162,7 +164,8 @@ class GradingPanel(QWidget):
         scroll.setWidget(rows_widget)
         scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setMinimumWidth(rows_widget.sizeHint().width() + 40)  # every choice label readable
+        # every choice label readable (in bold too), beside the scroll bar
+        self.setMinimumWidth(rows_widget.minimumSizeHint().width() + SCROLL_BAR_ROOM)
         self.analysis_button = QPushButton("Grading finished: analysis with labs…")
         self.analysis_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.analysis_button.setToolTip("Ends grading in this window, then shows lab values")

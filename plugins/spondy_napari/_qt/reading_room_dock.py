@@ -33,6 +33,7 @@ from spondy_annotate.cases.open import open_export
 from spondy_annotate.errors import SpondyError
 from spondy_napari._qt.gui_thread import call_in_gui_thread
 from spondy_napari._qt.help_overlay import HelpOverlay, overlay_parent
+from spondy_napari._qt.slice_numbers import SliceNumbers
 from spondy_napari._qt.worklist import WorklistWidget
 from spondy_napari.reading_room.keys import bind_keys, unbind_keys
 from spondy_napari.reading_room.readout import Readout
@@ -86,6 +87,7 @@ class ReadingRoomWidget(QWidget):
         # shaders and glyphs then happens before a folder is opened, not in front of case 1.
         self.room.ensure_layers()
         self.readout = Readout(self.room)
+        self.slice_numbers = SliceNumbers(self.room)
         keys = bind_keys(napari_viewer, self.room)
 
         self.open_button = QPushButton("Open export folder…")
@@ -104,21 +106,19 @@ class ReadingRoomWidget(QWidget):
         minus, plus, reset = QPushButton("−1"), QPushButton("+1"), QPushButton("Reset")
         minus.setToolTip("Follow-up one slice back (Shift-Down)")
         plus.setToolTip("Follow-up one slice further (Shift-Up)")
-        reset.setToolTip("No offset (Shift-Home)")
+        reset.setToolTip("Drop your offset: back to the automatic alignment (Shift-Home)")
         help_button = QPushButton("Keys (F1)")
 
         offset_row = QHBoxLayout()
-        offset_row.addWidget(self.offset_label, 1)
         for button in (minus, plus, reset):
             offset_row.addWidget(button)
-        wl_row = QHBoxLayout()
-        wl_row.addWidget(self.preset)
-        wl_row.addWidget(self.link)
         form = QFormLayout()
         form.addRow("Sequence", self.sequence)
-        form.addRow("Window", wl_row)
+        form.addRow("Window", self.preset)
+        form.addRow("", self.link)
         form.addRow("", self.drag)
-        form.addRow("Follow-up offset", offset_row)
+        form.addRow("Follow-up offset", self.offset_label)
+        form.addRow("", offset_row)
         layout = QVBoxLayout(self)
         layout.addWidget(self.open_button)
         layout.addWidget(self.folder_label)
@@ -141,14 +141,16 @@ class ReadingRoomWidget(QWidget):
         self.room.events.case.connect(self._sync_controls)
         self.room.events.pair.connect(self._sync_controls)
         self.room.events.offset.connect(self._sync_controls)
+        self.room.events.alignment.connect(self._sync_controls)
         self.room.window_level.on_change.append(self._sync_controls)
         self.room.events.help.connect(self._show_help)
         self.room.events.request.connect(self._on_request)
         self.help_overlay: HelpOverlay | None = None
-        room, readout = self.room, self.readout
+        room, readout, numbers = self.room, self.readout, self.slice_numbers
 
         def close(*_: Any) -> None:  # holds no reference to the Qt object
             unbind_keys(napari_viewer, keys)
+            numbers.close()
             readout.close()
             room.close()
 
@@ -284,3 +286,4 @@ class ReadingRoomWidget(QWidget):
             slices = room.offset_slices() + 0.0  # no "-0.0"
             distance = float(np.linalg.norm(room.offset))
             self.offset_label.setText(f"{slices:+.1f} slices ({distance:.1f} mm)")
+            self.offset_label.setToolTip(room.alignment.text)

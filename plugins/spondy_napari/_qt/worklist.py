@@ -2,7 +2,7 @@
 
 Patient names and IDs are never shown: a case is its label ("Case 3", or the grading store's
 ``C-7F3A91``). Cases that cannot be read side by side (one study, or more than two waiting for a
-choice) are listed greyed with that state; activating one only says why.
+choice) are listed greyed with that state; clicking one only says why.
 """
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ from qtpy.QtWidgets import (
 if TYPE_CHECKING:
     from spondy_napari.reading_room.room import ReadingRoom
 
-COLUMNS = ("Case", "State", "Interval", "Sequences")
+COLUMNS = ("Case", "State", "Interval", "Seq.")
 GREY = QColor(128, 128, 128)
 
 
 class WorklistWidget(QWidget):
-    """A filterable table of the reading room's cases; Enter or double-click opens one.
+    """A filterable table of the reading room's cases; a click or Enter opens one.
 
     Signals
     -------
@@ -62,7 +62,7 @@ class WorklistWidget(QWidget):
 
         self.filter.textChanged.connect(self.apply_filter)
         self.filter.returnPressed.connect(self._open_first_visible)
-        self.table.cellDoubleClicked.connect(lambda row, _col: self._activate_row(row))
+        self.table.cellClicked.connect(lambda row, _col: self._activate_row(row))
         for key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
             shortcut = QShortcut(QKeySequence(key), self.table)
             shortcut.setContext(Qt.ShortcutContext.WidgetShortcut)

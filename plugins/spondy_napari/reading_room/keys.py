@@ -66,7 +66,9 @@ ACTIONS: tuple[KeyAction, ...] = (
         ("K",), "link window/level of both sides on/off", lambda r: r.window_level.toggle_linked()
     ),
     KeyAction(
-        ("F11",), "images full screen: hide/show the docks", lambda r: r.events.request(value="docks")
+        ("F11",),
+        "images full screen: hide/show the docks",
+        lambda r: r.events.request(value="docks"),
     ),
     KeyAction(("F2",), "open an export folder…", lambda r: r.events.request(value="open")),
     KeyAction(

@@ -22,6 +22,8 @@ WELCOME = (
     "N next case · S sequence · wheel or Up/Down slices · Ctrl-wheel zoom · F11 docks\n"
     "3 DICOM · 4 T1 · 5 T2 · 6 STIR · 7 auto · W drag W/L · K link · F1 help"
 )
+#: Behind the text: dark, a little transparent, so that it reads over bright marrow too.
+BOX_COLOUR = (0.0, 0.0, 0.0, 0.7)
 #: The overlay's key in ``viewer.canvas.overlays``.
 OVERLAY_KEY = "spondy_readout"
 
@@ -70,7 +72,9 @@ class Readout:
 
     def __init__(self, room: ReadingRoom) -> None:
         self.room = room
-        self.overlay = TextOverlay(visible=False, position="bottom_left", font_size=10)
+        self.overlay = TextOverlay(
+            visible=False, position="bottom_left", font_size=10, box=True, box_color=BOX_COLOUR
+        )
         room.viewer.canvas.overlays[OVERLAY_KEY] = self.overlay
         events = room.events
         self._emitters = (

@@ -77,6 +77,8 @@ if TYPE_CHECKING:
 GRID_SPACING_PX = 6
 #: What a case that has never been opened shows in the worklist's state column.
 NOT_STARTED = "not started"
+#: A readable case's state while nobody says who reads (progress is per reader).
+NO_READER = "–"
 #: ``(keys, what they do)`` rows of one section of the key help.
 HelpRows = list[tuple[str, str]]
 
@@ -152,7 +154,8 @@ class ReadingRoom:
         ``offset_provider(case) -> (x, y, z) | None``: a stored offset of the reader, asked the
         first time a case is shown (set it with :meth:`set_offset_provider`).
     state_provider : callable, optional
-        ``state_provider(case) -> str``: "not started", "partly graded" or "done".
+        ``state_provider(case) -> str``: "not started", "partly graded" or "done" (without
+        one, a readable case's state is :data:`NO_READER`: progress is the reader's).
     label_provider : callable, optional
         ``label_provider(case, index) -> str``: the case's pseudonym (default "Case N").
     case_order : callable, optional
@@ -260,7 +263,7 @@ class ReadingRoom:
             return "no matching series"
         if self.state_provider is not None:
             return self.state_provider(case)
-        return NOT_STARTED
+        return NO_READER
 
     def is_openable(self, index: int) -> bool:
         """True when the case can be shown side by side."""
@@ -303,7 +306,9 @@ class ReadingRoom:
     @property
     def slice_index(self) -> dict[str, int | None]:
         """The slice (0-based) each side shows, ``{"baseline": 6, "followup": 5}``."""
-        return {side: (shown[0] if (shown := self.displayed_slice(side)) else None) for side in SIDES}
+        return {
+            side: (shown[0] if (shown := self.displayed_slice(side)) else None) for side in SIDES
+        }
 
     @property
     def followup_offset_mm(self) -> tuple[float, float, float]:
@@ -548,6 +553,7 @@ class ReadingRoom:
         else:
             self._go_to_position(old_point)
         self.view.apply()
+        self.viewer.update_status_from_cursor()  # the status bar names this case's layer
         self.events.pair(value=self.pair_index)
 
     def _plane(self) -> str | None:
@@ -572,6 +578,8 @@ class ReadingRoom:
             )
             layer.name_overlay.visible = True
             layer.name_overlay.font_size = 11
+            layer.name_overlay.box = True
+            layer.name_overlay.box_color = (0.0, 0.0, 0.0, 0.7)
             layer.interpolation2d = "linear"
             layer.events.contrast_limits.connect(self.window_level.on_contrast_limits)
             layer.mouse_pan = not self.window_level.drag_mode

@@ -59,8 +59,11 @@ class ViewFit:
         layers = [layer for layer in self.layers() if layer in self.viewer.layers]
         if not layers or self.viewer.dims.ndisplay != 2:
             return None
+        # voxel centres, plus half a voxel on each side: the image's edges (as napari fits)
+        half = np.array([np.abs(np.asarray(layer.scale[-2:], dtype=float)) / 2 for layer in layers])
         extents = np.array([layer.extent.world[:, -2:] for layer in layers])
-        low, high = extents[:, 0].min(axis=0), extents[:, 1].max(axis=0)
+        low = (extents[:, 0] - half).min(axis=0)
+        high = (extents[:, 1] + half).max(axis=0)
         size = np.maximum(high - low, 1e-6)
         cell = np.asarray(self.viewer.canvas.viewbox_size(self.viewer.layers), dtype=float)
         zoom = (1 - MARGIN) * float(np.min(cell / size))

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from spondy_napari import ReadingRoomWidget, reading_room_for
 from spondy_napari.reading_room.keys import ACTIONS
+from spondy_napari.reading_room.room import NO_READER
 
 from spondy_annotate.synthetic.export import read_truth
 
@@ -278,7 +279,8 @@ def test_worklist_shows_labels_not_patients(opened, small_export):
         table.item(r, c).text() for r in range(table.rowCount()) for c in range(table.columnCount())
     ]
     assert [table.item(r, 0).text() for r in range(3)] == ["Case 1", "Case 2", "Case 3"]
-    assert [table.item(r, 1).text() for r in range(3)] == ["not started"] * 3
+    # nobody said who reads: progress is the reader's, so no state yet (not "not started")
+    assert [table.item(r, 1).text() for r in range(3)] == [NO_READER] * 3
     truth = read_truth(small_export)
     for value in [*truth["patient_id"], *truth["patient_name"]]:
         assert all(str(value) not in cell for cell in cells)
@@ -304,7 +306,7 @@ def test_incomplete_case_is_listed_but_not_opened(
     room = widget.room
     qtbot.waitUntil(lambda: room.current_case is not None, timeout=TIMEOUT_MS)
     states = [room.state(i) for i in range(len(room.cases))]
-    assert states.count("not started") == 2 and states[2].startswith("incomplete")
+    assert states.count(NO_READER) == 2 and states[2].startswith("incomplete")
     assert widget.worklist.table.item(2, 1).text().startswith("incomplete")
     assert room.request_case(2) is False
     assert any(level == "warning" and "cannot be opened" in text for level, text in notifications)

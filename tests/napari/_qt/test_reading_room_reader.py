@@ -1,0 +1,327 @@
+"""The reading room as a radiologist uses it: real key presses, wheel events and window sizes.
+
+Issue 11 ("PACS level"): the follow-up offset survives whatever order the reader's name, the
+folder and the first case come in; the wheel pages slices (Ctrl-wheel zooms at the cursor); the
+images fill their grid cells and keep the reader's zoom across cases; F11 hides the docks; the
+follow-up is aligned automatically in the background, and the reader's own alignment wins.
+Runs under Xvfb (pytest-xvfb).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from qtpy.QtCore import QPoint, QPointF, Qt
+from qtpy.QtGui import QWheelEvent
+from qtpy.QtWidgets import QApplication
+
+from spondy_annotate.synthetic.export import read_truth
+
+pytestmark = pytest.mark.gui
+TIMEOUT_MS = 60_000
+SHIFT = Qt.KeyboardModifier.ShiftModifier
+CTRL = Qt.KeyboardModifier.ControlModifier
+
+
+@pytest.fixture
+def export(tmp_path: Path, small_export: Path) -> Path:
+    """A private copy of the small export (its project database goes beside it)."""
+    return Path(shutil.copytree(small_export, tmp_path / "export"))
+
+
+def open_room(make_napari_viewer, qtbot, folder: Path | None, *, align=False, panel=False, **kw):
+    """A shown viewer with the reading room (and the grading panel); ``folder`` opened."""
+    from spondy_napari import GradingPanel, ReadingRoomWidget
+
+    viewer = make_napari_viewer(show=True)
+    widget = ReadingRoomWidget(viewer, align=align)
+    viewer.window.add_dock_widget(widget, name="Reading room", area="right")
+    grading = None
+    if panel:
+        grading = GradingPanel(viewer, room=widget.room, **kw)
+        viewer.window.add_dock_widget(grading, name="Grading", area="left")
+    ctx = SimpleNamespace(
+        viewer=viewer,
+        widget=widget,
+        room=widget.room,
+        panel=grading,
+        qtbot=qtbot,
+        canvas=viewer.window._qt_viewer.canvas.native,
+    )
+    if folder is not None:
+        widget.open_folder(str(folder))
+        qtbot.waitUntil(lambda: ctx.room.current_case is not None, timeout=TIMEOUT_MS)
+    return ctx
+
+
+def type_reader(ctx, name: str) -> None:
+    """The reader types their initials and Return in the panel's box."""
+    ctx.qtbot.keyClicks(ctx.panel.reader_edit, name)
+    ctx.qtbot.keyClick(ctx.panel.reader_edit, Qt.Key.Key_Return)
+
+
+def key(ctx, qt_key, modifiers=Qt.KeyboardModifier.NoModifier) -> None:
+    """A key press on napari's canvas."""
+    ctx.qtbot.keyClick(ctx.canvas, qt_key, modifiers)
+
+
+def wheel(ctx, pos: tuple[float, float], angle: int, modifiers=Qt.KeyboardModifier.NoModifier):
+    """A wheel event on the canvas at pixel ``pos``; 120 is one notch away from the reader."""
+    local = QPointF(*pos)
+    event = QWheelEvent(
+        local,
+        QPointF(ctx.canvas.mapToGlobal(local.toPoint())),
+        QPoint(0, 0),
+        QPoint(0, angle),
+        Qt.MouseButton.NoButton,
+        modifiers,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
+    QApplication.sendEvent(ctx.canvas, event)
+
+
+def world_at(ctx, pos: tuple[int, int]) -> np.ndarray:
+    """The world (y, x) under canvas pixel ``pos`` (napari's cursor, after a mouse move)."""
+    ctx.qtbot.mouseMove(ctx.canvas, QPoint(*pos))
+    ctx.qtbot.wait(20)
+    return np.asarray(ctx.viewer.cursor.position, dtype=float)[-2:]
+
+
+def slices(room) -> tuple[int, int]:
+    return room.slice_index["baseline"], room.slice_index["followup"]
+
+
+# ------------------------------------------------------------------ the offset comes back
+@pytest.mark.parametrize("when", ["before the folder", "while loading", "after the first case"])
+def test_offset_is_restored_whenever_the_reader_gives_their_name(
+    make_napari_viewer, qtbot, export, when
+):
+    first = open_room(make_napari_viewer, qtbot, export, panel=True)
+    type_reader(first, "AB")
+    qtbot.waitUntil(lambda: first.panel.controller.grading is not None, timeout=TIMEOUT_MS)
+    room = first.room
+    shown = room.current_case
+    key(first, Qt.Key.Key_Up, SHIFT)
+    key(first, Qt.Key.Key_Up, SHIFT)
+    kept = room.offset
+    assert room.offset_slices() == pytest.approx(2.0)
+    first.viewer.close()
+
+    second = open_room(make_napari_viewer, qtbot, None, panel=True)
+    if when == "before the folder":
+        type_reader(second, "AB")
+    second.widget.open_folder(str(export))
+    if when == "while loading":
+        type_reader(second, "AB")
+    room = second.room
+    qtbot.waitUntil(lambda: room.current_case is not None, timeout=TIMEOUT_MS)
+    if when == "after the first case":
+        type_reader(second, "AB")
+    qtbot.waitUntil(lambda: second.panel.controller.grading is not None, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: room.current_case == shown, timeout=TIMEOUT_MS)  # resumed there
+    np.testing.assert_allclose(room.offset, kept)
+    follow = room.layers["followup"]
+    base = np.asarray(room.prepared["followup"].geometry.translate)
+    np.testing.assert_allclose(np.asarray(follow.translate) - base, room.offset_world())
+    b, f = slices(room)
+    assert room.alignment.source == "manual"
+    key(second, Qt.Key.Key_Up, SHIFT)  # one more slice: from the stored offset, not from 0
+    assert room.offset_slices() == pytest.approx(3.0)
+    assert slices(room) == (b, f + 1)
+
+
+# ------------------------------------------------------------------ the wheel
+def test_wheel_pages_slices_on_both_sides_and_ctrl_wheel_zooms_at_the_cursor(
+    make_napari_viewer, qtbot, small_export
+):
+    ctx = open_room(make_napari_viewer, qtbot, small_export)
+    room, camera = ctx.room, ctx.viewer.scene.camera
+    width, height = ctx.canvas.width(), ctx.canvas.height()
+    left = (width // 4, height // 2)
+    room.go_to_middle_slice()
+    b0, f0 = slices(room)
+    zoom = camera.zoom
+    wheel(ctx, left, -120)  # one notch towards the reader: the next slice, on both sides
+    assert slices(room) == (b0 + 1, f0 + 1)
+    wheel(ctx, left, 120)
+    wheel(ctx, left, 120)  # away: back, one slice per notch
+    assert slices(room) == (b0 - 1, f0 - 1)
+    assert camera.zoom == pytest.approx(zoom)  # the wheel never zooms
+    for _ in range(3):
+        wheel(ctx, left, -30)  # a trackpad's quarter notches add up...
+    assert slices(room) == (b0 - 1, f0 - 1)
+    wheel(ctx, left, -30)  # ... to one slice
+    assert slices(room) == (b0, f0)
+    # Ctrl-wheel zooms about the point under the cursor, which stays under it
+    spot = (width // 3, height // 3)
+    before = world_at(ctx, spot)
+    wheel(ctx, spot, 120, CTRL)
+    assert camera.zoom == pytest.approx(zoom * 1.25)
+    assert slices(room) == (b0, f0)
+    np.testing.assert_allclose(world_at(ctx, spot), before, atol=1.0 / camera.zoom + 1e-6)
+    # the help says so
+    from spondy_napari.reading_room.keys import NAPARI_KEYS
+
+    helped = dict(NAPARI_KEYS)
+    assert "page slices" in helped["wheel"] and "zoom" in helped["Ctrl-wheel"]
+
+
+# ------------------------------------------------------------------ the images use the screen
+def test_images_fill_their_cells_and_keep_the_readers_zoom(make_napari_viewer, qtbot, small_export):
+    ctx = open_room(make_napari_viewer, qtbot, small_export)
+    room, viewer = ctx.room, ctx.viewer
+    window = viewer.window._qt_window
+    window.resize(1200, 700)
+    qtbot.waitUntil(lambda: ctx.canvas.width() > 0, timeout=TIMEOUT_MS)
+    qtbot.wait(100)
+    small = room.view.image_height_px()
+    cell_h, cell_w = viewer.canvas.viewbox_size(viewer.layers)
+    extent = room.view.fitted()[1]
+    fitted = min(cell_h / extent[0], cell_w / extent[1]) * extent[0]
+    assert small == pytest.approx(0.95 * fitted, rel=0.02)  # fills its cell, 5% margin
+    window.resize(1800, 1000)  # maximising refits (no Ctrl-R needed)
+    qtbot.waitUntil(lambda: room.view.image_height_px() > small * 1.3, timeout=TIMEOUT_MS)
+    big = room.view.image_height_px()
+    # the reader zooms in twice and pans; the next case keeps it, relative to its own fit
+    centre = (ctx.canvas.width() // 4, ctx.canvas.height() // 2)
+    wheel(ctx, centre, 120, CTRL)
+    wheel(ctx, centre, 120, CTRL)
+    assert room.view.zoom == pytest.approx(1.25**2, rel=1e-3)
+    key(ctx, Qt.Key.Key_N)
+    qtbot.waitUntil(lambda: room.case_index == 1, timeout=TIMEOUT_MS)
+    assert room.view.zoom == pytest.approx(1.25**2, rel=1e-3)
+    assert room.view.image_height_px() == pytest.approx(big * 1.25**2, rel=0.05)
+    viewer.reset_view()  # Ctrl-R: fitted again
+    assert room.view.zoom == pytest.approx(1.0, rel=1e-3)
+
+
+def test_f11_hides_and_restores_the_docks(make_napari_viewer, qtbot, small_export):
+    ctx = open_room(make_napari_viewer, qtbot, small_export, panel=True, reader="AB")
+    room, viewer = ctx.room, ctx.viewer
+    viewer.window._qt_window.resize(1920, 1080)
+    qtbot.wait(100)
+    with_docks = room.view.image_height_px()
+    key(ctx, Qt.Key.Key_F11)
+    qtbot.waitUntil(lambda: not ctx.widget.isVisible(), timeout=TIMEOUT_MS)
+    assert not ctx.panel.isVisible()
+    qtbot.waitUntil(lambda: room.view.image_height_px() > with_docks * 1.2, timeout=TIMEOUT_MS)
+    key(ctx, Qt.Key.Key_F11)
+    qtbot.waitUntil(lambda: ctx.widget.isVisible() and ctx.panel.isVisible(), timeout=TIMEOUT_MS)
+    qtbot.waitUntil(
+        lambda: room.view.image_height_px() == pytest.approx(with_docks, rel=0.02),
+        timeout=TIMEOUT_MS,
+    )
+
+
+# ------------------------------------------------------------------ automatic alignment
+def test_follow_up_is_aligned_automatically_and_the_reader_overrides_it(
+    make_napari_viewer, qtbot, export
+):
+    from spondy_annotate.cases.alignment_store import load_alignments
+    from spondy_annotate.projectdb.location import default_db_path
+
+    ctx = open_room(make_napari_viewer, qtbot, export, align=True)
+    room = ctx.room
+    qtbot.waitUntil(lambda: room.alignment.source == "automatic", timeout=TIMEOUT_MS)
+    # the offset moves the follow-up's disc onto the baseline's (phantom truth: a translation)
+    row = read_truth(export).set_index("patient_id").loc[room.current_case.patient_id]
+    true_offset = np.array(
+        [row[f"disc_center_baseline_{a}_mm"] - row[f"disc_center_followup_{a}_mm"] for a in "xyz"]
+    )
+    np.testing.assert_allclose(room.offset, true_offset, atol=2.0)
+    assert "aligned automatically (" in ctx.widget.readout.text
+    assert "mm residual)" in ctx.widget.readout.text
+    stored = load_alignments(default_db_path(export))
+    assert room.current_case.patient_id in {k[0] for k in stored}
+    # the next case was aligned in the background while this one was read
+    qtbot.waitUntil(lambda: len(load_alignments(default_db_path(export))) >= 2, timeout=60_000)
+    automatic = room.offset
+    key(ctx, Qt.Key.Key_Up, SHIFT)  # the reader's nudge wins, from the automatic offset
+    assert room.alignment.source == "manual" and "aligned manually" in ctx.widget.readout.text
+    assert room.offset_slices() == pytest.approx(
+        1.0
+        + float(-room.prepared["followup"].geometry.patient_to_world(automatic)[0])
+        / room.prepared["followup"].slice_spacing
+    )
+    key(ctx, Qt.Key.Key_Home, SHIFT)  # back to the automatic alignment
+    assert room.alignment.source == "automatic"
+    np.testing.assert_allclose(room.offset, automatic)
+
+
+def test_failed_registration_falls_back_with_a_message(
+    make_napari_viewer, qtbot, export, notifications, monkeypatch
+):
+    import spondy_annotate.cases.alignment as alignment
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("All samples map outside moving image buffer")
+
+    monkeypatch.setattr(alignment, "register_volumes", broken)
+    ctx = open_room(make_napari_viewer, qtbot, export, align=True)
+    room = ctx.room
+    qtbot.waitUntil(lambda: room.alignment.source == "none", timeout=TIMEOUT_MS)
+    assert room.alignment.reason.endswith("the two visits do not overlap")
+    assert "not aligned (" in ctx.widget.readout.text
+    assert np.allclose(room.offset, 0)  # the scanners' positions
+    assert any("not aligned automatically" in text for _, text in notifications)
+
+
+# ------------------------------------------------------------------ the smaller bugs
+def test_a_single_click_on_the_worklist_opens_the_case(make_napari_viewer, qtbot, small_export):
+    ctx = open_room(make_napari_viewer, qtbot, small_export)
+    table = ctx.widget.worklist.table
+    rect = table.visualItemRect(table.item(2, 0))
+    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.waitUntil(lambda: ctx.room.case_index == 2, timeout=TIMEOUT_MS)
+
+
+def test_status_bar_follows_the_case_switch(make_napari_viewer, qtbot, small_export):
+    ctx = open_room(make_napari_viewer, qtbot, small_export)
+    room, viewer = ctx.room, ctx.viewer
+    world_at(ctx, (ctx.canvas.width() // 4, ctx.canvas.height() // 2))  # over the baseline
+    first = room.current_case.baseline.date_text
+    assert first in str(viewer.status)
+    key(ctx, Qt.Key.Key_N)
+    qtbot.waitUntil(lambda: room.case_index == 1, timeout=TIMEOUT_MS)
+    second = room.current_case.baseline.date_text
+    assert second != first
+    assert second in str(viewer.status) and first not in str(viewer.status)
+
+
+def test_slider_counts_baseline_slices_from_one(make_napari_viewer, qtbot, small_export):
+    ctx = open_room(make_napari_viewer, qtbot, small_export)
+    room, slider = ctx.room, ctx.widget.slice_numbers.slider
+    count = room.layers["baseline"].data.shape[0]
+    assert slider.curslice_label.text() == str(room.slice_index["baseline"] + 1)
+    assert slider.totslice_label.text() == str(count)
+    assert f"slice {room.slice_index['baseline'] + 1}/{count}" in ctx.widget.readout.text
+    key(ctx, Qt.Key.Key_Down)
+    assert slider.curslice_label.text() == str(room.slice_index["baseline"] + 1)
+    slider.curslice_label.setFocus()
+    slider.curslice_label.selectAll()
+    qtbot.keyClicks(slider.curslice_label, "1")
+    qtbot.keyClick(slider.curslice_label, Qt.Key.Key_Return)  # typed: the first slice
+    assert room.slice_index["baseline"] == 0
+    assert slider.curslice_label.text() == "1"
+
+
+def test_chosen_buttons_are_not_clipped_and_labels_have_a_background(
+    make_napari_viewer, qtbot, export
+):
+    from spondy_napari._qt.field_rows import bold_text_width
+
+    ctx = open_room(make_napari_viewer, qtbot, export, panel=True, reader="AB")
+    qtbot.waitUntil(lambda: ctx.panel.controller.grading is not None, timeout=TIMEOUT_MS)
+    ctx.viewer.window._qt_window.resize(1920, 1080)
+    row = ctx.panel.rows["marrow_edema.change"]
+    for button in row.buttons.values():
+        qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+        qtbot.wait(20)
+        assert button.width() >= bold_text_width(button), button.text()  # "a Aggravated"
+    assert ctx.widget.readout.overlay.box
+    assert all(layer.name_overlay.box for layer in ctx.room.layers.values())

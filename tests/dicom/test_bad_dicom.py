@@ -33,8 +33,6 @@ from spondy_annotate.errors import SeriesGeometryError, SeriesLoadError, SpondyE
 PREAMBLE = b"\x00" * 128 + b"DICM"
 
 
-
-
 def elements(data: bytes) -> dict[int, tuple[int, bytes, int, int]]:
     """Top-level explicit-VR-LE elements: tag -> (offset, VR, length field size, length)."""
     out, pos = {}, 132
@@ -157,7 +155,10 @@ CASES: dict[str, tuple[Callable[[Path], bytes], str | None, tuple[type, str] | N
     "rows_past_pixel_data": (
         lambda g: rewritten(g, assign(Rows=1000)),
         None,
-        (SeriesLoadError, "240 bytes, less than Rows x Columns x frames x bytes (1000 x 10 x 1 x 2"),
+        (
+            SeriesLoadError,
+            "240 bytes, less than Rows x Columns x frames x bytes (1000 x 10 x 1 x 2",
+        ),
     ),
     "zero_by_zero": (
         lambda g: rewritten(g, assign(Rows=0, Columns=0)),
@@ -312,7 +313,9 @@ def test_truncated_every_37_bytes(tmp_path, good):
     pixels_at = elements(data)[PIXEL_DATA][0] + 12
     for n, path in cuts.items():
         if n >= pixels_at:  # the header is whole: indexed (once: same SOPInstanceUID), refused
-            assert str(path) in result.indexed_files or skipped[str(path)].startswith("duplicate of")
+            assert str(path) in result.indexed_files or skipped[str(path)].startswith(
+                "duplicate of"
+            )
         elif n == 0:
             assert skipped[str(path)] == "empty file (0 bytes)"
         elif n < 132:

@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
                     volumes[series.series_instance_uid] = load_series(series.files)
         start = time.perf_counter()
         result = align_case(
-            case, load=lambda s: volumes[s.series_instance_uid], threads=args.threads
+            case, load=lambda s, v=volumes: v[s.series_instance_uid], threads=args.threads
         )
         seconds.append(time.perf_counter() - start)
         if result.matrix is None:

@@ -238,3 +238,25 @@ def test_decoder_panic_becomes_series_load_error(tmp_path):
     with pytest.raises(SeriesLoadError, match="corrupt pixel data") as info:
         load_series([bad])
     assert str(info.value).startswith(f"{bad}: ") and "PanicException" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("raised", "expected"),
+    [
+        (MemoryError(), "not enough memory to decode the pixel data (64 x 64 x 1 frames)"),
+        (ValueError("bad marker"), "corrupt pixel data: the decoder of JPEG-LS Lossless"),
+    ],
+)
+def test_decoder_failure_is_not_called_a_missing_package(tmp_path, monkeypatch, raised, expected):
+    """Only a missing plugin suggests installing one (before: any failure said "install")."""
+    path = tmp_path / "jls.dcm"
+    shutil.copy(get_testdata_file("MR_small_jpeg_ls_lossless.dcm"), path)
+
+    def failing(self):
+        raise raised
+
+    monkeypatch.setattr(Dataset, "pixel_array", property(failing))
+    with pytest.raises(SeriesLoadError) as info:
+        load_series([path])
+    assert str(info.value).startswith(f"{path}: ") and expected in str(info.value)
+    assert "install" not in str(info.value)

@@ -42,8 +42,10 @@ def restore_cell(value: Any) -> Any:
 
 def neutralise_table(table: pd.DataFrame) -> pd.DataFrame:
     """A copy of ``table`` whose text cells are neutralised (numeric columns as they are)."""
+    from pandas.api.types import is_object_dtype, is_string_dtype
+
     out = table.copy()
-    for column in out.columns:
-        if out[column].dtype == object or str(out[column].dtype) == "string":
+    for column in out.columns:  # object, "string" and pandas 3's "str" columns hold text
+        if is_object_dtype(out[column]) or is_string_dtype(out[column]):
             out[column] = out[column].map(neutralise_cell, na_action="ignore")
     return out

@@ -69,7 +69,7 @@ def load_gradings(
         For a path: True reads it as a grading database, False as a gradings table; None
         decides by the name (:func:`~spondy_annotate.projectdb.location.is_project_db`).
     date_format
-        ``strptime`` format of the MRI dates of a table already read, when they are text
+        ``strptime`` format of the MRI dates, when they are text
         other than ``YYYY-MM-DD`` or ``YYYYMMDD`` (e.g. ``%d.%m.%Y``).
 
     Raises
@@ -86,7 +86,7 @@ def load_gradings(
     path = Path(source)
     if database if database is not None else is_project_db(path):
         return gradings_table(path, include_identifiers=True)
-    table = read_gradings(path)
+    table = read_gradings(path, date_format=date_format)
     check_gradings(table, str(path))
     return table
 

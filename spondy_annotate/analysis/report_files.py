@@ -23,6 +23,7 @@ from typing import Any
 
 import pandas as pd
 
+from spondy_annotate._csv import neutralise_table
 from spondy_annotate._files import atomic_write
 from spondy_annotate.analysis.agreement import (
     AGREEMENT_COLUMNS,
@@ -111,7 +112,10 @@ def write_report(
     dictionary = pd.concat([data_dictionary(tables), agreement_dictionary()], ignore_index=True)
     tables["agreement.csv"] = agreement
     tables["data_dictionary.csv"] = dictionary
-    files = {name: frame.to_csv(index=False).encode("utf-8") for name, frame in tables.items()}
+    files = {  # a text cell a spreadsheet would evaluate is written as text (_csv)
+        name: neutralise_table(frame).to_csv(index=False).encode("utf-8")
+        for name, frame in tables.items()
+    }
     settings = _settings_json(result, provenance)
     files["settings.json"] = json.dumps(settings, indent=2).encode("utf-8")
     try:

@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 COARSE_MM = 2.5
 #: Fraction of the voxels sampled by the metric at each iteration.
 SAMPLING = 0.1
+#: Fewest voxels along any axis, at :data:`COARSE_MM`, of a volume that can be registered
+#: (the coarse level halves them, and smoothing needs 4).
+MIN_VOXELS = 7
 #: A transform moving the volume's centre further than this (mm) is not believed.
 MAX_SHIFT_MM = 60.0
 #: ... nor one rotating more than this (degrees).
@@ -237,10 +240,16 @@ def register_volumes(
     RuntimeError
         When SimpleITK fails (e.g. the volumes do not overlap).
     ValueError
-        When the transform found is implausible (a shift over :data:`MAX_SHIFT_MM` or a
+        When a volume has fewer than :data:`MIN_VOXELS` along an axis at :data:`COARSE_MM`
+        (too small), or the transform found
+        is implausible (a shift over :data:`MAX_SHIFT_MM` or a
         rotation over :data:`MAX_ROTATION_DEG`).
     """
     fixed, moving = _coarse(_image(baseline)), _coarse(_image(followup))
+    for image in (fixed, moving):
+        if min(image.GetSize()) < MIN_VOXELS:
+            size = " x ".join(str(n) for n in image.GetSize()[::-1])
+            raise ValueError(f"too small to register ({size} voxels of {COARSE_MM} mm)")
     forward = _matrix(_register(fixed, moving, threads))
     backward = _matrix(_register(moving, fixed, threads))
     centre = baseline.index_to_patient([(n - 1) / 2 for n in baseline.array.shape])

@@ -115,7 +115,9 @@ def _best(series: tuple[SeriesRecord, ...], entry: ProtocolEntry) -> SeriesRecor
     candidates = [
         s
         for s in series
-        if s.orientation == entry.orientation and s.sequence == entry.sequence.value
+        if s.orientation == entry.orientation
+        and s.sequence == entry.sequence.value
+        and s.volumes >= 1
     ]
     # Most images first (a full stack beats a repeat of a few slices), then the later series.
     return max(candidates, key=lambda s: (s.num_images, s.series_number or 0), default=None)

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from spondy_annotate._csv import neutralise_cell
 from spondy_annotate.cli._common import add_index_options, open_with_progress
 
 #: Columns of the human-readable table.
@@ -88,7 +89,10 @@ def run(args: argparse.Namespace) -> int:
         writer.writeheader()
         for row in result.rows:
             writer.writerow(
-                {k: "|".join(map(str, v)) if isinstance(v, list) else v for k, v in row.items()}
+                {
+                    k: neutralise_cell("|".join(map(str, v)) if isinstance(v, list) else v)
+                    for k, v in row.items()
+                }
             )
         return 0
     print(format_table(result.rows, TABLE_COLUMNS))

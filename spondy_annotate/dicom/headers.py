@@ -14,6 +14,7 @@ import io
 import math
 import os
 import stat
+import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeAlias, cast
 
@@ -105,7 +106,9 @@ def _parts(value: Any) -> list[str]:
 
 
 def _text(value: Any) -> str:
-    return "\\".join(_parts(value))
+    # interned: the same UIDs, dates and names repeat in every file of a series, and an index of
+    # 100,000 files holds one copy of each (see benchmarks/index_scaling.py)
+    return sys.intern("\\".join(_parts(value)))
 
 
 def to_float(value: Any) -> float | None:

@@ -232,8 +232,11 @@ def _series_row(records: list[HeaderRecord], rules: MatchingRules) -> dict[str, 
     first = min(records, key=lambda r: (r.instance_number or 0, r.path))
     frames = [f for r in records for f in r.frames]
     note, spacing, volumes = "", None, 0
+    colour = next((r.colour for r in records if r.colour), "")
     if any("MOSAIC" in r.image_type.upper().split("\\") for r in records):
         note = "Siemens mosaic (slices tiled in one image): not loadable as a volume"
+    elif colour:
+        note = f"colour images ({colour}): not loadable as a grey volume"
     else:
         try:
             stacks = plan_stacks(frames)
@@ -353,6 +356,7 @@ def index_folder(
     stats = scan_files(root, walk_skipped)
     if not stats:
         raise DicomIndexError(f"{root}: the folder is empty (no files)")
+    new_database = cache is not None and not os.path.lexists(cache)
     store = IndexCache(cache) if cache is not None else None
     try:
         if store is None:
@@ -368,6 +372,13 @@ def index_folder(
             else:
                 rows, skipped, read = _index_files(root, stats, rules, store, progress, workers)
                 store.save_snapshot(key, digest, rows, [(s.path, s.reason) for s in skipped])
+    except DicomIndexError:
+        if store is not None and cache is not None and new_database:  # made for nothing: remove
+            store.close()
+            store = None
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{os.fspath(cache)}{suffix}").unlink(missing_ok=True)
+        raise
     finally:
         if store is not None:
             store.close()

@@ -3,7 +3,8 @@
 Re-opening an export reads only the files that are new or changed since the last scan; files
 that are gone are forgotten; skipped files are cached too, so junk is not re-read either. When
 nothing at all changed (same files, sizes, times and matching rules) the whole series table is
-taken from the last scan. Everything is stored as JSON (never pickled). The tables are created
+taken from the last scan. Everything is stored as JSON (never pickled); paths are keyed by their
+bytes (``os.fsencode``), so that any file name, Latin-1 ones included, can be cached. The tables are created
 by the project database's schema (:mod:`spondy_annotate.projectdb.schema`).
 """
 
@@ -14,7 +15,9 @@ import json
 import logging
 import os
 import sqlite3
+import urllib.parse
 from collections.abc import Iterable, Mapping
+from contextlib import closing
 from dataclasses import fields
 from typing import Any
 
@@ -69,7 +72,7 @@ class IndexCache:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
-        if not (os.path.exists(self.path) and self._current()):
+        if not (os.path.isfile(self.path) and self._current()):  # a FIFO: refused by connect
             from spondy_annotate.projectdb.schema import connect
 
             connect(self.path).close()  # creates, migrates or refuses the file
@@ -83,7 +86,8 @@ class IndexCache:
         from spondy_annotate.projectdb.schema import APPLICATION_ID, SCHEMA_VERSION
 
         try:
-            with sqlite3.connect(f"file:{self.path}?mode=ro", uri=True) as conn:
+            uri = f"file:{urllib.parse.quote(self.path)}?mode=ro"
+            with closing(sqlite3.connect(uri, uri=True)) as conn:  # closed: no -wal/-shm left
                 app = conn.execute("PRAGMA application_id").fetchone()[0]
                 version = conn.execute("PRAGMA user_version").fetchone()[0]
         except sqlite3.Error:
@@ -95,7 +99,8 @@ class IndexCache:
     ) -> tuple[list[dict[str, Any]], list[list[str]]] | None:
         """The series rows and skipped files of the last scan of ``root``, if it had ``digest``."""
         found = self._conn.execute(
-            "SELECT rows, skipped FROM index_snapshot WHERE root = ? AND digest = ?", (root, digest)
+            "SELECT rows, skipped FROM index_snapshot WHERE root = ? AND digest = ?",
+            (os.fsencode(root), digest),
         ).fetchone()
         return None if found is None else (json.loads(found[0]), json.loads(found[1]))
 
@@ -110,7 +115,12 @@ class IndexCache:
         with self._conn:
             self._conn.execute(
                 "INSERT OR REPLACE INTO index_snapshot VALUES (?, ?, ?, ?)",
-                (root, digest, json.dumps(list(rows)), json.dumps([list(s) for s in skipped])),
+                (
+                    os.fsencode(root),
+                    digest,
+                    json.dumps(list(rows)),
+                    json.dumps([list(s) for s in skipped]),
+                ),
             )
 
     def lookup(
@@ -121,7 +131,8 @@ class IndexCache:
         rows = self._conn.execute(
             "SELECT path, size, mtime_ns, skip_reason, record FROM index_cache"
         )
-        for path, size, mtime_ns, reason, record in rows:
+        for key, size, mtime_ns, reason, record in rows:
+            path = os.fsdecode(key)
             if stats.get(path) == (size, mtime_ns):
                 known[path] = reason if reason is not None else _decode(record)
         todo = [p for p in stats if p not in known]
@@ -135,9 +146,9 @@ class IndexCache:
     ) -> None:
         """Store new records and skip reasons, at once: a scan that stops half way (an error, ^C)
         keeps what it read, and the database is never locked for longer than one batch."""
-        rows: list[tuple[str, int, int, str | None, str | None]]
-        rows = [(r.path, *stats[r.path], None, _encode(r)) for r in records]
-        rows += [(p, *stats[p], reason, None) for p, reason in skipped.items()]
+        rows: list[tuple[bytes, int, int, str | None, str | None]]
+        rows = [(os.fsencode(r.path), *stats[r.path], None, _encode(r)) for r in records]
+        rows += [(os.fsencode(p), *stats[p], reason, None) for p, reason in skipped.items()]
         with self._conn:
             self._conn.executemany(
                 "INSERT OR REPLACE INTO index_cache VALUES (?, ?, ?, ?, ?)", rows
@@ -146,12 +157,12 @@ class IndexCache:
 
     def forget_gone(self, stats: Mapping[str, FileStat], *, under: str) -> None:
         """Forget the files below ``under`` that are not in ``stats``."""
-        prefix = os.path.join(under, "")
+        prefix = os.fsencode(os.path.join(under, ""))
         with self._conn:
             cached = self._conn.execute(
                 "SELECT path FROM index_cache WHERE substr(path, 1, ?) = ?", (len(prefix), prefix)
             ).fetchall()
-            gone = [(p,) for (p,) in cached if p not in stats]
+            gone = [(p,) for (p,) in cached if os.fsdecode(p) not in stats]
             self._conn.executemany("DELETE FROM index_cache WHERE path = ?", gone)
         logger.info("index cache: %d rows written, %d forgotten", self._added, len(gone))
         self._added = 0

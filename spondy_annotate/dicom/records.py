@@ -35,7 +35,7 @@ def orientation_label(orientation: Sequence[float] | None) -> str:
     return PLANES[sizes.index(max(sizes))]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FrameGeometry:
     """Where one frame (one 2D image) lies in patient space.
 
@@ -63,7 +63,7 @@ class FrameGeometry:
     assumed: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class HeaderRecord:
     """What the index keeps of one image file (header only).
 

@@ -224,8 +224,9 @@ def _value(given: dict[str, Answer], key: str) -> Any:
     return None if a is None else a.value
 
 
-def _coerce(table: pd.DataFrame) -> pd.DataFrame:
-    """Give every known column its dtype (the same after any round trip)."""
+def _coerce(table: pd.DataFrame, date_format: str | None = None) -> pd.DataFrame:
+    """Give every known column its dtype (the same after any round trip); study dates written as
+    text other than ``YYYY-MM-DD``/``YYYYMMDD`` are read with ``date_format``."""
     import pandas as pd
 
     out = table.copy()
@@ -240,14 +241,14 @@ def _coerce(table: pd.DataFrame) -> pd.DataFrame:
         elif kind in ("Int64", "float64"):
             s = pd.to_numeric(s.astype(object).where(s.notna(), None)).astype(kind)
         elif kind == "datetime64[ns]":
-            s = _study_days(s).astype(kind)
+            s = _study_days(s, date_format).astype(kind)
         else:
             s = _utc_times(s).astype(kind).dt.round("ms")
         out[col] = s
     return out
 
 
-def _study_days(s: pd.Series) -> pd.Series:
+def _study_days(s: pd.Series, date_format: str | None = None) -> pd.Series:
     """Study dates as days (:func:`~spondy_annotate._dates.parse_date`; blank cells missing).
 
     Raises
@@ -257,17 +258,19 @@ def _study_days(s: pd.Series) -> pd.Series:
     """
     import pandas as pd
 
-    days = [_study_day(value, s.name, row) for row, value in enumerate(s, start=1)]
+    days = [_study_day(value, s.name, row, date_format) for row, value in enumerate(s, start=1)]
     return pd.Series(days, index=s.index, dtype="datetime64[ns]")
 
 
-def _study_day(value: object, column: object, row: int) -> pd.Timestamp | None:
+def _study_day(
+    value: object, column: object, row: int, date_format: str | None = None
+) -> pd.Timestamp | None:
     import pandas as pd
 
     if is_missing(value):
         return None
     try:
-        return pd.Timestamp(parse_date(value))
+        return pd.Timestamp(parse_date(value, date_format))
     except ValueError as exc:
         raise ValueError(f"{column} in data row {row}: {exc}") from None
 
@@ -405,7 +408,7 @@ _WRITERS: dict[str, Callable[[pd.DataFrame, Path], None]] = {
 # ---------------------------------------------------------------------------- reading
 
 
-def read_gradings(path: str | os.PathLike[str]) -> pd.DataFrame:
+def read_gradings(path: str | os.PathLike[str], *, date_format: str | None = None) -> pd.DataFrame:
     """Read a gradings table: a file written by :func:`export_gradings`, or one made like it.
 
     The file is ``.csv`` (delimiter ``,``, ``;`` or tab, detected from the header), ``.xlsx``
@@ -421,6 +424,12 @@ def read_gradings(path: str | os.PathLike[str]) -> pd.DataFrame:
         mm as ``float64``, study dates as ``datetime64[ns]`` (read by
         :func:`~spondy_annotate._dates.parse_date`: ``YYYY-MM-DD``, ``YYYYMMDD`` or a date cell)
         and ``answered_at`` as ``datetime64[ns, UTC]``.
+
+    Parameters
+    ----------
+    date_format
+        ``strptime`` format of study dates written as text (default ``YYYY-MM-DD`` or
+        ``YYYYMMDD``), e.g. ``%m/%d/%Y``.
 
     Raises
     ------
@@ -453,7 +462,7 @@ def read_gradings(path: str | os.PathLike[str]) -> pd.DataFrame:
     if missing:
         raise ExportError(f"{path}: not a gradings file: missing column(s) {', '.join(missing)}")
     try:
-        return _coerce(table)
+        return _coerce(table, date_format)
     except (ValueError, TypeError) as exc:
         raise ExportError(f"{path}: bad values in a gradings file ({exc})") from None
 

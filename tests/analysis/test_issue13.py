@@ -196,3 +196,27 @@ def test_measured_disc_height_and_grade_consistency(labs_path: Path) -> None:
     assert row["n"] == 48 and row["consistent"] == 47
     others = consistency.drop(index=(first["reader"], first["item"]))
     assert (others["consistent"] == 48).all()
+
+
+def test_gradings_file_date_format(labs_path: Path, tmp_path: Path) -> None:
+    """A gradings file with US dates is refused by default and read with the stated format."""
+    g = COHORT.gradings.copy()
+    for c in ("baseline_date", "followup_date"):
+        g[c] = pd.to_datetime(g[c]).dt.strftime("%m/%d/%Y")
+    path = tmp_path / "g.csv"
+    g.to_csv(path, index=False)
+    with pytest.raises(SpondyError, match="unparseable date"):
+        run_analysis(path, [labs_path], settings=NO_BOOT, figures=False)
+    run = run_analysis(
+        path, [labs_path], settings=NO_BOOT, figures=False, gradings_date_format="%m/%d/%Y"
+    )
+    assert run.result.link.missing.empty
+
+
+def test_analysis_csvs_neutralise_formula_cells(labs_path: Path, tmp_path: Path) -> None:
+    """A reader name a spreadsheet would evaluate is written as text in every table."""
+    gradings = COHORT.gradings.replace({"reader": {"reader_b": "=cmd|'/c calc'!A1"}})
+    run_analysis(gradings, [labs_path], settings=NO_BOOT, figures=False, out=tmp_path / "out")
+    texts = {p.name: p.read_text() for p in (tmp_path / "out").glob("*.csv")}
+    assert any("'=cmd" in text for text in texts.values())
+    assert not any(",=cmd" in text or "\n=cmd" in text for text in texts.values())

@@ -185,3 +185,40 @@ def test_an_interrupted_scan_keeps_what_it_read(tmp_path):
     again = index_folder(tmp_path / "export", cache=cache, workers=1)
     assert again.headers_read == 240 - 100  # the first batch came from the cache
     assert again.rows == index_folder(tmp_path / "export", workers=1).rows
+
+
+def test_colour_series_is_listed_but_never_paired(tmp_path):
+    """An RGB series (a fused or FA map) is indexed with volumes 0 and a note, so the hanging
+    protocol never pairs it as a grey sequence."""
+    import numpy as np
+    import pydicom
+
+    from spondy_annotate.cases.pairing import find_cases
+
+    extra = {"SamplesPerPixel": 3, "PlanarConfiguration": 0, "BitsAllocated": 8,
+             "BitsStored": 8, "HighBit": 7}  # fmt: skip
+    for study, date in (("1.2.3.1", "20240110"), ("1.2.3.2", "20240301")):
+        write_series(tmp_path / study / "grey", study_uid=study, study_date=date)
+        files, _ = write_series(
+            tmp_path / study / "rgb", study_uid=study, study_date=date, series_number=2,
+            description="SAG STIR FA", photometric="RGB", extra=extra,
+        )  # fmt: skip
+        for path in files:
+            ds = pydicom.dcmread(path)
+            ds.PixelData = np.zeros((12, 10, 3), dtype=np.uint8).tobytes()
+            ds.save_as(path)
+    series = index_folder(tmp_path).series
+    colour = series[series["series_number"] == 2]
+    assert len(colour) == 2 and (colour["volumes"] == 0).all()
+    assert colour["note"].str.contains("colour").all()
+    (case,) = find_cases(series)
+    assert [(p.baseline.series_number, p.followup.series_number) for p in case.pairs] == [(1, 1)]
+
+
+def test_index_csv_neutralises_formula_cells(tmp_path, capsys):
+    """A series description a spreadsheet would evaluate is written as text (leading ')."""
+    write_series(tmp_path / "s", description="=HYPERLINK(\"http://x\")", patient_id="@P1")
+    assert main(["index", str(tmp_path), "--csv", "--no-cache"]) == 0
+    out = capsys.readouterr().out
+    assert "'=HYPERLINK" in out and "'@P1" in out
+    assert ",=HYPERLINK" not in out and ",@P1" not in out

@@ -196,7 +196,7 @@ class ReadingRoom:
         self.cases: list[Case] = []
         self.folder: str | None = None
         self.db_path: Path | None = None
-        self.case_index: int | None = None
+        self._case_index: int | None = None
         self.pair_index = 0
         self.current_side = "baseline"
         self.layers: dict[str, Image] = {}
@@ -229,7 +229,7 @@ class ReadingRoom:
         self.cases = self.case_order(list(cases)) if self.case_order else list(cases)
         self.folder = folder
         self.db_path = db_path
-        self.case_index = None
+        self._case_index = None
         self.navigation = None
         self._offsets.clear()
         if self.auto_align is not None:
@@ -242,7 +242,7 @@ class ReadingRoom:
         shown = self.current_case
         if order is not None:
             self.cases = order(self.cases)
-        self.case_index = None if shown is None else self.cases.index(shown)
+        self._case_index = None if shown is None else self.cases.index(shown)
         self.navigation = None
         self.events.cases(value=self.cases)
 
@@ -297,6 +297,11 @@ class ReadingRoom:
         """The sequence on screen (both sides)."""
         case = self.current_case
         return case.pairs[self.pair_index] if case and case.pairs else None
+
+    @property
+    def case_index(self) -> int | None:
+        """The index (in :attr:`cases`) of the case on screen, or None."""
+        return self._case_index
 
     @property
     def case_ids(self) -> list[str]:
@@ -468,7 +473,7 @@ class ReadingRoom:
         self.loads.supersede()  # a pending request for another case is now stale
         case = self.cases[index]
         current = self.current_pair.label if self.current_pair else None
-        self.case_index = index
+        self._case_index = index
         self.pair_index = self._pair_for(case, pair_label or current)
         self._landmark.reset()
         self._offsets.recall(case, self.offset_provider)

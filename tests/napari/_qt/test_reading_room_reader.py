@@ -325,3 +325,26 @@ def test_chosen_buttons_are_not_clipped_and_labels_have_a_background(
         assert button.width() >= bold_text_width(button), button.text()  # "a Aggravated"
     assert ctx.widget.readout.overlay.box
     assert all(layer.name_overlay.box for layer in ctx.room.layers.values())
+
+
+# ------------------------------------------------------------------ scripting
+def test_open_reading_room_returns_the_room_scripts_can_read(make_napari_viewer, export):
+    import spondy_napari
+
+    viewer = make_napari_viewer()
+    room = spondy_napari.open_reading_room(export, viewer=viewer, reader="AB")
+    assert room.case_index is not None and room.current_case is not None
+    assert len(room.case_ids) == 3 and all(c.startswith("C-") for c in room.case_ids)
+    before = room.slice_index
+    assert set(before) == {"baseline", "followup"}
+    room.step_slice(+1)
+    assert room.slice_index["baseline"] == before["baseline"] + 1
+    room.nudge(+1)
+    assert room.alignment.source == "manual"
+    assert np.linalg.norm(room.followup_offset_mm) == pytest.approx(
+        room.prepared["followup"].slice_spacing
+    )
+    with pytest.raises(AttributeError):
+        room.case_ids = []  # read-only
+    with pytest.raises(AttributeError):
+        room.case_index = 0

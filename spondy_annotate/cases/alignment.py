@@ -172,11 +172,20 @@ def _coarse(image: Any) -> Any:
     )
 
 
-def _register(fixed: Any, moving: Any, threads: int | None) -> Any:
+def _register(
+    fixed: Any, moving: Any, threads: int | None, cancelled: Callable[[], bool] | None
+) -> Any:
     """The Euler transform mapping ``fixed`` physical points to ``moving`` ones."""
     import SimpleITK as sitk
 
     method = sitk.ImageRegistrationMethod()
+    if cancelled is not None:
+
+        def stop_if_cancelled() -> None:
+            if cancelled():
+                method.StopRegistration()
+
+        method.AddCommand(sitk.sitkIterationEvent, stop_if_cancelled)
     if threads is not None:
         method.SetNumberOfThreads(threads)
     method.SetMetricAsMattesMutualInformation(32)
@@ -192,7 +201,10 @@ def _register(fixed: Any, moving: Any, threads: int | None) -> Any:
     size = fixed.GetSize()
     initial.SetCenter(fixed.TransformContinuousIndexToPhysicalPoint([(n - 1) / 2 for n in size]))
     method.SetInitialTransform(initial, inPlace=False)
-    return method.Execute(fixed, moving)
+    transform = method.Execute(fixed, moving)
+    if cancelled is not None and cancelled():
+        raise RegistrationCancelled("cancelled")
+    return transform
 
 
 def _matrix(transform: Any) -> np.ndarray:
@@ -216,8 +228,16 @@ def _central_points(volume: Volume) -> np.ndarray:
     return np.array([volume.index_to_patient(tuple(zyx)) for zyx in grid])
 
 
+class RegistrationCancelled(RuntimeError):
+    """The registration was stopped by its ``cancelled`` callback (e.g. the viewer quits)."""
+
+
 def register_volumes(
-    baseline: Volume, followup: Volume, *, threads: int | None = None
+    baseline: Volume,
+    followup: Volume,
+    *,
+    threads: int | None = None,
+    cancelled: Callable[[], bool] | None = None,
 ) -> tuple[np.ndarray, float]:
     """Register ``followup`` to ``baseline`` (rigid); return the matrix and the residual in mm.
 
@@ -227,6 +247,9 @@ def register_volumes(
         The same sequence at the two visits.
     threads : int, optional
         Threads SimpleITK may use (default: every core; the viewer uses one).
+    cancelled : callable, optional
+        Asked at every optimiser iteration; True stops the registration (it then raises
+        :class:`RegistrationCancelled`).
 
     Returns
     -------
@@ -238,7 +261,7 @@ def register_volumes(
     Raises
     ------
     RuntimeError
-        When SimpleITK fails (e.g. the volumes do not overlap).
+        When SimpleITK fails (e.g. the volumes do not overlap), or cancelled.
     ValueError
         When a volume has fewer than :data:`MIN_VOXELS` along an axis at :data:`COARSE_MM`
         (too small), or the transform found
@@ -250,8 +273,8 @@ def register_volumes(
         if min(image.GetSize()) < MIN_VOXELS:
             size = " x ".join(str(n) for n in image.GetSize()[::-1])
             raise ValueError(f"too small to register ({size} voxels of {COARSE_MM} mm)")
-    forward = _matrix(_register(fixed, moving, threads))
-    backward = _matrix(_register(moving, fixed, threads))
+    forward = _matrix(_register(fixed, moving, threads, cancelled))
+    backward = _matrix(_register(moving, fixed, threads, cancelled))
     centre = baseline.index_to_patient([(n - 1) / 2 for n in baseline.array.shape])
     shift = float(np.linalg.norm(forward[:3, :3] @ centre + forward[:3, 3] - centre))
     cos = np.clip((np.trace(forward[:3, :3]) - 1) / 2, -1.0, 1.0)
@@ -270,6 +293,7 @@ def align_case(
     label: str | None = None,
     load: Callable[[SeriesRecord], Volume] | None = None,
     threads: int | None = None,
+    cancelled: Callable[[], bool] | None = None,
 ) -> Alignment:
     """Register ``case``'s follow-up to its baseline; a failure is returned, never raised.
 
@@ -283,8 +307,8 @@ def align_case(
     load : callable, optional
         ``load(series) -> Volume`` (default: :func:`~spondy_annotate.dicom.volume.load_series`
         of its files); the viewer passes the volumes it has loaded already.
-    threads : int, optional
-        As :func:`register_volumes`.
+    threads, cancelled : optional
+        As :func:`register_volumes` (a cancelled registration is a failed alignment).
     """
     key = case_alignment_key(case)
     pair = registration_pair(case, label)
@@ -294,7 +318,9 @@ def align_case(
     start = time.perf_counter()
     try:
         baseline, followup = loader(pair.baseline), loader(pair.followup)
-        matrix, residual = register_volumes(baseline, followup, threads=threads)
+        matrix, residual = register_volumes(
+            baseline, followup, threads=threads, cancelled=cancelled
+        )
     except (SpondyError, RuntimeError, ValueError, MemoryError) as exc:
         return Alignment(
             *key,

@@ -66,7 +66,6 @@ WANTED = {
     0x00281052: ("RescaleIntercept", "DS"),
     0x00281053: ("RescaleSlope", "DS"),
 }
-_WANTED_VR = {tag: vr.encode() for tag, (_, vr) in WANTED.items()}
 #: Tags that send a file to pydicom: functional groups (Enhanced MR), DICOMDIR records.
 FALLBACK_TAGS = {0x52009229, 0x52009230, 0x00041220}
 PIXEL_TAGS = {0x7FE00008, 0x7FE00009, 0x7FE00010}
@@ -101,6 +100,10 @@ SPECIFIC_CHARACTER_SET = 0x00080005
 #: decode as Latin-1 (as this scanner does); other ones with non-ASCII text go to pydicom.
 CHARSET_VRS = {"SH", "LO", "ST", "LT", "UC", "UT", "PN"}
 LATIN1_CHARSETS = {None, "ISO_IR 6", "ISO_IR 100"}
+#: Per wanted tag: keyword, VR (bytes, as in the file), VR and whether it is a CHARSET_VRS one.
+_WANTED_READ = {
+    tag: (keyword, vr.encode(), vr, vr in CHARSET_VRS) for tag, (keyword, vr) in WANTED.items()
+}
 _HEAD = struct.Struct("<HH2s")
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
@@ -112,6 +115,9 @@ class _Fallback(Exception):
 
 
 class _Reader:
+    """The file's bytes from ``base`` on: the slow paths (refills, seeks, undefined-length
+    sequences) of :func:`scan_header`, whose loop keeps the same state in local variables."""
+
     def __init__(self, fp: BinaryIO) -> None:
         self.fp = fp
         self.base = fp.tell()  # file offset of buf[0]
@@ -186,10 +192,10 @@ def _convert(raw: bytes, vr: str) -> Any:
             raise _Fallback
         return _U16.unpack_from(raw)[0]
     # PS3.5 6.2: leading and trailing spaces (NULs for UI) pad each value, not the element.
-    values = [v.strip(" \x00") for v in raw.decode("latin-1").split("\\")]
-    if len(values) > 1:
-        return values
-    return values[0] or None
+    text = raw.decode("latin-1")
+    if "\\" not in text:
+        return text.strip(" \x00") or None
+    return [v.strip(" \x00") for v in text.split("\\")]
 
 
 def scan_header(fp: BinaryIO) -> dict[str, Any] | None:
@@ -199,66 +205,106 @@ def scan_header(fp: BinaryIO) -> dict[str, Any] | None:
     file meta information and, for native (not encapsulated) pixel data, ``"PixelDataOffset"``
     and ``"PixelDataLength"`` in bytes. Values are text (split at backslashes when
     multi-valued) or int (US).
+
+    One loop with the reader's state in local variables (``buf``, ``pos``, ``end``): the
+    common element, skipped or kept, costs no method call; refills, seeks and sequences of
+    undefined length go through the :class:`_Reader`.
     """
     try:
         reader = _Reader(fp)
         reader.need(132)
         if reader.buf[128:132] != b"DICM":
             return None
-        reader.pos = 132
+        buf, pos, end = reader.buf, 132, len(reader.buf)
         out: dict[str, Any] = {}
         charset: str | tuple[str, ...] | None = None
         non_ascii_text = in_data_set = False
+        head, u16, u32 = _HEAD.unpack_from, _U16.unpack_from, _U32.unpack_from
+        wanted, long_vrs, short_vrs = _WANTED_READ, LONG_VRS, SHORT_VRS
         while True:
-            tag, vr, length = reader.element()
-            if tag >> 16 == 0xFFFE:
+            if pos + 12 > end:  # a refill (12: the longest element header)
+                reader.pos = pos
+                reader.need(8)
+                buf, pos, end = reader.buf, reader.pos, len(reader.buf)
+            group, elem, vr = head(buf, pos)
+            if group == 0xFFFE:
                 return None  # an item or delimiter outside any sequence: pydicom stops there
+            tag = group << 16 | elem
+            if vr in long_vrs:
+                if pos + 12 > end:
+                    reader.pos = pos
+                    reader.need(12)
+                    buf, pos, end = reader.buf, reader.pos, len(reader.buf)
+                length = u32(buf, pos + 8)[0]
+                pos += 12
+            elif vr in short_vrs:
+                length = u16(buf, pos + 6)[0]
+                pos += 8
+            else:
+                return None  # a corrupt element
             if length == UNDEFINED:
-                if vr != b"SQ" and vr != b"UN":
+                if vr != b"SQ" and vr != b"UN" or tag in FALLBACK_TAGS:
                     return None
-                if tag in FALLBACK_TAGS:
-                    return None
+                reader.pos = pos
                 reader.skip_undefined_sequence()
+                buf, pos, end = reader.buf, reader.pos, len(reader.buf)
                 continue
-            if tag >> 16 == 0x0002:
+            if not in_data_set and group != 0x0002:
+                if "TransferSyntaxUID" not in out:
+                    return None
+                in_data_set = True
+            info = wanted.get(tag)
+            if info is not None:  # the common element the index reads
+                keyword, wanted_vr, dict_vr, charset_vr = info
+                if vr != wanted_vr:  # pydicom would convert it otherwise
+                    return None
+                if pos + length > end:
+                    reader.pos = pos
+                    raw = reader.value(length)
+                    buf, pos, end = reader.buf, reader.pos, len(reader.buf)
+                else:
+                    raw = buf[pos : pos + length]
+                    pos += length
+                if charset_vr:
+                    if b"\x1b" in raw:
+                        return None  # an ISO 2022 escape sequence: pydicom decodes it
+                    non_ascii_text = non_ascii_text or not raw.isascii()
+                out[keyword] = _convert(raw, dict_vr)
+                continue
+            if group == 0x0002:
                 if in_data_set or length % BINARY_SIZES.get(vr, 1):
                     return None  # a meta element after the data set began, or a corrupt one
                 if tag in META_UIDS:
                     if vr != b"UI":
                         return None
+                    reader.pos = pos
                     key, uid = META_UIDS[tag], _convert(reader.value(length), "UI")
+                    buf, pos, end = reader.buf, reader.pos, len(reader.buf)
                     if not isinstance(uid, str):
                         return None  # empty, or several values
                     if key == "TransferSyntaxUID" and uid in BIG_OR_IMPLICIT:
                         return None
                     out[key] = uid
-                else:
-                    reader.skip(length)
-                continue
-            if "TransferSyntaxUID" not in out or tag in FALLBACK_TAGS:
+                    continue
+            if tag in FALLBACK_TAGS:
                 return None
-            in_data_set = True
             if tag in PIXEL_TAGS:
                 if non_ascii_text and charset not in LATIN1_CHARSETS:
                     return None
-                if tag == 0x7FE00010 and length != UNDEFINED:
-                    out["PixelDataOffset"] = reader.base + reader.pos
+                if tag == 0x7FE00010:
+                    out["PixelDataOffset"] = reader.base + pos
                     out["PixelDataLength"] = length
                 return out
-            if tag in WANTED:
-                if vr != _WANTED_VR[tag]:  # pydicom would convert it otherwise
-                    return None
-                keyword, dict_vr = WANTED[tag]
-                raw = reader.value(length)
-                if dict_vr in CHARSET_VRS:
-                    if b"\x1b" in raw:
-                        return None  # an ISO 2022 escape sequence: pydicom decodes it
-                    non_ascii_text = non_ascii_text or not raw.isascii()
-                out[keyword] = _convert(raw, dict_vr)
-            elif tag == SPECIFIC_CHARACTER_SET:
+            if tag == SPECIFIC_CHARACTER_SET:
+                reader.pos = pos
                 charset = _convert(reader.value(length), "CS")
+                buf, pos, end = reader.buf, reader.pos, len(reader.buf)
                 charset = tuple(charset) if isinstance(charset, list) else charset
+            elif pos + length <= end:
+                pos += length
             else:
+                reader.pos = pos
                 reader.skip(length)
+                buf, pos, end = reader.buf, reader.pos, len(reader.buf)
     except (_Fallback, struct.error, UnicodeDecodeError, RecursionError):
         return None

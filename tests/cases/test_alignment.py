@@ -137,3 +137,18 @@ def test_align_command_stores_every_case_and_prints_json(tmp_path, small_export,
     assert all(r["status"] == "automatic" for r in others)
     assert run_align(str(export)) == 0
     assert "automatic" in capsys.readouterr().out
+
+
+def test_a_registration_can_be_cancelled(cases):
+    import time
+
+    from spondy_annotate.cases.alignment import RegistrationCancelled, register_volumes
+
+    pair = registration_pair(cases[0])
+    baseline, followup = load_series(pair.baseline.files), load_series(pair.followup.files)
+    start = time.perf_counter()
+    with pytest.raises(RegistrationCancelled):
+        register_volumes(baseline, followup, cancelled=lambda: True)
+    assert time.perf_counter() - start < 0.5
+    result = align_case(cases[0], cancelled=lambda: True)
+    assert result.status is AlignmentStatus.FAILED and result.message.endswith("cancelled")

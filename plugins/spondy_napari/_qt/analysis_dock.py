@@ -289,7 +289,11 @@ class AnalysisWidget(QWidget):
         self.table.setRowCount(len(corr))
         for row, r in enumerate(corr.itertuples()):
             ci = "–" if math.isnan(r.ci_low) else f"{r.ci_low:.2f} to {r.ci_high:.2f}"
-            p = "–" if math.isnan(r.p) else ("<0.001" if r.p < 0.001 else f"{r.p:.3f}")
+            p = (
+                "–"
+                if math.isnan(r.p_primary)
+                else ("<0.001" if r.p_primary < 0.001 else f"{r.p_primary:.3f}")
+            )
             rho = "–" if math.isnan(r.rho) else f"{r.rho:.2f}"
             for col, text in enumerate((r.reader, r.test, r.item, str(r.n), rho, ci, p)):
                 item = QTableWidgetItem(str(text))

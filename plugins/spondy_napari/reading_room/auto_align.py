@@ -6,11 +6,13 @@ case's stored alignment from the project database
 (:mod:`spondy_annotate.cases.alignment_store`) or registers it
 (:func:`~spondy_annotate.cases.alignment.align_case`, on the volumes the cache has loaded, with
 one SimpleITK thread so that the viewer keeps a core), stores it, and hands the result to the
-GUI thread through ``deliver``. The GUI never waits for it; a failure is a result too.
+GUI thread through ``deliver``. The GUI never waits for it; a failure is a result too. Closing
+(or the interpreter exiting) stops a registration under way at its next iteration.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 from collections import deque
@@ -30,6 +32,8 @@ from spondy_napari.display.volume_cache import VolumeCache
 
 logger = logging.getLogger(__name__)
 
+#: Seconds :meth:`AutoAlign.close` waits for a registration to stop (one iteration is ms).
+JOIN_TIMEOUT_S = 1.0
 #: ``deliver(callback)``: run ``callback`` on the GUI thread soon (called from the worker).
 Deliver = Callable[[Callable[[], None]], None]
 
@@ -62,6 +66,7 @@ class AutoAlign:
         self._busy = False
         self._thread = threading.Thread(target=self._work, name="spondy-align", daemon=True)
         self._thread.start()
+        atexit.register(self.close)  # never leave SimpleITK running while Python shuts down
 
     def request(self, case: Case, label: str | None = None, *, first: bool = False) -> None:
         """Align ``case`` (on sequence ``label``) unless done or queued; ``first``: before others."""
@@ -96,11 +101,14 @@ class AutoAlign:
             self.db_path = db_path
 
     def close(self) -> None:
-        """Stop taking requests (a registration under way finishes in its daemon thread)."""
+        """Stop: drop the queue, stop a registration under way and wait for it (a moment)."""
         with self._wake:
             self._closed = True
             self._queue.clear()
             self._wake.notify()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=JOIN_TIMEOUT_S)
+        atexit.unregister(self.close)
 
     def _work(self) -> None:
         while True:
@@ -133,7 +141,15 @@ class AutoAlign:
             stored = None
         if stored is not None:
             return stored
-        result = align_case(case, label=label, load=lambda s: self.cache.get(s).volume, threads=1)
+        result = align_case(
+            case,
+            label=label,
+            load=lambda s: self.cache.get(s).volume,
+            threads=1,
+            cancelled=lambda: self._closed,
+        )
+        if self._closed:
+            return result  # not stored: it was cut short
         if db is not None:
             try:
                 save_alignment(db, result)

@@ -776,7 +776,7 @@ class ReadingRoom:
         self.grid.disconnect()
         self.view.disconnect()
         self.wheel.disconnect()
+        self.loads.close()  # first: a registration waiting for a volume stops waiting
         if self.auto_align is not None:
             self.auto_align.close()
-        self.loads.close()
         _registry.forget_room(self.viewer, self)

@@ -45,13 +45,14 @@ class _Entry:
 _ENTRIES: weakref.WeakKeyDictionary[Any, _Entry] = weakref.WeakKeyDictionary()
 
 
-def _viewer(viewer: Any) -> Any:
-    """The viewer behind the proxy napari hands to plugin widgets."""
+def real_viewer(viewer: Any) -> Any:
+    """The viewer behind the proxy napari hands to plugin widgets (for the Qt window's parts
+    napari does not expose: see ``_qt/window_layout.py``)."""
     return getattr(viewer, "__wrapped__", viewer)
 
 
 def _entry(viewer: Any) -> _Entry:
-    return _ENTRIES.setdefault(_viewer(viewer), _Entry())
+    return _ENTRIES.setdefault(real_viewer(viewer), _Entry())
 
 
 def _alive(ref: weakref.ReferenceType[Any] | None) -> Any:
@@ -65,13 +66,13 @@ def set_room(viewer: Any, room: ViewerRoom) -> None:
 
 def room_for(viewer: Any) -> ViewerRoom | None:
     """The reading room of ``viewer``, or None."""
-    entry = _ENTRIES.get(_viewer(viewer))
+    entry = _ENTRIES.get(real_viewer(viewer))
     return _alive(entry.room) if entry else None
 
 
 def forget_room(viewer: Any, room: ViewerRoom) -> None:
     """Drop ``room`` as ``viewer``'s reading room (if it still is)."""
-    entry = _ENTRIES.get(_viewer(viewer))
+    entry = _ENTRIES.get(real_viewer(viewer))
     if entry is not None and _alive(entry.room) is room:
         entry.room = None
 
@@ -83,5 +84,5 @@ def set_grading_gate(viewer: Any, gate: GradingGate) -> None:
 
 def grading_gate_for(viewer: Any) -> GradingGate | None:
     """The grading of ``viewer``, or None when nobody grades in it."""
-    entry = _ENTRIES.get(_viewer(viewer))
+    entry = _ENTRIES.get(real_viewer(viewer))
     return _alive(entry.gate) if entry else None

@@ -105,9 +105,13 @@ _WANTED_READ = {
     tag: (keyword, vr.encode(), vr, vr in CHARSET_VRS) for tag, (keyword, vr) in WANTED.items()
 }
 _HEAD = struct.Struct("<HH2s")
+#: An element header with a 2-byte length (a long VR's length is the u32 after it).
+_ELEMENT = struct.Struct("<HH2sH")
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
-CHUNK = 16384
+#: Bytes read at a time: one buffer of the file object (``open_regular``), which holds a
+#: typical header whole.
+CHUNK = 8192
 
 
 class _Fallback(Exception):
@@ -219,27 +223,26 @@ def scan_header(fp: BinaryIO) -> dict[str, Any] | None:
         out: dict[str, Any] = {}
         charset: str | tuple[str, ...] | None = None
         non_ascii_text = in_data_set = False
-        head, u16, u32 = _HEAD.unpack_from, _U16.unpack_from, _U32.unpack_from
+        element, u32 = _ELEMENT.unpack_from, _U32.unpack_from
         wanted, long_vrs, short_vrs = _WANTED_READ, LONG_VRS, SHORT_VRS
         while True:
             if pos + 12 > end:  # a refill (12: the longest element header)
                 reader.pos = pos
                 reader.need(8)
                 buf, pos, end = reader.buf, reader.pos, len(reader.buf)
-            group, elem, vr = head(buf, pos)
+            group, elem, vr, length = element(buf, pos)
             if group == 0xFFFE:
                 return None  # an item or delimiter outside any sequence: pydicom stops there
             tag = group << 16 | elem
-            if vr in long_vrs:
+            if vr in short_vrs:
+                pos += 8
+            elif vr in long_vrs:
                 if pos + 12 > end:
                     reader.pos = pos
                     reader.need(12)
                     buf, pos, end = reader.buf, reader.pos, len(reader.buf)
                 length = u32(buf, pos + 8)[0]
                 pos += 12
-            elif vr in short_vrs:
-                length = u16(buf, pos + 6)[0]
-                pos += 8
             else:
                 return None  # a corrupt element
             if length == UNDEFINED:
@@ -269,7 +272,10 @@ def scan_header(fp: BinaryIO) -> dict[str, Any] | None:
                     if b"\x1b" in raw:
                         return None  # an ISO 2022 escape sequence: pydicom decodes it
                     non_ascii_text = non_ascii_text or not raw.isascii()
-                out[keyword] = _convert(raw, dict_vr)
+                if dict_vr == "US" or b"\\" in raw:
+                    out[keyword] = _convert(raw, dict_vr)
+                else:  # one text value (the common element): _convert's result, inline
+                    out[keyword] = raw.decode("latin-1").strip(" \x00") or None
                 continue
             if group == 0x0002:
                 if in_data_set or length % BINARY_SIZES.get(vr, 1):

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeAlias, cast
 
 from spondy_annotate.dicom._deflate import RefusedDataSet, dcmread_bounded
-from spondy_annotate.dicom._fastscan import scan_header
+from spondy_annotate.dicom._fastscan import CHUNK, scan_header
 from spondy_annotate.dicom.records import FrameGeometry, HeaderRecord
 from spondy_annotate.errors import one_line
 
@@ -86,7 +86,7 @@ def open_regular(path: str | os.PathLike[str]) -> tuple[io.BufferedReader, os.st
     if not stat.S_ISREG(st.st_mode):
         raw.close()
         raise NotAnImage(f"not a regular file ({file_kind(st.st_mode)})")
-    fp = _BoundedReader(raw)
+    fp = _BoundedReader(raw, 2 * CHUNK)  # the first CHUNK bytes, read twice, in one read
     fp.size = st.st_size
     return fp, st
 
@@ -108,17 +108,25 @@ def _parts(value: Any) -> list[str]:
 def _text(value: Any) -> str:
     # interned: the same UIDs, dates and names repeat in every file of a series, and an index of
     # 100,000 files holds one copy of each (see benchmarks/index_scaling.py)
+    if value.__class__ is str and "\\" not in value:  # one value (the common case): no list
+        return sys.intern(value.strip(_PADDING))
     return sys.intern("\\".join(_parts(value)))
 
 
 def to_float(value: Any) -> float | None:
     """The (first) value as a finite float, or None."""
-    parts = _parts(value)
+    if value.__class__ is str and "\\" not in value:  # one value (the common case): no list
+        first = value.strip(_PADDING)
+    else:
+        parts = _parts(value)
+        first = parts[0] if parts else ""
+    if not first:
+        return None
     try:
-        f = float(parts[0]) if parts and parts[0] else None
+        f = float(first)
     except ValueError:
         return None
-    return f if f is not None and math.isfinite(f) else None
+    return f if math.isfinite(f) else None
 
 
 def to_int(value: Any) -> int | None:
@@ -128,10 +136,10 @@ def to_int(value: Any) -> int | None:
 
 def _floats(value: Any, n: int) -> tuple[float, ...] | None:
     try:
-        out = tuple(float(v) for v in _parts(value))
+        out = tuple(map(float, _parts(value)))
     except ValueError:
         return None
-    if len(out) != n or not all(math.isfinite(v) for v in out):
+    if len(out) != n or not all(map(math.isfinite, out)):
         return None
     return out
 
@@ -222,18 +230,23 @@ def pixel_spacing_value(ds: DatasetLike) -> Any:
     )
 
 
-def _spacing(ds: DatasetLike) -> tuple[float, float] | None:
-    value = pixel_spacing_value(ds)
+def _spacing(ds: DatasetLike, enhanced: bool) -> tuple[float, float] | None:
+    value = pixel_spacing_value(ds) if enhanced else ds.get("PixelSpacing")
     spacing = _floats(value, 2) if value is not None else None
     return cast("tuple[float, float] | None", spacing)
 
 
-def _enhanced_or_classic(ds: DatasetLike, keyword: str, sequence: str, nested: str) -> Any:
+def _enhanced_or_classic(
+    ds: DatasetLike, keyword: str, sequence: str, nested: str, enhanced: bool
+) -> Any:
+    """The classic attribute, else (``enhanced``: the dataset has functional groups) the
+    shared, then the first frame's functional group attribute."""
     value = ds.get(keyword)
-    if value is None:
+    if value is None and enhanced:
         value = group_attr(ds, None, sequence, nested)
-    if value is None:
-        value = group_attr(ds, first_item(ds, "PerFrameFunctionalGroupsSequence"), sequence, nested)
+        if value is None:
+            first = first_item(ds, "PerFrameFunctionalGroupsSequence")
+            value = group_attr(ds, first, sequence, nested)
     return value
 
 
@@ -266,70 +279,66 @@ def header_from_dataset(
 
     ``ds`` is a pydicom dataset or the fast scanner's keyword mapping.
     """
-    if not ds.get("SeriesInstanceUID"):
+    get = ds.get
+    if not get("SeriesInstanceUID"):
         raise NotAnImage("no SeriesInstanceUID (0020,000E)")
-    sop_class = _text(ds.get("SOPClassUID"))
+    sop_class = _text(get("SOPClassUID"))
     if sop_class not in COMMON_IMAGE_SOP_CLASSES:
         name = _sop_class_name(sop_class)
         if "Image Storage" not in name and name != sop_class and name != "unknown SOP class":
             raise NotAnImage(f"not an image ({name})")
-    rows, columns = ds.get("Rows"), ds.get("Columns")
+    rows, columns = get("Rows"), get("Columns")
     if not rows or not columns:
         raise NotAnImage(f"not an image ({_sop_class_name(sop_class)}: no Rows/Columns)")
     meta = getattr(ds, "file_meta", None) or ds
-    tsyntax = _text(meta.get("TransferSyntaxUID"))
+    # Functional groups (an Enhanced image) hold what a classic image has at the top level.
+    enhanced = "SharedFunctionalGroupsSequence" in ds or "PerFrameFunctionalGroupsSequence" in ds
+
+    def grouped(keyword: str, sequence: str, nested: str) -> float | None:
+        return to_float(_enhanced_or_classic(ds, keyword, sequence, nested, enhanced))
+
+    contrast = get("ContrastBolusAgent")
+    if not contrast and enhanced:
+        contrast = group_attr(ds, None, "ContrastBolusUsageSequence", "ContrastBolusAgentNumber")
     return HeaderRecord(
         path=path,
         size=size,
         mtime_ns=mtime_ns,
-        patient_id=_text(ds.get("PatientID")),
-        study_instance_uid=_text(ds.get("StudyInstanceUID")),
-        study_date=_text(ds.get("StudyDate")),
-        study_time=_text(ds.get("StudyTime")),
-        study_description=_text(ds.get("StudyDescription")),
-        series_instance_uid=_text(ds.get("SeriesInstanceUID")),
-        series_number=to_int(ds.get("SeriesNumber")),
-        series_description=_text(ds.get("SeriesDescription")),
-        modality=_text(ds.get("Modality")),
-        sop_class_uid=_text(ds.get("SOPClassUID")),
-        sop_instance_uid=_text(ds.get("SOPInstanceUID")),
-        frame_of_reference_uid=_text(ds.get("FrameOfReferenceUID")),
-        transfer_syntax=tsyntax,
+        patient_id=_text(get("PatientID")),
+        study_instance_uid=_text(get("StudyInstanceUID")),
+        study_date=_text(get("StudyDate")),
+        study_time=_text(get("StudyTime")),
+        study_description=_text(get("StudyDescription")),
+        series_instance_uid=_text(get("SeriesInstanceUID")),
+        series_number=to_int(get("SeriesNumber")),
+        series_description=_text(get("SeriesDescription")),
+        modality=_text(get("Modality")),
+        sop_class_uid=sop_class,
+        sop_instance_uid=_text(get("SOPInstanceUID")),
+        frame_of_reference_uid=_text(get("FrameOfReferenceUID")),
+        transfer_syntax=_text(meta.get("TransferSyntaxUID")),
         rows=int(rows),
         columns=int(columns),
-        number_of_frames=to_int(ds.get("NumberOfFrames")) or 1,
-        pixel_spacing=_spacing(ds),
-        slice_thickness=to_float(
-            _enhanced_or_classic(ds, "SliceThickness", "PixelMeasuresSequence", "SliceThickness")
+        number_of_frames=to_int(get("NumberOfFrames")) or 1,
+        pixel_spacing=_spacing(ds, enhanced),
+        slice_thickness=grouped("SliceThickness", "PixelMeasuresSequence", "SliceThickness"),
+        spacing_between_slices=grouped(
+            "SpacingBetweenSlices", "PixelMeasuresSequence", "SpacingBetweenSlices"
         ),
-        spacing_between_slices=to_float(
-            _enhanced_or_classic(
-                ds, "SpacingBetweenSlices", "PixelMeasuresSequence", "SpacingBetweenSlices"
-            )
+        scanning_sequence=_text(get("ScanningSequence") or get("EchoPulseSequence")),
+        sequence_variant=_text(get("SequenceVariant")),
+        scan_options=_text(get("ScanOptions")),
+        repetition_time=grouped(
+            "RepetitionTime", "MRTimingAndRelatedParametersSequence", "RepetitionTime"
         ),
-        scanning_sequence=_text(ds.get("ScanningSequence") or ds.get("EchoPulseSequence")),
-        sequence_variant=_text(ds.get("SequenceVariant")),
-        scan_options=_text(ds.get("ScanOptions")),
-        repetition_time=to_float(
-            _enhanced_or_classic(
-                ds, "RepetitionTime", "MRTimingAndRelatedParametersSequence", "RepetitionTime"
-            )
-        ),
-        echo_time=to_float(
-            _enhanced_or_classic(ds, "EchoTime", "MREchoSequence", "EffectiveEchoTime")
-        ),
-        inversion_time=to_float(
-            _enhanced_or_classic(ds, "InversionTime", "MRModifierSequence", "InversionTimes")
-        ),
-        contrast_agent=_text(
-            ds.get("ContrastBolusAgent")
-            or group_attr(ds, None, "ContrastBolusUsageSequence", "ContrastBolusAgentNumber")
-        ),
-        magnetic_field_strength=to_float(ds.get("MagneticFieldStrength")),
-        image_type=_text(ds.get("ImageType")),
-        instance_number=to_int(ds.get("InstanceNumber")),
-        samples_per_pixel=to_int(ds.get("SamplesPerPixel")) or 1,
-        photometric_interpretation=_text(ds.get("PhotometricInterpretation")).upper(),
+        echo_time=grouped("EchoTime", "MREchoSequence", "EffectiveEchoTime"),
+        inversion_time=grouped("InversionTime", "MRModifierSequence", "InversionTimes"),
+        contrast_agent=_text(contrast),
+        magnetic_field_strength=to_float(get("MagneticFieldStrength")),
+        image_type=_text(get("ImageType")),
+        instance_number=to_int(get("InstanceNumber")),
+        samples_per_pixel=to_int(get("SamplesPerPixel")) or 1,
+        photometric_interpretation=_text(get("PhotometricInterpretation")).upper(),
         frames=frame_geometries(ds),
     )
 
@@ -348,8 +357,13 @@ def _junk_reason(fp: BinaryIO, head: bytes, has_marker: bool) -> str | None:
             return "corrupt DICOM: no file meta information after the 'DICM' marker"
         return "not DICOM (no 'DICM' marker, and it does not begin with a DICOM element)"
     if has_marker and head[132:138] == b"\x02\x00\x00\x00UL" and len(head) >= 144:
-        fp.seek(144 + int.from_bytes(head[140:144], "little"))  # past the group length
-        if fp.read(2) == b"\x00\x00":
+        start = 144 + int.from_bytes(head[140:144], "little")  # past the group length
+        if start + 2 <= len(head):
+            first = head[start : start + 2]
+        else:
+            fp.seek(start)
+            first = fp.read(2)
+        if first == b"\x00\x00":
             return "corrupt DICOM: zeros where the data set should begin"
     return None
 
@@ -367,7 +381,7 @@ def read_header(path: str | os.PathLike[str]) -> HeaderRecord:
     try:
         fp, st = open_regular(path)
         with fp:
-            head = fp.read(144)
+            head = fp.read(CHUNK)  # from the buffer: the scanner reads it again
             if len(head) == 0:
                 raise NotAnImage("empty file (0 bytes)")
             has_marker = len(head) >= 132 and head[128:132] == b"DICM"

@@ -408,6 +408,8 @@ def _index_files(
     logger.info("reading headers of %d of %d files below %s", len(todo), len(stats), root)
     fresh: list[HeaderRecord | SkippedFile] = []
     for batch in iter_headers(todo, workers=workers):
+        if not fresh:  # the workers have started: numpy (series_rows) loads while they read
+            import spondy_annotate.dicom.stacks  # noqa: F401
         fresh += batch
         if store:
             records = [r for r in batch if isinstance(r, HeaderRecord)]

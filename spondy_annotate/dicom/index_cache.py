@@ -19,6 +19,7 @@ import urllib.parse
 from collections.abc import Iterable, Mapping
 from contextlib import closing
 from dataclasses import fields
+from operator import attrgetter
 from typing import Any
 
 from spondy_annotate.dicom.records import FrameGeometry, HeaderRecord
@@ -30,14 +31,16 @@ FileStat = tuple[int, int]  # (size, mtime_ns)
 #: HeaderRecord's field names, ``frames`` last (records are stored as JSON lists).
 _FIELDS = tuple(f.name for f in fields(HeaderRecord))
 assert _FIELDS[-1] == "frames"
+#: A record's values but its frames, in order (one C call).
+_VALUES = attrgetter(*_FIELDS[:-1])
+_FRAME_VALUES = attrgetter("position", "orientation", "split_keys", "frame", "assumed")
+#: The same text as ``json.dumps(values, separators=(",", ":"))``, without building an
+#: encoder per record.
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 
 def _encode(record: HeaderRecord) -> str:
-    values = [getattr(record, name) for name in _FIELDS]
-    values[-1] = [
-        [f.position, f.orientation, f.split_keys, f.frame, f.assumed] for f in record.frames
-    ]
-    return json.dumps(values, separators=(",", ":"))
+    return _ENCODER.encode((*_VALUES(record), [_FRAME_VALUES(f) for f in record.frames]))
 
 
 def _decode(text: str) -> HeaderRecord:

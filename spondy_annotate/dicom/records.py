@@ -10,7 +10,8 @@ imports neither numpy nor pandas, so that re-opening an unchanged export starts 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from operator import attrgetter
 from typing import Any
 
 #: PhotometricInterpretation values of colour images (PS3.3 C.7.6.3.1.2); grey ones are
@@ -62,6 +63,16 @@ class FrameGeometry:
     frame: int = 0
     assumed: bool = False
 
+    def __reduce__(self) -> tuple[type[FrameGeometry], tuple[Any, ...]]:
+        # pickled as the arguments (the dataclass default pickles field by field: slower)
+        return FrameGeometry, (
+            self.position,
+            self.orientation,
+            self.split_keys,
+            self.frame,
+            self.assumed,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class HeaderRecord:
@@ -108,6 +119,10 @@ class HeaderRecord:
     photometric_interpretation: str
     frames: tuple[FrameGeometry, ...]
 
+    def __reduce__(self) -> tuple[type[HeaderRecord], tuple[Any, ...]]:
+        # pickled as the arguments, in one C call: worker processes send records to the index
+        return HeaderRecord, _header_values(self)
+
     @property
     def colour(self) -> str:
         """The colour model of a colour image (``"RGB"``, ``"YBR_FULL_422"``,
@@ -117,6 +132,10 @@ class HeaderRecord:
         if self.samples_per_pixel > 1 or self.photometric_interpretation in COLOUR_MODELS:
             return self.photometric_interpretation or f"{self.samples_per_pixel} samples per pixel"
         return ""
+
+
+#: A header record's field values, in order (a tuple).
+_header_values = attrgetter(*(f.name for f in fields(HeaderRecord)))
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from qtpy.QtWidgets import (
 from spondy_annotate.grading.rubric import CASE_ITEM, FieldKind
 from spondy_napari._qt.blinding import labs_allowed
 from spondy_napari._qt.field_rows import STYLE, FieldRow
+from spondy_napari._registry import real_viewer
 from spondy_napari.grading.controller import GradingController
 from spondy_napari.grading.keys import BACKTAB, DELETE, ESCAPE, RETURN, TAB
 from spondy_napari.reading_room.room import reading_room_for
@@ -293,7 +294,7 @@ class GradingPanel(QWidget):
 
     def _canvas(self) -> QWidget | None:
         """napari's canvas widget (private napari attributes; None if they moved)."""
-        qt_viewer = getattr(self.viewer.window, "_qt_viewer", None)
+        qt_viewer = getattr(real_viewer(self.viewer).window, "_qt_viewer", None)
         canvas = getattr(getattr(qt_viewer, "canvas", None), "native", None)
         return canvas if isinstance(canvas, QWidget) else None
 

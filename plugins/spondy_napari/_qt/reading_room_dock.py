@@ -35,6 +35,7 @@ from spondy_napari._qt.gui_thread import call_in_gui_thread
 from spondy_napari._qt.help_overlay import HelpOverlay, overlay_parent
 from spondy_napari._qt.slice_numbers import SliceNumbers
 from spondy_napari._qt.worklist import WorklistWidget
+from spondy_napari._registry import real_viewer
 from spondy_napari.reading_room.keys import bind_keys, unbind_keys
 from spondy_napari.reading_room.readout import Readout
 from spondy_napari.reading_room.room import ReadingRoom
@@ -247,7 +248,9 @@ class ReadingRoomWidget(QWidget):
             for dock in self._hidden_docks:
                 dock.setVisible(False)
             shown = False
-        canvas = getattr(getattr(self.viewer.window, "_qt_viewer", None), "canvas", None)
+        canvas = getattr(
+            getattr(real_viewer(self.viewer).window, "_qt_viewer", None), "canvas", None
+        )
         native = getattr(canvas, "native", None)
         if isinstance(native, QWidget):
             native.setFocus()

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from spondy_napari._registry import real_viewer
+
 if TYPE_CHECKING:
     from spondy_napari.reading_room.room import ReadingRoom
 
@@ -21,7 +23,7 @@ class SliceNumbers:
 
     def __init__(self, room: ReadingRoom) -> None:
         self.room = room
-        dims = getattr(getattr(room.viewer.window, "_qt_viewer", None), "dims", None)
+        dims = getattr(getattr(real_viewer(room.viewer).window, "_qt_viewer", None), "dims", None)
         sliders = getattr(dims, "slider_widgets", [])
         self.slider: Any = sliders[0] if sliders else None
         if self.slider is None:

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QApplication, QDockWidget, QWidget
 
+from spondy_napari._registry import real_viewer
+
 if TYPE_CHECKING:
     import napari
 
@@ -22,7 +24,7 @@ DOCK_WIDTH = 300
 
 def maximise(viewer: napari.Viewer) -> None:
     """Give the window the whole screen (also where no window manager maximises it)."""
-    window = viewer.window._qt_window
+    window = real_viewer(viewer).window._qt_window
     screen = window.screen()
     if screen is not None:
         window.setGeometry(screen.availableGeometry())
@@ -31,7 +33,7 @@ def maximise(viewer: napari.Viewer) -> None:
 
 def hide_layer_docks(viewer: napari.Viewer) -> None:
     """Give the images the room of napari's layer list and controls (Window menu shows them)."""
-    qt_viewer = getattr(viewer.window, "_qt_viewer", None)
+    qt_viewer = getattr(real_viewer(viewer).window, "_qt_viewer", None)
     for name in ("dockLayerList", "dockLayerControls"):
         dock = getattr(qt_viewer, name, None)
         if dock is not None and hasattr(dock, "setVisible"):
@@ -40,7 +42,7 @@ def hide_layer_docks(viewer: napari.Viewer) -> None:
 
 def narrow_docks(viewer: napari.Viewer, widgets: list[QWidget]) -> None:
     """Make the docks holding ``widgets`` as narrow as their contents allow."""
-    window = viewer.window._qt_window
+    window = real_viewer(viewer).window._qt_window
     QApplication.processEvents()  # the docks are laid out first: then they can be resized
     docks = []
     for widget in widgets:

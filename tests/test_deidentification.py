@@ -83,6 +83,7 @@ def run(tmp_path_factory):
     return tmp, export
 
 
+@pytest.mark.slow
 def test_outputs_carry_no_identifiers(run, capsys, caplog, monkeypatch):
     tmp, export = run
     caplog.set_level(logging.DEBUG)
@@ -103,16 +104,32 @@ def test_outputs_carry_no_identifiers(run, capsys, caplog, monkeypatch):
     for fmt in ("csv", "xlsx", "parquet"):
         assert main(["export", "--db", str(db), "--out", str(outputs / f"gradings.{fmt}")]) == 0
     status = main(
-        ["analyze", "--db", str(db), "--labs", str(tmp / "labs.csv"), "--out",
-         str(outputs / "report"), "--bootstrap", "50"]
+        [
+            "analyze",
+            "--db",
+            str(db),
+            "--labs",
+            str(tmp / "labs.csv"),
+            "--out",
+            str(outputs / "report"),
+            "--bootstrap",
+            "50",
+        ]
     )
     assert status == 3  # the two bad lab rows are reported, the analysis still ran
-    assert main(["export", "--db", str(tmp / "missing.sqlite"), "--out", str(outputs / "x.csv")]) == 1
+    assert (
+        main(["export", "--db", str(tmp / "missing.sqlite"), "--out", str(outputs / "x.csv")]) == 1
+    )
     captured = capsys.readouterr()
     texts = {"stdout": captured.out, "stderr": captured.err, "log": caplog.text}
     written = [p for p in outputs.rglob("*") if p.is_file()]
-    assert {p.name for p in written} >= {"gradings.csv", "gradings.xlsx", "gradings.parquet",
-                                        "report.html", "correlations.csv"}
+    assert {p.name for p in written} >= {
+        "gradings.csv",
+        "gradings.xlsx",
+        "gradings.parquet",
+        "report.html",
+        "correlations.csv",
+    }
     for path in written:
         texts[str(path)] = path.read_bytes().decode("latin-1")
     secrets = identifiers(export)

@@ -57,9 +57,7 @@ def test_import_linter_refuses_a_core_module_that_opens_the_viewer(tmp_path):
 
 @pytest.mark.slow
 def test_type_checker_passes_on_the_core():
-    out = subprocess.run(
-        [sys.executable, "-m", "mypy"], capture_output=True, text=True, cwd=ROOT
-    )
+    out = subprocess.run([sys.executable, "-m", "mypy"], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stdout[-3000:]
     assert "Success: no issues found" in out.stdout
 

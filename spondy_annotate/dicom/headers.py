@@ -110,6 +110,8 @@ def _text(value: Any) -> str:
     # 100,000 files holds one copy of each (see benchmarks/index_scaling.py)
     if value.__class__ is str and "\\" not in value:  # one value (the common case): no list
         return sys.intern(value.strip(_PADDING))
+    if value is None:
+        return ""
     return sys.intern("\\".join(_parts(value)))
 
 
@@ -117,6 +119,8 @@ def to_float(value: Any) -> float | None:
     """The (first) value as a finite float, or None."""
     if value.__class__ is str and "\\" not in value:  # one value (the common case): no list
         first = value.strip(_PADDING)
+    elif value is None:
+        return None
     else:
         parts = _parts(value)
         first = parts[0] if parts else ""

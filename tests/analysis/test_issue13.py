@@ -104,6 +104,7 @@ def test_items_differing_in_punctuation_get_their_own_figure(labs_path: Path) ->
     )
 
 
+@pytest.mark.slow
 def test_dollar_signs_in_names_are_drawn_as_text(labs_path: Path, tmp_path: Path) -> None:
     """A ``$`` used to start mathtext and crash half-way through writing the report."""
     gradings = COHORT.gradings.copy()

@@ -76,6 +76,7 @@ def assert_no_identifiers(text: str) -> None:
     assert not leaked, leaked[:5]
 
 
+@pytest.mark.slow
 def test_end_to_end_with_rejected_rows(
     inputs: tuple[Path, Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -129,6 +130,7 @@ def test_end_to_end_with_rejected_rows(
     assert_no_identifiers(all_output_text(out))
 
 
+@pytest.mark.slow
 def test_html_report_is_self_contained(inputs: tuple[Path, Path, Path], tmp_path: Path) -> None:
     labs, _, grads = inputs
     out = tmp_path / "out"
@@ -158,6 +160,7 @@ def test_html_report_is_self_contained(inputs: tuple[Path, Path, Path], tmp_path
     assert_no_identifiers(page)
 
 
+@pytest.mark.slow
 def test_include_identifiers_only_in_the_per_case_tables(
     inputs: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:
@@ -260,6 +263,7 @@ def graded_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
     return db, case_ids
 
 
+@pytest.mark.slow
 def test_db_source(
     inputs: tuple[Path, Path, Path],
     graded_db: tuple[Path, dict[str, str]],
@@ -301,6 +305,7 @@ def test_exported_table_analyses_like_the_database(
     pd.testing.assert_frame_equal(from_file.correlations, from_db.correlations)
 
 
+@pytest.mark.slow
 def test_write_report_replaces_files_and_returns_paths(tmp_path: Path) -> None:
     labs = read_labs(write_synthetic_cohort(tmp_path / "in")[0])
     result = analyze(COHORT.gradings, labs.values, AnalysisSettings(bootstrap=0))
@@ -344,6 +349,7 @@ def test_core_stays_headless() -> None:
 # ------------------------------------------------------------------------------ run_analysis
 
 
+@pytest.mark.slow
 def test_run_analysis_returns_everything_the_front_ends_show(
     inputs: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:
@@ -380,6 +386,7 @@ def test_run_analysis_without_report(inputs: tuple[Path, Path, Path]) -> None:
     assert shown.summary == run.summary
 
 
+@pytest.mark.slow
 def test_run_analysis_errors(inputs: tuple[Path, Path, Path], tmp_path: Path) -> None:
     from spondy_annotate.analysis.pipeline import run_analysis
     from spondy_annotate.errors import SpondyError

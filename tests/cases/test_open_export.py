@@ -18,9 +18,16 @@ T1 = {"tr": 550.0, "te": 10.0, "ti": None, "scanning_sequence": "SE"}
 
 def _study(root, patient, date, uid, seed):
     for n, desc in enumerate(("SAG STIR", "SAG T1"), start=1):
-        write_series(root / patient / date, patient_id=patient, study_uid=uid, study_date=date,
-                     description=desc, series_number=n, seed=seed + n,
-                     **(T1 if "T1" in desc else {}))
+        write_series(
+            root / patient / date,
+            patient_id=patient,
+            study_uid=uid,
+            study_date=date,
+            description=desc,
+            series_number=n,
+            seed=seed + n,
+            **(T1 if "T1" in desc else {}),
+        )
 
 
 @pytest.fixture
@@ -45,7 +52,9 @@ def test_second_open_of_an_unchanged_export_reads_no_header(export, tmp_path):
     assert first.folder == export and first.db_path == db and db.is_file()
     assert first.index.headers_read == len(_files(export)) == 60
     assert {c.patient_id: c.status for c in first.cases} == {
-        "P1": CaseStatus.READY, "P2": CaseStatus.INCOMPLETE, "P3": CaseStatus.NEEDS_CHOICE,
+        "P1": CaseStatus.READY,
+        "P2": CaseStatus.INCOMPLETE,
+        "P3": CaseStatus.NEEDS_CHOICE,
     }
     assert [p.label for p in first.cases[0].pairs] == ["SAG STIR", "SAG T1"]
     again = open_export(export, cache=db)
@@ -83,8 +92,12 @@ def test_without_cache_every_header_is_read_and_no_database_is_made(export):
 
 def test_choices_and_progress_are_passed_on(export):
     calls = []
-    opened = open_export(export, cache=False, choices={"P3": ("1", "3")},
-                         progress=lambda done, total: calls.append((done, total)))
+    opened = open_export(
+        export,
+        cache=False,
+        choices={"P3": ("1", "3")},
+        progress=lambda done, total: calls.append((done, total)),
+    )
     p3 = opened.cases[2]
     assert p3.status is CaseStatus.READY and p3.followup.study_instance_uid == "1.2.3.32"
     assert calls[-1] == (60, 60)
@@ -115,8 +128,7 @@ def test_reopening_an_unchanged_export_loads_no_heavy_library(export, tmp_path, 
         "print(sorted(m for m in ('pandas', 'numpy', 'pydicom') if m in sys.modules), "
         "file=sys.stderr)\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stderr.strip() == "[]"
     out = done.stdout if fmt else done.stdout.split("\n\n")[0] + "\n"
     assert out.count("\n") == lines  # the header and 12 series (JSON: one series a line)

@@ -18,8 +18,16 @@ def study(root, patient, date, uid, *, seed=0, sequences=("SAG STIR", "SAG T1"))
         params = dict(T1) if "T1" in desc else {}
         if desc.startswith("AX"):
             params.update(orientation=AXIAL, tr=3500.0, te=100.0, ti=None, scanning_sequence="SE")
-        write_series(root / patient / date, patient_id=patient, study_uid=uid, study_date=date,
-                     description=desc, series_number=n, seed=seed + n, **params)
+        write_series(
+            root / patient / date,
+            patient_id=patient,
+            study_uid=uid,
+            study_date=date,
+            description=desc,
+            series_number=n,
+            seed=seed + n,
+            **params,
+        )
 
 
 @pytest.fixture
@@ -51,9 +59,15 @@ def test_pairs_baseline_followup_and_flags_others(export):
 
 def test_records_and_the_dataframe_give_the_same_cases(export):
     # a one-slice series without SeriesNumber: None in the rows, NaN in the DataFrame
-    write_series(export.root / "P2" / "20240201", patient_id="P2", study_uid="1.2.3.21",
-                 study_date="20240201", description="LOCALIZER", slices=1,
-                 extra={"SeriesNumber": None})
+    write_series(
+        export.root / "P2" / "20240201",
+        patient_id="P2",
+        study_uid="1.2.3.21",
+        study_date="20240201",
+        description="LOCALIZER",
+        slices=1,
+        extra={"SeriesNumber": None},
+    )
     index = index_folder(export.root)
     assert index.series["series_number"].isna().any()
     assert find_cases(index.records) == find_cases(index.series)
@@ -120,7 +134,10 @@ def test_rules_file_changes_the_protocol(export, tmp_path):
     [
         ("[[protocol]]\norientation = 'oblique'\nsequence = 'T1'\n", "orientation 'oblique'"),
         ("[[protocol]]\norientation = 'axial'\nsequence = 'T9'\n", "sequence 'T9'"),
-        ("[sequence]\nt1 = ['(']\n[[protocol]]\norientation='axial'\nsequence='T1'\n", "invalid pattern"),
+        (
+            "[sequence]\nt1 = ['(']\n[[protocol]]\norientation='axial'\nsequence='T1'\n",
+            "invalid pattern",
+        ),
         ("name = \n", "invalid TOML"),
         ("name = 'x'\n", "no \\[\\[protocol\\]\\] entries"),
     ],

@@ -20,13 +20,36 @@ def messy_export(tmp_path):
     study_a1, study_a2 = "1.2.826.0.1.3680043.8.498.1", "1.2.826.0.1.3680043.8.498.2"
     write_series(root / "A" / "X1", patient_id="P1", study_uid=study_a1, description="SAG STIR")
     write_series(
-        root / "A" / "X1", patient_id="P1", study_uid=study_a1, description="SAG T1 TSE",
-        series_number=2, tr=550, te=10, ti=None, scanning_sequence="SE", seed=1,
+        root / "A" / "X1",
+        patient_id="P1",
+        study_uid=study_a1,
+        description="SAG T1 TSE",
+        series_number=2,
+        tr=550,
+        te=10,
+        ti=None,
+        scanning_sequence="SE",
+        seed=1,
     )
-    write_series(root / "A" / "X2" / "deep", patient_id="P1", study_uid=study_a2,
-                 study_date="20240221", description="SAG STIR", seed=2)
-    write_series(root / "B", patient_id="P2", description="AX T2", orientation=AXIAL,
-                 tr=3500, te=100, ti=None, scanning_sequence="SE", seed=3)
+    write_series(
+        root / "A" / "X2" / "deep",
+        patient_id="P1",
+        study_uid=study_a2,
+        study_date="20240221",
+        description="SAG STIR",
+        seed=2,
+    )
+    write_series(
+        root / "B",
+        patient_id="P2",
+        description="AX T2",
+        orientation=AXIAL,
+        tr=3500,
+        te=100,
+        ti=None,
+        scanning_sequence="SE",
+        seed=3,
+    )
     write_enhanced(root / "B" / "ENH0001", patient_id="P2", frames=6)
     junk = root / "junk"
     junk.mkdir()
@@ -126,9 +149,23 @@ def test_bad_folders(tmp_path, make, message, capsys):
 def test_cli_json_and_csv(messy_export, capsys):
     assert main(["index", str(messy_export), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    keys = {"patient_id", "study_instance_uid", "study_date", "series_instance_uid",
-            "series_number", "series_description", "modality", "orientation", "num_images",
-            "rows", "columns", "pixel_spacing", "slice_spacing", "transfer_syntaxes", "files"}
+    keys = {
+        "patient_id",
+        "study_instance_uid",
+        "study_date",
+        "series_instance_uid",
+        "series_number",
+        "series_description",
+        "modality",
+        "orientation",
+        "num_images",
+        "rows",
+        "columns",
+        "pixel_spacing",
+        "slice_spacing",
+        "transfer_syntaxes",
+        "files",
+    }
     assert keys <= set(data["series"][0])
     assert len(data["series"]) == 5 and len(data["skipped"]) == 6
     assert {"path", "reason"} == set(data["skipped"][0])
@@ -217,7 +254,7 @@ def test_colour_series_is_listed_but_never_paired(tmp_path):
 
 def test_index_csv_neutralises_formula_cells(tmp_path, capsys):
     """A series description a spreadsheet would evaluate is written as text (leading ')."""
-    write_series(tmp_path / "s", description="=HYPERLINK(\"http://x\")", patient_id="@P1")
+    write_series(tmp_path / "s", description='=HYPERLINK("http://x")', patient_id="@P1")
     assert main(["index", str(tmp_path), "--csv", "--no-cache"]) == 0
     out = capsys.readouterr().out
     assert "'=HYPERLINK" in out and "'@P1" in out

@@ -79,6 +79,7 @@ def make_export(root: Path) -> None:
             (folder / f"IM{k:05d}").write_bytes(one.replace(b"77777.77", b"%08.2f" % (4.0 * k)))
 
 
+@pytest.mark.slow
 def test_twenty_thousand_files_index_in_bounded_memory(tmp_path):
     root = tmp_path / "export"
     root.mkdir()

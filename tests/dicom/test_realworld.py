@@ -27,7 +27,8 @@ def index():
 def series(index, number: int, description: str) -> dict:
     """The one series with this number and description."""
     rows = [
-        r for r in index.rows
+        r
+        for r in index.rows
         if r["series_number"] == number and r["series_description"] == description
     ]
     assert len(rows) == 1, (number, description)
@@ -49,8 +50,11 @@ def test_philips_slices_5_5_mm_apart_not_5(index):
     assert row["slice_spacing"] == pytest.approx(5.5)
     vol = load_series(row["files"])
     reader = sitk.ImageSeriesReader()
-    reader.SetFileNames(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(
-        os.path.dirname(row["files"][0]), row["series_instance_uid"]))
+    reader.SetFileNames(
+        sitk.ImageSeriesReader.GetGDCMSeriesFileNames(
+            os.path.dirname(row["files"][0]), row["series_instance_uid"]
+        )
+    )
     img = reader.Execute()
     assert vol.spacing == pytest.approx(img.GetSpacing()[::-1], abs=1e-4)
     assert vol.origin == pytest.approx(img.GetOrigin(), abs=1e-3)

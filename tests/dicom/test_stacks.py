@@ -29,7 +29,9 @@ def test_sorts_along_normal_not_input_order():
 def test_sagittal_normal_runs_right_to_left():
     # sagittal IOP (0,1,0 / 0,0,-1): normal is -x, so positions sorted by decreasing x
     xs = [10.0, -10.0, 0.0]
-    frames = [FrameGeometry((x, 0.0, 0.0), SAGITTAL, ("", "", "", "", "", i)) for i, x in enumerate(xs)]
+    frames = [
+        FrameGeometry((x, 0.0, 0.0), SAGITTAL, ("", "", "", "", "", i)) for i, x in enumerate(xs)
+    ]
     (stack,) = plan_stacks(frames)
     assert [xs[i] for i in stack.indices] == [10.0, 0.0, -10.0]
     assert stack.plane == "sagittal"

@@ -43,6 +43,7 @@ def test_bad_option_is_a_notification(make_napari_viewer, cohort_files, notices)
     assert notices == [("show_error", "Analysis: choose at least one lab test")]
 
 
+@pytest.mark.slow
 def test_analysis_shows_table_and_figures(
     make_napari_viewer, qtbot, cohort_files, tmp_path, notices
 ):

@@ -196,6 +196,7 @@ def test_disc_line_measures_in_patient_mm(make_napari_viewer, qtbot, export):
     assert ctx.viewer.layers.selection.active is room.layers[room.current_side]
 
 
+@pytest.mark.slow
 @pytest.mark.gui
 def test_reopen_resumes_case_offset_and_answers(make_napari_viewer, qtbot, export):
     ctx = open_viewer(make_napari_viewer, qtbot, export, reader="r1")

@@ -352,6 +352,7 @@ def test_widget_contribution_opens_from_the_plugin_menu(make_napari_viewer):
     assert [layer.name for layer in viewer.layers] == ["Baseline", "Follow-up"]
 
 
+@pytest.mark.slow
 def test_cli_screenshot(tmp_path, small_export):
     out = tmp_path / "shot.png"
     # through the core's command line: `open` is the plugin's, found by its entry point

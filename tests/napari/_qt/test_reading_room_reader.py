@@ -97,6 +97,7 @@ def slices(room) -> tuple[int, int]:
 
 
 # ------------------------------------------------------------------ the offset comes back
+@pytest.mark.slow
 @pytest.mark.parametrize("when", ["before the folder", "while loading", "after the first case"])
 def test_offset_is_restored_whenever_the_reader_gives_their_name(
     make_napari_viewer, qtbot, export, when

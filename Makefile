@@ -27,7 +27,7 @@ test-oldest:
 	python3 -m venv $(OLDEST)
 	$(OLDEST)/bin/python -m pip install --quiet -c .ci/constraints-oldest.txt numpy pandas scipy \
 		scikit-learn matplotlib openpyxl pyarrow pillow statsmodels krippendorff "pydicom>=3.0" \
-		platformdirs pytest hypothesis
+		platformdirs pytest pytest-xvfb hypothesis
 	PYTHONPATH=. $(OLDEST)/bin/python -m pytest -p no:cacheprovider tests/analysis tests/labs
 
 bench: setup

@@ -96,6 +96,8 @@ BIG_OR_IMPLICIT = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.2", "1.2.840.10008.1.
 UNDEFINED = 0xFFFFFFFF
 META_UIDS = {0x00020002: "MediaStorageSOPClassUID", 0x00020010: "TransferSyntaxUID"}
 SPECIFIC_CHARACTER_SET = 0x00080005
+#: The data set tags the scan acts on besides the wanted ones.
+_SPECIAL = FALLBACK_TAGS | PIXEL_TAGS | {SPECIFIC_CHARACTER_SET}
 #: Text VRs that pydicom decodes with the Specific Character Set, and the character sets that
 #: decode as Latin-1 (as this scanner does); other ones with non-ASCII text go to pydicom.
 CHARSET_VRS = {"SH", "LO", "ST", "LT", "UC", "UT", "PN"}
@@ -224,7 +226,7 @@ def scan_header(fp: BinaryIO) -> dict[str, Any] | None:
         charset: str | tuple[str, ...] | None = None
         non_ascii_text = in_data_set = False
         element, u32 = _ELEMENT.unpack_from, _U32.unpack_from
-        wanted, long_vrs, short_vrs = _WANTED_READ, LONG_VRS, SHORT_VRS
+        wanted, long_vrs, short_vrs, special = _WANTED_READ, LONG_VRS, SHORT_VRS, _SPECIAL
         while True:
             if pos + 12 > end:  # a refill (12: the longest element header)
                 reader.pos = pos
@@ -243,15 +245,15 @@ def scan_header(fp: BinaryIO) -> dict[str, Any] | None:
                     buf, pos, end = reader.buf, reader.pos, len(reader.buf)
                 length = u32(buf, pos + 8)[0]
                 pos += 12
+                if length == UNDEFINED:  # (a 2-byte length never is)
+                    if vr != b"SQ" and vr != b"UN" or tag in FALLBACK_TAGS:
+                        return None
+                    reader.pos = pos
+                    reader.skip_undefined_sequence()
+                    buf, pos, end = reader.buf, reader.pos, len(reader.buf)
+                    continue
             else:
                 return None  # a corrupt element
-            if length == UNDEFINED:
-                if vr != b"SQ" and vr != b"UN" or tag in FALLBACK_TAGS:
-                    return None
-                reader.pos = pos
-                reader.skip_undefined_sequence()
-                buf, pos, end = reader.buf, reader.pos, len(reader.buf)
-                continue
             if not in_data_set and group != 0x0002:
                 if "TransferSyntaxUID" not in out:
                     return None
@@ -292,25 +294,26 @@ def scan_header(fp: BinaryIO) -> dict[str, Any] | None:
                         return None
                     out[key] = uid
                     continue
-            if tag in FALLBACK_TAGS:
+            if tag not in special:  # an element the index skips (the other common one)
+                if pos + length <= end:
+                    pos += length
+                else:
+                    reader.pos = pos
+                    reader.skip(length)
+                    buf, pos, end = reader.buf, reader.pos, len(reader.buf)
+            elif tag in FALLBACK_TAGS:
                 return None
-            if tag in PIXEL_TAGS:
+            elif tag in PIXEL_TAGS:
                 if non_ascii_text and charset not in LATIN1_CHARSETS:
                     return None
                 if tag == 0x7FE00010:
                     out["PixelDataOffset"] = reader.base + pos
                     out["PixelDataLength"] = length
                 return out
-            if tag == SPECIFIC_CHARACTER_SET:
+            else:  # SPECIFIC_CHARACTER_SET
                 reader.pos = pos
                 charset = _convert(reader.value(length), "CS")
                 buf, pos, end = reader.buf, reader.pos, len(reader.buf)
                 charset = tuple(charset) if isinstance(charset, list) else charset
-            elif pos + length <= end:
-                pos += length
-            else:
-                reader.pos = pos
-                reader.skip(length)
-                buf, pos, end = reader.buf, reader.pos, len(reader.buf)
     except (_Fallback, struct.error, UnicodeDecodeError, RecursionError):
         return None

@@ -22,8 +22,15 @@ from spondy_annotate.grading.store import Store
 from spondy_annotate.synthetic.export import generate_export
 
 
+def other_date_forms(date: str) -> set[str]:
+    """A DICOM date as a lab system might write it (DD.MM.YYYY, MM/DD/YYYY)."""
+    year, month, day = date[:4], date[4:6], date[6:]
+    return {f"{day}.{month}.{year}", f"{month}/{day}/{year}"}
+
+
 def identifiers(export: Path) -> set[str]:
-    """Every patient's name, ID and birth date, and every study date, in the forms they take."""
+    """Every patient's name, ID and birth date, and every study date, in the forms they take
+    (and in the forms of a lab file with the wrong date format)."""
     found: set[str] = set()
     for path in export.rglob("*"):
         try:
@@ -32,7 +39,7 @@ def identifiers(export: Path) -> set[str]:
             continue
         found |= {str(ds.PatientName), str(ds.PatientName).replace("^", " "), ds.PatientID}
         for date in (ds.PatientBirthDate, ds.StudyDate):
-            found |= {date, f"{date[:4]}-{date[4:6]}-{date[6:]}"}
+            found |= {date, f"{date[:4]}-{date[4:6]}-{date[6:]}", *other_date_forms(date)}
     return found
 
 
@@ -68,8 +75,17 @@ def write_labs(export: Path, out: Path) -> None:
             (t.patient_id, t.baseline_date, "ESR", 70, "mm/h"),
             (t.patient_id, t.followup_date, "ESR", 15 + 20 * n, "mm/h"),
         ]
-    rows.append((truth.patient_id.iloc[0], truth.baseline_date.iloc[0], "CRP", -1, "mg/L"))
-    rows.append((truth.patient_id.iloc[0], "not a date", "XYZ", 1, "mg/L"))
+    first = truth.iloc[0]
+    rows.append((first.patient_id, first.baseline_date, "CRP", -1, "mg/L"))
+    rows.append((first.patient_id, "not a date", "XYZ", 1, "mg/L"))
+    # rows rejected for what they hold: the MRI dates in another date format, and a shifted
+    # row with the patient's name in the date column and the MRI date in the test column
+    for date in (first.baseline_date, first.followup_date):
+        (day_first, month_first) = sorted(other_date_forms(date.replace("-", "")))
+        rows.append((first.patient_id, day_first, "CRP", 12, "mg/L"))
+        rows.append((first.patient_id, month_first, "ESR", 30, "mm/h"))
+    rows.append((first.patient_id, first.patient_name.replace("^", " "), date, "CRP", 7))
+    rows.append((first.patient_id, first.patient_name, "CRP", date, "mg/L"))
     pd.DataFrame(rows, columns=["patient_id", "date", "test", "value", "unit"]).to_csv(
         out, index=False
     )
@@ -100,7 +116,9 @@ def test_outputs_carry_no_identifiers(run, capsys, caplog, monkeypatch):
     outputs = tmp / "outputs"
     outputs.mkdir()
     grade_everything(db, export)
-    write_labs(export, tmp / "labs.csv")
+    labs = tmp / "labs_of_the_patient_by_name" / "labs.csv"  # folders are named after patients
+    labs.parent.mkdir()
+    write_labs(export, labs)
     for fmt in ("csv", "xlsx", "parquet"):
         assert main(["export", "--db", str(db), "--out", str(outputs / f"gradings.{fmt}")]) == 0
     status = main(
@@ -109,7 +127,7 @@ def test_outputs_carry_no_identifiers(run, capsys, caplog, monkeypatch):
             "--db",
             str(db),
             "--labs",
-            str(tmp / "labs.csv"),
+            str(labs),
             "--out",
             str(outputs / "report"),
             "--bootstrap",
@@ -123,6 +141,10 @@ def test_outputs_carry_no_identifiers(run, capsys, caplog, monkeypatch):
     captured = capsys.readouterr()
     texts = {"stdout": captured.out, "stderr": captured.err, "log": caplog.text}
     written = [p for p in outputs.rglob("*") if p.is_file()]
+    report = outputs / "report"
+    problems = pd.read_csv(report / "lab_problems.csv")
+    assert len(problems) == 11 and set(problems["file"]) == {"labs.csv"}  # the name, no folder
+    assert "labs.csv:" in (report / "report.html").read_text(encoding="utf-8")
     assert {p.name for p in written} >= {
         "gradings.csv",
         "gradings.xlsx",
@@ -132,7 +154,7 @@ def test_outputs_carry_no_identifiers(run, capsys, caplog, monkeypatch):
     }
     for path in written:
         texts[str(path)] = path.read_bytes().decode("latin-1")
-    secrets = identifiers(export)
+    secrets = identifiers(export) | {labs.parent.name}  # nor the lab file's folder
     assert any(s.startswith("SYN") for s in secrets) and len(secrets) > 10
     leaks = [(name, s) for name, text in texts.items() for s in secrets if s and s in text]
     assert leaks == []

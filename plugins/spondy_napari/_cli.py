@@ -3,7 +3,9 @@
 The plugin contributes this subcommand to the core's command line through the entry point group
 ``spondy_annotate.cli`` (``pyproject.toml``): the core finds :func:`add_open_command` there and
 never imports this package. Importing this module is cheap (no napari, no Qt): napari is imported
-by :func:`run` only. With ``--screenshot PNG`` the viewer opens, shows the first case (or
+by :func:`run` only, after the export has been indexed: a folder that is missing, a file, or
+holds no DICOM image is a one-line error (exit status 1) before any window opens. With
+``--screenshot PNG`` the viewer opens, shows the first case (or
 ``--case N``), saves a screenshot and exits: the README's demo on a headless machine runs it under
 ``xvfb-run``.
 """
@@ -70,12 +72,19 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Open the viewer (and, with ``--screenshot``, save one and exit)."""
+    """Open the viewer (and, with ``--screenshot``, save one and exit).
+
+    The export is indexed first (through the header cache, so the reading room's own opening
+    reads it back at once): :class:`~spondy_annotate.errors.SpondyError` when it cannot be read.
+    """
+    from spondy_annotate.cases.open import open_export
     from spondy_annotate.dicom.rules import load_rules
 
     folder = Path(args.folder)
-    if not folder.is_dir():
+    if not folder.exists():
         raise SpondyError(f"{folder}: no such folder")
+    if not folder.is_dir():
+        raise SpondyError(f"{folder}: not a folder (give the export folder)")
     if not _has_display():
         raise SpondyError(
             "no display: run on a desktop, or headless as "
@@ -86,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
     case = None if args.case is None else args.case - 1
     if case is not None and case < 0:
         raise SpondyError(f"--case {args.case}: cases are numbered from 1")
+    open_export(folder, rules=rules)
 
     from spondy_napari._app import run_reading_room  # napari and Qt from here on
 

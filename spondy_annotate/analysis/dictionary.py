@@ -135,7 +135,10 @@ _BY_FILE: dict[str, dict[str, str]] = {
         "rho": "Spearman's rho of lab class code and the measured change.",
     },
     "lab_draws.csv": {"file": "Lab file the value was read from."},
-    "lab_problems.csv": {"file": "Lab file."},
+    "lab_problems.csv": {
+        "file": "Lab file (its name, not its folder).",
+        "column": "Column of the lab file (header name).",
+    },
     "data_dictionary.csv": {"file": "CSV table of the report."},
     "sensitivity.csv": {"value": "Value of the setting in this variant."},
 }

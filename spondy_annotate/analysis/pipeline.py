@@ -27,7 +27,11 @@ from spondy_annotate.analysis.analyze import analyze
 from spondy_annotate.analysis.figures import make_figures
 from spondy_annotate.analysis.gradings import GradingsSource, load_gradings, prepare_gradings
 from spondy_annotate.analysis.provenance import Provenance, collect_provenance
-from spondy_annotate.analysis.report_files import ReportFiles, write_report
+from spondy_annotate.analysis.report_files import (
+    ReportFiles,
+    check_report_folder,
+    write_report,
+)
 from spondy_annotate.analysis.results import AnalysisResult, AnalysisSettings
 from spondy_annotate.analysis.summary import format_summary
 from spondy_annotate.errors import SpondyError
@@ -47,7 +51,7 @@ class AnalysisRun:
     result
         The tables of the analysis.
     lab_problems
-        Rejected lab rows or cells, in file order (``str(problem)`` is ``file:line: message``).
+        Rejected lab rows or cells, in file order (``str(problem)`` is ``file:line: column: reason``).
     summary
         :func:`~spondy_annotate.analysis.summary.format_summary` text.
     figures
@@ -133,6 +137,8 @@ def run_analysis(
     """
     if not labs:
         raise SpondyError("no lab file given")
+    if out is not None:
+        check_report_folder(out)
     lab_columns = lab_columns or LabColumns()
     options = {
         "lab columns": lab_columns.describe(),

@@ -42,7 +42,7 @@ from spondy_annotate.labs.read import LabProblem
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ReportFiles", "write_report"]
+__all__ = ["ReportFiles", "check_report_folder", "write_report"]
 
 
 @dataclass(frozen=True)
@@ -102,9 +102,10 @@ def write_report(
     Raises
     ------
     SpondyError
-        The folder or a file cannot be written (one line naming it).
+        ``directory`` is a file, or the folder or a file cannot be written (a full disk): one
+        line naming it. A file that failed is never left half-written under its name.
     """
-    out = Path(directory)
+    out = check_report_folder(directory)
     figures = make_figures(result, svg=True) if figures is None else figures
     tables = _tables(result, include_identifiers, lab_problems)
     if agreement is None:
@@ -120,26 +121,43 @@ def write_report(
     files["settings.json"] = json.dumps(settings, indent=2).encode("utf-8")
     try:
         (out / "figures").mkdir(parents=True, exist_ok=True)
-        written = [_write(out / name, data) for name, data in files.items()]
-        figure_paths = [_write(out / "figures" / name, data) for name, data in figures.items()]
-        page = render_html(
-            result,
-            figures,
-            lab_problems=lab_problems,
-            provenance=provenance,
-            dictionary=dictionary,
-            agreement=agreement,
-        )
-        html_path = _write(out / "report.html", page.encode("utf-8"))
     except OSError as exc:
         where = exc.filename or out
-        raise SpondyError(f"{where}: cannot write the report ({exc.strerror or exc})") from None
+        raise SpondyError(
+            f"{where}: cannot make the report folder ({exc.strerror or exc})"
+        ) from None
+    written = [_write(out / name, data) for name, data in files.items()]
+    figure_paths = [_write(out / "figures" / name, data) for name, data in figures.items()]
+    page = render_html(
+        result,
+        figures,
+        lab_problems=lab_problems,
+        provenance=provenance,
+        dictionary=dictionary,
+        agreement=agreement,
+    )
+    html_path = _write(out / "report.html", page.encode("utf-8"))
     logger.info("wrote report to %s", out)
     return ReportFiles(out, html_path, tuple(written), tuple(figure_paths))
 
 
+def check_report_folder(directory: str | os.PathLike[str]) -> Path:
+    """Return ``directory`` as a path, or raise SpondyError when it is an existing file.
+
+    Called before the analysis too, so that a wrong ``--out`` fails at once.
+    """
+    out = Path(directory)
+    if out.exists() and not out.is_dir():
+        raise SpondyError(f"{out}: is a file, not a folder (give the report folder)")
+    return out
+
+
 def _write(path: Path, data: bytes) -> Path:
-    return atomic_write(path, lambda tmp: tmp.write_bytes(data))
+    """Write ``path`` atomically; a failure (a full disk) is a SpondyError naming the file."""
+    try:
+        return atomic_write(path, lambda tmp: tmp.write_bytes(data))
+    except OSError as exc:
+        raise SpondyError(f"{path}: cannot write the report ({exc.strerror or exc})") from None
 
 
 def _tables(
@@ -163,7 +181,7 @@ def _tables(
         "lab_draws.csv": draws,
         "unlinked_labs.csv": missing,
         "lab_problems.csv": pd.DataFrame(
-            [asdict(p) for p in lab_problems], columns=["file", "line", "message"]
+            [asdict(p) for p in lab_problems], columns=["file", "line", "column", "message"]
         ),
         "interval.csv": result.interval,
         "lab_values.csv": result.lab_values,

@@ -9,7 +9,6 @@ import base64
 import datetime as dt
 import html
 from collections.abc import Sequence
-from pathlib import Path
 
 import pandas as pd
 
@@ -181,7 +180,7 @@ def render_html(
     parts.append("<h2>Rejected lab rows</h2>")
     if lab_problems:
         parts.append("<ul>")
-        parts += [f"<li>{e(Path(p.file).name)}:{p.line}: {e(p.message)}</li>" for p in lab_problems]
+        parts += [f"<li>{e(str(p))}</li>" for p in lab_problems]
         parts.append("</ul>")
     else:
         parts.append("<p>None.</p>")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -154,9 +153,7 @@ def format_summary(
         lines += ["", "Notes:", *(f"  {note}" for note in result.notes)]
     if lab_problems:
         lines += ["", f"{len(lab_problems)} lab row(s) or cell(s) rejected:"]
-        lines += [
-            f"  {Path(p.file).name}:{p.line}: {p.message}" for p in lab_problems[:_MAX_LISTED]
-        ]
+        lines += [f"  {p}" for p in lab_problems[:_MAX_LISTED]]
         if len(lab_problems) > _MAX_LISTED:
             lines.append(f"  ... and {len(lab_problems) - _MAX_LISTED} more (lab_problems.csv)")
     return "\n".join(lines)

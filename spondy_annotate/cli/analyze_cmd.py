@@ -28,7 +28,7 @@ exit status:
   0  analysis done, every lab row used
   1  fatal error (one line on stderr)
   2  bad command line
-  3  analysis done, but some lab rows were rejected (printed as file:line: message on stderr)
+  3  analysis done, but some lab rows were rejected (printed as file:line: column: reason on stderr)
 
 Terminal output and written files show cases by case ID only. With --include-identifiers,
 patient IDs and dates are added to the per-case CSV files (analysis_dataset, lab_classes,

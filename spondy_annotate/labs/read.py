@@ -3,8 +3,10 @@
 A lab file is CSV or Excel (.xlsx), either in *long* form (one value per row, columns
 ``patient_id, date, test, value, unit``) or in *wide* form (one draw per row, a column per test)
 described by a :class:`LabColumns` mapping. Bad rows never stop the import: each one becomes a
-:class:`LabProblem` with its line number, and the good rows are used. Only a file that cannot be
-read at all raises :class:`~spondy_annotate.errors.LabFileError`. The values are then linked to
+:class:`LabProblem` naming the file (by name, not path), line and column and a reason that never
+quotes the cell (a rejected cell may hold anything: a date, a name in a shifted column), and the
+good rows are used. Only a file that cannot be read at all raises
+:class:`~spondy_annotate.errors.LabFileError`. The values are then linked to
 the MRI dates (:mod:`spondy_annotate.labs.link`) and classified
 (:mod:`spondy_annotate.labs.classify`).
 
@@ -12,7 +14,7 @@ Examples
 --------
 >>> labs = read_labs("labs.csv")                                      # doctest: +SKIP
 >>> for problem in labs.problems:                                     # doctest: +SKIP
-...     print(problem)                                    # labs.csv:14: negative CRP value -3
+...     print(problem)                        # labs.csv:14: date: unparseable date (expected ...)
 """
 
 from __future__ import annotations
@@ -78,18 +80,28 @@ VALUE_COLUMNS = (
 
 @dataclass(frozen=True)
 class LabProblem:
-    """One rejected lab row (or cell): where it is and why.
+    """One rejected lab row (or cell): where it is and why, without its content.
 
-    ``str(problem)`` gives ``file:line: message``. ``line`` counts the header as line 1 in a CSV
-    file and is the row number in an Excel sheet. The message never repeats the patient ID.
+    ``str(problem)`` gives ``file:line: column: message`` (``file:line: message`` when the whole
+    row is meant). ``file`` is the file's name without its folder (folders and files are often
+    named after the patient); ``line`` counts the header as line 1 in a CSV file and is the row
+    number in an Excel sheet; ``column`` is the column's name in the header. The message never
+    quotes a cell, so problems can go into de-identified outputs (report, CSV tables).
+
+    Examples
+    --------
+    >>> print(LabProblem("labs.csv", 14, "date", "missing date"))
+    labs.csv:14: date: missing date
     """
 
     file: str
     line: int
+    column: str
     message: str
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.message}"
+        where = f"{self.file}:{self.line}: {self.column + ': ' if self.column else ''}"
+        return where + self.message
 
 
 @dataclass(frozen=True)
@@ -102,8 +114,8 @@ class LabImport:
         One row per accepted value, columns ``patient_id`` (str), ``date`` (datetime64, day),
         ``test`` (``CRP``/``ESR``), ``value`` (float, canonical unit), ``unit`` (canonical unit),
         ``raw_value`` and ``raw_unit`` (as written in the file), ``censored`` (``""``, or
-        ``<``/``>`` for a value written as ``<L``/``>L``, taken as ``L``), ``file`` and
-        ``line``.
+        ``<``/``>`` for a value written as ``<L``/``>L``, taken as ``L``), ``file`` (the file's
+        name, without its folder) and ``line``.
     problems
         Every rejected row or cell, in file order.
     """
@@ -241,13 +253,13 @@ def read_labs(
         paths = [paths]
     records: list[dict[str, Any]] = []
     problems: list[LabProblem] = []
-    for path in paths:
+    for source, path in enumerate(paths):
         file_records, file_problems = _read_one(Path(path), columns, date_format)
-        records.extend(file_records)
+        records.extend({**record, "_source": source} for record in file_records)
         problems.extend(file_problems)
     records, dup_problems = _reject_duplicates(records)
     problems.extend(dup_problems)
-    order = {name: i for i, name in enumerate(dict.fromkeys(str(Path(p)) for p in paths))}
+    order = {name: i for i, name in enumerate(dict.fromkeys(Path(p).name for p in paths))}
     problems.sort(key=lambda p: (order.get(p.file, len(order)), p.line))
     values = pd.DataFrame.from_records(records, columns=list(VALUE_COLUMNS))
     values = values.astype({"value": float, "line": int})
@@ -265,74 +277,96 @@ def _read_one(
     index = _column_index(path, header, columns)
     records: list[dict[str, Any]] = []
     problems: list[LabProblem] = []
-    name = str(path)
     for line, cells in rows:
 
         def cell(key: str, cells: list[object] = cells) -> object:
             pos = index[key]
             return cells[pos] if pos < len(cells) else None
 
-        row_problems: list[str] = []
+        rejected: list[_Rejected] = []
         patient = _parse_patient(cell("patient_id"))
         if patient is None:
-            row_problems.append("missing patient_id")
+            rejected.append(_Rejected("patient_id", "missing patient ID"))
         try:
-            day = parse_date(cell("date"), date_format)
-        except ValueError as exc:
-            row_problems.append(str(exc))
+            day = _parse_day(cell("date"), date_format)
+        except _Rejected as exc:
+            rejected.append(exc)
             day = None
-        entries: list[tuple[object, object, object]]
+        entries: list[tuple[object, object, object, str]]
         if columns.wide:
             entries = [
-                (test, cell(test.lower()), unit)
+                (test, cell(test.lower()), unit, test.lower())
                 for test, unit in (("CRP", columns.crp_unit), ("ESR", columns.esr_unit))
                 if test.lower() in index and not is_missing(cell(test.lower()))
             ]
         else:
-            entries = [(cell("test"), cell("value"), cell("unit"))]
+            entries = [(cell("test"), cell("value"), cell("unit"), "value")]
         parsed: list[dict[str, Any]] = []
-        for raw_test, raw_value, raw_unit in entries:
-            entry = _entry_or_error(raw_test, raw_value, raw_unit, wide=columns.wide)
-            if isinstance(entry, str):
-                row_problems.append(entry)
+        for raw_test, raw_value, raw_unit, value_key in entries:
+            entry = _entry_or_rejection(raw_test, raw_value, raw_unit, value_key)
+            if isinstance(entry, _Rejected):
+                rejected.append(entry)
             else:
-                parsed.append(entry)
-        problems.extend(LabProblem(name, line, message) for message in row_problems)
+                parsed.append({**entry, "_column": header[index[value_key]]})
+        problems.extend(
+            LabProblem(path.name, line, header[index[r.key]], r.reason) for r in rejected
+        )
         if patient is None or day is None:
             continue
         records.extend(
-            {**entry, "patient_id": patient, "date": day, "file": name, "line": line}
+            {**entry, "patient_id": patient, "date": day, "file": path.name, "line": line}
             for entry in parsed
         )
     return records, problems
 
 
-def _entry_or_error(
-    test: object, value: object, unit: object, *, wide: bool
-) -> dict[str, Any] | str:
-    """Return the record fields of one (test, value, unit) triple, or the problem message."""
+class _Rejected(ValueError):
+    """A rejected cell: the field it is in (a key of the column index) and why, not its value."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(reason)
+        self.key = key
+        self.reason = reason
+
+
+def _parse_day(value: object, date_format: str | None) -> dt.date:
+    """The day of a date cell, or :class:`_Rejected` without the cell's text."""
+    if is_missing(value):
+        raise _Rejected("date", "missing date")
     try:
-        return _parse_entry(test, value, unit, wide=wide)
-    except ValueError as exc:
-        return str(exc)
+        return parse_date(value, date_format)
+    except ValueError:
+        expected = f"format {date_format!r}" if date_format else "YYYY-MM-DD or YYYYMMDD"
+        raise _Rejected("date", f"unparseable date (expected {expected})") from None
 
 
-def _parse_entry(test: object, value: object, unit: object, *, wide: bool) -> dict[str, Any]:
-    """Check one (test, value, unit) triple; return the record fields or raise ValueError."""
+def _entry_or_rejection(
+    test: object, value: object, unit: object, value_key: str
+) -> dict[str, Any] | _Rejected:
+    """Return the record fields of one (test, value, unit) triple, or why it is rejected."""
+    try:
+        return _parse_entry(test, value, unit, value_key)
+    except _Rejected as exc:
+        return exc
+
+
+def _parse_entry(test: object, value: object, unit: object, value_key: str) -> dict[str, Any]:
+    """Check one (test, value, unit) triple; return the record fields or raise _Rejected.
+
+    ``value_key`` is the field of the value: ``value`` (long form) or the test (wide form).
+    """
     test_name = "" if is_missing(test) else str(test).strip().upper()
     if test_name not in _UNIT_FACTORS:
-        shown = "missing test" if not test_name else f"unknown test {str(test).strip()!r}"
-        raise ValueError(f"{shown} (expected CRP or ESR)")
-    number, censored = _parse_number(value, test_name)
-    if is_missing(unit):
-        raise ValueError(f"missing unit for {test_name} (expected {_UNIT_HINT[test_name]})")
-    factor = _UNIT_FACTORS[test_name].get(_unit_key(str(unit)))
-    if factor is None:
-        where = " given for the column" if wide else ""
-        raise ValueError(
-            f"unknown unit {str(unit).strip()!r}{where} for {test_name} "
-            f"(expected {_UNIT_HINT[test_name]})"
-        )
+        shown = "missing test" if not test_name else "unknown test"
+        raise _Rejected("test", f"{shown} (expected CRP or ESR)")
+    try:
+        number, censored = _parse_number(value, test_name)
+    except ValueError as exc:
+        raise _Rejected(value_key, str(exc)) from None
+    factor = None if is_missing(unit) else _UNIT_FACTORS[test_name].get(_unit_key(str(unit)))
+    if factor is None:  # the wide form's units are checked by LabColumns
+        shown = "missing unit" if is_missing(unit) else "unknown unit"
+        raise _Rejected("unit", f"{shown} for {test_name} (expected {_UNIT_HINT[test_name]})")
     return {
         "test": test_name,
         "value": round(number * factor, _DECIMALS),
@@ -354,10 +388,11 @@ def _parse_number(value: object, test: str) -> tuple[float, str]:
     ValueError
         Missing, unparseable, infinite or negative values.
     """
+    unparseable = f"unparseable {test} value (expected a number, <L or >L)"
     if is_missing(value):
         raise ValueError(f"missing {test} value")
     if isinstance(value, bool):
-        raise ValueError(f"unparseable {test} value {value!r}")
+        raise ValueError(unparseable)
     censored = ""
     if isinstance(value, (int, float)):
         number = float(value)
@@ -368,12 +403,12 @@ def _parse_number(value: object, test: str) -> tuple[float, str]:
             censored = text[0]
             digits = text[1:].removeprefix("=").strip()
         if not _NUMBER.fullmatch(digits):
-            raise ValueError(f"unparseable {test} value {text!r}")
+            raise ValueError(unparseable)
         number = float(digits)
     if not math.isfinite(number):
-        raise ValueError(f"unparseable {test} value {value!r}")
+        raise ValueError(unparseable)
     if number < 0:
-        raise ValueError(f"negative {test} value {number:g}")
+        raise ValueError(f"negative {test} value")
     return number, censored
 
 
@@ -393,7 +428,7 @@ def _unit_key(unit: str) -> str:
 def _reject_duplicates(
     records: list[dict[str, Any]],
 ) -> tuple[list[dict[str, Any]], list[LabProblem]]:
-    """Keep the first value per (patient, day, test); report the others."""
+    """Keep the first value per (patient, day, test); report the others (without the values)."""
     first: dict[tuple[str, dt.date, str], dict[str, Any]] = {}
     kept: list[dict[str, Any]] = []
     problems: list[LabProblem] = []
@@ -406,17 +441,17 @@ def _reject_duplicates(
             continue
         where = (
             f"line {earlier['line']}"
-            if earlier["file"] == rec["file"]
+            if earlier["_source"] == rec["_source"]
             else f"{earlier['file']}:{earlier['line']}"
         )
         if earlier["value"] == rec["value"]:
             message = f"duplicate of {where} (same patient, date, test and value)"
         else:
             message = (
-                f"{rec['test']} {rec['value']:g} {rec['unit']} conflicts with {where} "
-                f"({earlier['value']:g} {rec['unit']}, same patient and date); {where} is used"
+                f"{rec['test']} conflicts with {where} (same patient and date, another value); "
+                f"{where} is used"
             )
-        problems.append(LabProblem(rec["file"], rec["line"], message))
+        problems.append(LabProblem(rec["file"], rec["line"], rec["_column"], message))
     return kept, problems
 
 

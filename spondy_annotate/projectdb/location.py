@@ -6,7 +6,8 @@ and the index cache (:mod:`spondy_annotate.dicom.index_cache`); its schema is
 after it (``/data/export`` -> ``/data/export.spondy.sqlite``), so that exports on read-only media
 still work: when that folder cannot be written, the file goes to the user's cache folder
 (``platformdirs.user_cache_dir``, e.g. ``~/.cache/spondy_annotate`` on Linux) instead, under a
-name derived from the export's absolute path.
+name derived from the export's absolute path. When neither can be written, the callers get a
+one-line :class:`~spondy_annotate.errors.StoreError` naming both places.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from pathlib import Path
 
 from platformdirs import user_cache_dir
 
+from spondy_annotate.errors import StoreError
+
 #: Suffix of a project database made by :func:`default_db_path`.
 SUFFIX = ".spondy.sqlite"
 #: File suffixes read as a project database (anything else given as gradings is a table).
@@ -24,15 +27,33 @@ DB_SUFFIXES = (".sqlite", ".sqlite3", ".db")
 
 
 def default_db_path(export_dir: str | os.PathLike[str]) -> Path:
-    """The project database of ``export_dir``: beside it, or in the user cache when read-only."""
+    """The project database of ``export_dir``: beside it, or in the user cache when read-only.
+
+    Raises
+    ------
+    StoreError
+        When the export's folder is read-only and the user cache folder cannot be made or
+        written either (an unwritable home folder).
+    """
     export = Path(export_dir).resolve()
     beside = export.parent / f"{export.name or 'export'}{SUFFIX}"
     if beside.exists() or os.access(export.parent, os.W_OK):
         return beside
     digest = hashlib.sha256(str(export).encode()).hexdigest()[:16]
     cache = Path(user_cache_dir("spondy_annotate", appauthor=False))
-    cache.mkdir(parents=True, exist_ok=True)
-    return cache / f"{digest}{SUFFIX}"
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+    else:
+        if os.access(cache, os.W_OK | os.X_OK):
+            return cache / f"{digest}{SUFFIX}"
+        reason = "not writable"
+    raise StoreError(
+        f"{export}: no writable place for the project database: the folder {export.parent} is "
+        f"read-only and the cache folder {cache} cannot be used ({reason}); make one of them "
+        "writable (or set XDG_CACHE_HOME), or index with --cache FILE or --no-cache"
+    )
 
 
 def is_project_db(path: str | os.PathLike[str]) -> bool:

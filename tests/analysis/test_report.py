@@ -35,12 +35,9 @@ DATES = sorted(
     | set(COHORT.labs["date"])
 )
 BAD_ROWS = [
-    ("{pid},2020-01-01,CRP,-3,mg/L", "negative CRP value -3"),
-    (
-        "{pid},2020-13-01,ESR,30,mm/h",
-        "unparseable date '2020-13-01' (expected YYYY-MM-DD or YYYYMMDD)",
-    ),
-    ("{pid},2020-01-01,WBC,9,G/L", "unknown test 'WBC' (expected CRP or ESR)"),
+    ("{pid},2020-01-01,CRP,-3,mg/L", "value: negative CRP value"),
+    ("{pid},2020-13-01,ESR,30,mm/h", "date: unparseable date (expected YYYY-MM-DD or YYYYMMDD)"),
+    ("{pid},2020-01-01,WBC,9,G/L", "test: unknown test (expected CRP or ESR)"),
 ]
 
 
@@ -90,7 +87,7 @@ def test_end_to_end_with_rejected_rows(
     n_lines = len(bad_labs.read_text().splitlines())
     first_bad = n_lines - len(BAD_ROWS) + 1
     assert captured.err.splitlines() == [
-        f"{bad_labs}:{first_bad + i}: {message}" for i, (_, message) in enumerate(BAD_ROWS)
+        f"labs_bad.csv:{first_bad + i}: {message}" for i, (_, message) in enumerate(BAD_ROWS)
     ]
     # the good rows are still used: the paper's counts in the terminal table
     assert re.search(r"^CRP\s+19\s+19\s+10\s+1\s+0\s+19/19/10$", captured.out, re.M)
@@ -108,6 +105,14 @@ def test_end_to_end_with_rejected_rows(
     }  # fmt: skip
     problems = pd.read_csv(out / "lab_problems.csv")
     assert problems["line"].tolist() == [first_bad, first_bad + 1, first_bad + 2]
+    assert set(problems["file"]) == {"labs_bad.csv"}  # the name, not the path
+    assert problems["column"].tolist() == ["value", "date", "test"]
+    html = (out / "report.html").read_text(encoding="utf-8")
+    listed = html.split("<h2>Rejected lab rows</h2>")[1].split("<h2>")[0]
+    assert f"labs_bad.csv:{first_bad + 2}: test: unknown test (expected CRP or ESR)" in listed
+    for cell in ("2020-13-01", "WBC", "-3", str(bad_labs.parent)):  # no rejected cell, no folder
+        assert cell not in (out / "lab_problems.csv").read_text() + listed
+    assert str(bad_labs.parent) not in all_output_text(out)
     corr = pd.read_csv(out / "correlations.csv")
     assert {"reader", "test", "item", "n", "rho", "p", "ci_low", "ci_high"} <= set(corr.columns)
     dataset = pd.read_csv(out / "analysis_dataset.csv")
@@ -115,7 +120,7 @@ def test_end_to_end_with_rejected_rows(
     assert "patient_id" not in dataset.columns
     draws = pd.read_csv(out / "lab_draws.csv")
     assert len(draws) == 48 * 2 * 2 and draws["offset_days"].between(-7, 3).all()
-    assert "draw_date" not in draws.columns and (draws["file"] == str(bad_labs)).all()
+    assert "draw_date" not in draws.columns and (draws["file"] == "labs_bad.csv").all()
 
     figures = sorted((out / "figures").glob("*.png"))
     # cross-tab per test x item, trajectory per test, forest plot, patient flow
@@ -363,7 +368,7 @@ def test_run_analysis_returns_everything_the_front_ends_show(
     ].tolist()
     assert len(run.lab_problems) == len(BAD_ROWS)
     assert "3 lab row(s) or cell(s) rejected:" in run.summary
-    assert f"  labs_bad.csv:{run.lab_problems[0].line}: negative CRP value -3" in run.summary
+    assert f"  labs_bad.csv:{run.lab_problems[0].line}: value: negative CRP value" in run.summary
     assert run.report is not None and run.report.html == tmp_path / "report.html"
     # the figures shown are the figures written (and their SVG), drawn once
     written = {p.name: p.read_bytes() for p in run.report.figures}
@@ -398,5 +403,9 @@ def test_run_analysis_errors(inputs: tuple[Path, Path, Path], tmp_path: Path) ->
         run_analysis(grads.with_suffix(".sqlite"), [labs])
     blocked = tmp_path / "file"
     blocked.write_text("a file where the report folder should be")
-    with pytest.raises(SpondyError, match=r"file.*: cannot write the report"):
+    with pytest.raises(SpondyError, match=r"file: is a file, not a folder \(give the report"):
         run_analysis(grads, [labs], settings=AnalysisSettings(bootstrap=0), out=blocked)
+    with pytest.raises(
+        SpondyError, match=r"file/out/figures: cannot make the report folder \(Not a"
+    ):
+        run_analysis(grads, [labs], settings=AnalysisSettings(bootstrap=0), out=blocked / "out")

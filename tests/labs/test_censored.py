@@ -25,7 +25,9 @@ def test_censored_values_are_read_as_their_limit(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     labs = read_labs(path)
-    assert [str(p) for p in labs.problems] == [f"{path}:6: unparseable CRP value '<'"]
+    assert [str(p) for p in labs.problems] == [
+        "labs.csv:6: value: unparseable CRP value (expected a number, <L or >L)"
+    ]
     values = labs.values.set_index("line")
     assert values.loc[[2, 3, 4, 5], "value"].tolist() == [5.0, 120.0, 3.0, 12.0]
     assert values.loc[[2, 3, 4, 5], "censored"].tolist() == ["<", ">", "<", ""]

@@ -40,7 +40,7 @@ class SliceNumbers:
 
     def update(self, event: Any = None) -> None:
         """Show the baseline slice number (from 1) and the baseline's slice count."""
-        if self.slider is None:
+        if self.slider is None or self.room.filling:
             return
         index = self.room.slice_index["baseline"]
         layer = self.room.layers.get("baseline")

@@ -8,6 +8,11 @@ case's stored alignment from the project database
 one SimpleITK thread so that the viewer keeps a core), stores it, and hands the result to the
 GUI thread through ``deliver``. The GUI never waits for it; a failure is a result too. Closing
 (or the interpreter exiting) stops a registration under way at its next iteration.
+
+A registration takes a core for seconds; while the viewer puts another case on screen (loading
+it into the layers, re-slicing, drawing with software OpenGL) that core is the GUI's. So the room
+calls :meth:`AutoAlign.hold` when it shows a case or sequence: for :data:`QUIET_S` no
+registration starts, and one under way waits at its next iteration.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -34,6 +40,8 @@ logger = logging.getLogger(__name__)
 
 #: Seconds :meth:`AutoAlign.close` waits for a registration to stop (one iteration is ms).
 JOIN_TIMEOUT_S = 1.0
+#: Seconds :meth:`AutoAlign.hold` keeps registrations still (a switch is drawn in a fraction).
+QUIET_S = 0.5
 #: ``deliver(callback)``: run ``callback`` on the GUI thread soon (called from the worker).
 Deliver = Callable[[Callable[[], None]], None]
 
@@ -64,6 +72,7 @@ class AutoAlign:
         self._wake = threading.Condition()
         self._closed = False
         self._busy = False
+        self._quiet_until = 0.0
         self._thread = threading.Thread(target=self._work, name="spondy-align", daemon=True)
         self._thread.start()
         atexit.register(self.close)  # never leave SimpleITK running while Python shuts down
@@ -92,6 +101,21 @@ class AutoAlign:
         with self._wake:
             return bool(self._queue) or self._busy
 
+    def hold(self, seconds: float = QUIET_S) -> None:
+        """Leave the CPU to the GUI for ``seconds``: no registration starts or iterates meanwhile."""
+        with self._wake:
+            self._quiet_until = max(self._quiet_until, time.monotonic() + seconds)
+
+    def _wait_quiet(self) -> bool:
+        """Wait (worker thread) until no :meth:`hold` is running; True when closed meanwhile."""
+        with self._wake:
+            while not self._closed:
+                remaining = self._quiet_until - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._wake.wait(remaining)
+            return True
+
     def reset(self, db_path: Path | None) -> None:
         """Another export: drop the queue; results go to (and come from) ``db_path``."""
         with self._wake:
@@ -117,6 +141,11 @@ class AutoAlign:
                     self._wake.wait()
                 if self._closed:
                     return
+            if self._wait_quiet():
+                return
+            with self._wake:
+                if not self._queue:
+                    continue  # reset meanwhile
                 case, label, db = self._queue.popleft()
                 self._busy = True
             try:
@@ -146,7 +175,7 @@ class AutoAlign:
             label=label,
             load=lambda s: self.cache.get(s).volume,
             threads=1,
-            cancelled=lambda: self._closed,
+            cancelled=self._wait_quiet,  # each iteration: wait out a hold, stop when closed
         )
         if self._closed:
             return result  # not stored: it was cut short

@@ -97,7 +97,9 @@ class Readout:
         return str(self.overlay.text)
 
     def update(self, event: Any = None) -> None:
-        """Redraw (shown once the room has its two layers)."""
+        """Redraw (shown once the room has its two layers; once per case or sequence switch)."""
+        if self.room.filling:
+            return
         self.overlay.text = readout_text(self.room)
         self.overlay.visible = bool(self.room.layers)
 

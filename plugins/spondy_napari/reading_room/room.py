@@ -197,6 +197,7 @@ class ReadingRoom:
         self.folder: str | None = None
         self.db_path: Path | None = None
         self._case_index: int | None = None
+        self._filling = False
         self.pair_index = 0
         self.current_side = "baseline"
         self.layers: dict[str, Image] = {}
@@ -478,6 +479,7 @@ class ReadingRoom:
         self._landmark.reset()
         self._offsets.recall(case, self.offset_provider)
         if self.auto_align is not None:
+            self.auto_align.hold()  # the CPU is the GUI's while the case is drawn
             self.auto_align.request(case, case.pairs[self.pair_index].label, first=True)
         self._show_pair(middle=True)
         self.prefetch()
@@ -508,7 +510,26 @@ class ReadingRoom:
 
         self.loads.when_loaded(list(self._refs(pair).values()), show, f"Loading {pair.label}")
 
+    @property
+    def filling(self) -> bool:
+        """True while a case or sequence goes into the layers (``events.pair`` follows).
+
+        Views of the whole room (readout, slider labels) skip the dims and window events of
+        this moment and redraw once on ``events.pair``.
+        """
+        return self._filling
+
     def _show_pair(self, *, middle: bool) -> None:
+        if self.auto_align is not None:
+            self.auto_align.hold()
+        self._filling = True
+        try:
+            self._fill_layers(middle=middle)
+        finally:
+            self._filling = False
+        self.events.pair(value=self.pair_index)
+
+    def _fill_layers(self, *, middle: bool) -> None:
         case, pair = self.current_case, self.current_pair
         assert case is not None and pair is not None
         refs = self._refs(pair)
@@ -559,7 +580,6 @@ class ReadingRoom:
             self._go_to_position(old_point)
         self.view.apply()
         self.viewer.update_status_from_cursor()  # the status bar names this case's layer
-        self.events.pair(value=self.pair_index)
 
     def _plane(self) -> str | None:
         for prepared in self.prepared.values():

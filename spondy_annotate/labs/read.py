@@ -8,7 +8,8 @@ quotes the cell (a rejected cell may hold anything: a date, a name in a shifted 
 good rows are used. Only a file that cannot be read at all raises
 :class:`~spondy_annotate.errors.LabFileError`. The values are then linked to
 the MRI dates (:mod:`spondy_annotate.labs.link`) and classified
-(:mod:`spondy_annotate.labs.classify`).
+(:mod:`spondy_annotate.labs.classify`). One concept, reading a lab file; its length is the
+checks each cell gets, one function each.
 
 Examples
 --------

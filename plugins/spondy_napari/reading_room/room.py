@@ -11,7 +11,7 @@ Slices: both sides slice at the same world position, in mm along the plane's nor
 :mod:`spondy_napari.display.frame`). Baseline and follow-up are different visits (different
 frames of reference), so the follow-up carries a per-case *offset* (:mod:`.offsets`).
 
-The controller of the two sides is one concept, hence one module of about 600 lines; the offset
+The controller of the two sides is one concept, hence one module of about 800 lines; the offset
 arithmetic, loading, window/level, slice stops, keys and readout have modules of their own.
 
 For the grading panel (a dock of its own beside this one)

@@ -130,6 +130,37 @@ def write_series(
     return files, values
 
 
+#: Sequence hints of a T1 series (the defaults of :func:`write_series` make a STIR).
+T1 = {"tr": 550.0, "te": 10.0, "ti": None, "scanning_sequence": "SE"}
+
+
+def write_study(
+    root: Path,
+    patient: str,
+    date: str,
+    uid: str,
+    *,
+    seed: int = 0,
+    sequences: Sequence[str] = ("SAG STIR", "SAG T1"),
+) -> None:
+    """One study of ``patient`` in ``root/patient/date``: a series per description in
+    ``sequences`` (T1 hints for "T1", axial geometry for "AX ...")."""
+    for n, desc in enumerate(sequences, start=1):
+        params: dict = dict(T1) if "T1" in desc else {}
+        if desc.startswith("AX"):
+            params.update(orientation=AXIAL, tr=3500.0, te=100.0, ti=None, scanning_sequence="SE")
+        write_series(
+            root / patient / date,
+            patient_id=patient,
+            study_uid=uid,
+            study_date=date,
+            description=desc,
+            series_number=n,
+            seed=seed + n,
+            **params,
+        )
+
+
 def write_enhanced(
     path: Path,
     *,

@@ -6,38 +6,22 @@ import subprocess
 import sys
 
 import pytest
-from dicom_factory import write_series
+from dicom_factory import write_series, write_study
 
 from spondy_annotate.cases.open import OpenedExport, open_export
 from spondy_annotate.cases.pairing import CaseStatus
 from spondy_annotate.errors import CaseSelectionError, DicomIndexError, SpondyError
 from spondy_annotate.projectdb.location import default_db_path
 
-T1 = {"tr": 550.0, "te": 10.0, "ti": None, "scanning_sequence": "SE"}
-
-
-def _study(root, patient, date, uid, seed):
-    for n, desc in enumerate(("SAG STIR", "SAG T1"), start=1):
-        write_series(
-            root / patient / date,
-            patient_id=patient,
-            study_uid=uid,
-            study_date=date,
-            description=desc,
-            series_number=n,
-            seed=seed + n,
-            **(T1 if "T1" in desc else {}),
-        )
-
 
 @pytest.fixture
 def export(tmp_path):
     root = tmp_path / "export"
-    _study(root, "P1", "20240115", "1.2.3.11", 10)
-    _study(root, "P1", "20240301", "1.2.3.12", 20)
-    _study(root, "P2", "20240201", "1.2.3.21", 30)
+    write_study(root, "P1", "20240115", "1.2.3.11", seed=10)
+    write_study(root, "P1", "20240301", "1.2.3.12", seed=20)
+    write_study(root, "P2", "20240201", "1.2.3.21", seed=30)
     for n, date in enumerate(("20230101", "20230301", "20230601")):
-        _study(root, "P3", date, f"1.2.3.3{n}", 40 + 10 * n)
+        write_study(root, "P3", date, f"1.2.3.3{n}", seed=40 + 10 * n)
     return root
 
 

@@ -1,7 +1,8 @@
 """Cases: baseline/follow-up pairing, explicit choices, incomplete patients, series matching."""
 
 import pytest
-from dicom_factory import AXIAL, write_series
+from dicom_factory import write_series
+from dicom_factory import write_study as study
 
 from spondy_annotate.cases.pairing import CaseStatus, find_cases
 from spondy_annotate.cli import main
@@ -9,25 +10,6 @@ from spondy_annotate.dicom.index import index_folder
 from spondy_annotate.dicom.records import SeriesRecord
 from spondy_annotate.dicom.rules import load_rules
 from spondy_annotate.errors import CaseSelectionError, ConfigError
-
-T1 = {"tr": 550.0, "te": 10.0, "ti": None, "scanning_sequence": "SE"}
-
-
-def study(root, patient, date, uid, *, seed=0, sequences=("SAG STIR", "SAG T1")):
-    for n, desc in enumerate(sequences, start=1):
-        params = dict(T1) if "T1" in desc else {}
-        if desc.startswith("AX"):
-            params.update(orientation=AXIAL, tr=3500.0, te=100.0, ti=None, scanning_sequence="SE")
-        write_series(
-            root / patient / date,
-            patient_id=patient,
-            study_uid=uid,
-            study_date=date,
-            description=desc,
-            series_number=n,
-            seed=seed + n,
-            **params,
-        )
 
 
 @pytest.fixture

@@ -226,14 +226,18 @@ def iter_headers(
         pool.shutdown(cancel_futures=True)
 
 
-def _series_row(records: list[HeaderRecord], rules: MatchingRules) -> dict[str, Any]:
+def _series_row(
+    records: list[HeaderRecord], rules: MatchingRules, sequences: dict[tuple[Any, ...], str]
+) -> dict[str, Any]:
+    """The series table row of one series' records; ``sequences`` keeps the sequence names
+    already found for the same description and parameters (an export repeats its protocol)."""
     from spondy_annotate.dicom.stacks import plan_stacks  # numpy
 
     first = min(records, key=lambda r: (r.instance_number or 0, r.path))
     frames = [f for r in records for f in r.frames]
     note, spacing, volumes = "", None, 0
     colour = next((r.colour for r in records if r.colour), "")
-    if any("MOSAIC" in r.image_type.upper().split("\\") for r in records):
+    if any("MOSAIC" in t.upper().split("\\") for t in {r.image_type for r in records}):
         note = "Siemens mosaic (slices tiled in one image): not loadable as a volume"
     elif colour:
         note = f"colour images ({colour}): not loadable as a grey volume"
@@ -247,8 +251,29 @@ def _series_row(records: list[HeaderRecord], rules: MatchingRules) -> dict[str, 
                 note += " ..." if volumes > 4 else ""
         except SeriesGeometryError as exc:
             note = str(exc)
-    known = [f for f in frames if not f.assumed]
-    orientation = orientation_label(known[0].orientation) if known else "unknown"
+    known = next((f for f in frames if not f.assumed), None)
+    orientation = orientation_label(known.orientation) if known else "unknown"
+    sequence = ""
+    if first.modality == "MR":
+        key = (
+            first.series_description,
+            first.scanning_sequence,
+            first.repetition_time,
+            first.echo_time,
+            first.inversion_time,
+            first.contrast_agent,
+        )
+        if key not in sequences:
+            sequences[key] = classify_sequence(
+                rules.sequence,
+                description=first.series_description,
+                scanning_sequence=first.scanning_sequence,
+                repetition_time=first.repetition_time,
+                echo_time=first.echo_time,
+                inversion_time=first.inversion_time,
+                contrast_agent=first.contrast_agent,
+            ).value
+        sequence = sequences[key]
     return {
         "patient_id": first.patient_id,
         "study_instance_uid": first.study_instance_uid,
@@ -260,17 +285,7 @@ def _series_row(records: list[HeaderRecord], rules: MatchingRules) -> dict[str, 
         "series_description": first.series_description,
         "modality": first.modality,
         "orientation": orientation,
-        "sequence": classify_sequence(
-            rules.sequence,
-            description=first.series_description,
-            scanning_sequence=first.scanning_sequence,
-            repetition_time=first.repetition_time,
-            echo_time=first.echo_time,
-            inversion_time=first.inversion_time,
-            contrast_agent=first.contrast_agent,
-        ).value
-        if first.modality == "MR"
-        else "",
+        "sequence": sequence,
         "scanning_sequence": first.scanning_sequence,
         "sequence_variant": first.sequence_variant,
         "repetition_time": first.repetition_time,
@@ -296,7 +311,8 @@ def series_rows(records: list[HeaderRecord], rules: MatchingRules) -> tuple[dict
     by_series: dict[str, list[HeaderRecord]] = defaultdict(list)
     for rec in records:
         by_series[rec.series_instance_uid].append(rec)
-    rows = [_series_row(recs, rules) for recs in by_series.values()]
+    sequences: dict[tuple[Any, ...], str] = {}
+    rows = [_series_row(recs, rules, sequences) for recs in by_series.values()]
 
     def order(row: dict[str, Any]) -> tuple[Any, ...]:
         number = row["series_number"]

@@ -9,9 +9,11 @@ split and raises :class:`~spondy_annotate.errors.SeriesGeometryError` for what c
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -60,6 +62,8 @@ class Stack:
 
 
 def _orientation_groups(frames: Sequence[FrameGeometry]) -> list[list[int]]:
+    if len({frame.orientation for frame in frames}) == 1:  # the common case: one group
+        return [list(range(len(frames)))]
     exact: dict[tuple[float, ...], list[int]] = {}
     for i, frame in enumerate(frames):
         exact.setdefault(frame.orientation, []).append(i)
@@ -75,19 +79,22 @@ def _orientation_groups(frames: Sequence[FrameGeometry]) -> list[list[int]]:
     return [sorted(members) for _, members in groups]
 
 
-def _normal(orientation: Sequence[float]) -> np.ndarray:
+@lru_cache(maxsize=256)
+def _normal(orientation: tuple[float, ...]) -> tuple[float, float, float]:
+    """The unit slice normal of an orientation (cached: a whole export shares a few)."""
     row, col = np.asarray(orientation[:3]), np.asarray(orientation[3:])
     n = np.cross(row, col)
     norm = np.linalg.norm(n)
     if norm < 1e-6:
         raise SeriesGeometryError("ImageOrientationPatient (0020,0037) has parallel row/column")
-    return n / norm
+    x, y, z = (n / norm).tolist()
+    return x, y, z
 
 
-def _position_ids(distances: np.ndarray) -> np.ndarray:
+def _position_ids(distances: list[float]) -> list[int]:
     """Give frames at the same position (within :data:`SAME_POSITION_MM`) the same id."""
-    order = np.argsort(distances, kind="stable")
-    ids = np.empty(len(distances), dtype=int)
+    order = sorted(range(len(distances)), key=distances.__getitem__)
+    ids = [0] * len(distances)
     current = 0
     for rank, idx in enumerate(order):
         if rank and distances[idx] - distances[order[rank - 1]] > SAME_POSITION_MM:
@@ -137,37 +144,59 @@ def _acquisition_order(frame: FrameGeometry) -> tuple[str, ...]:
     return tuple(str(k).zfill(12) for k in reversed(frame.split_keys))
 
 
+def _median(values: list[float]) -> float:
+    """The median as :func:`numpy.median` gives it (mean of the middle two for an even count)."""
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
 def _regular_stack(
-    members: list[int], frames: Sequence[FrameGeometry], normal: np.ndarray, label: str
+    members: list[int],
+    positions: list[list[float]],
+    distances: list[float],
+    frames: Sequence[FrameGeometry],
+    normal: tuple[float, float, float],
+    label: str,
 ) -> Stack:
-    positions = np.array([frames[i].position for i in members], dtype=float)
-    distances = positions @ normal
-    order = np.argsort(distances, kind="stable")
+    """Sort ``members`` along the normal and check they are evenly spaced and not sheared.
+
+    ``positions`` and ``distances`` (along ``normal``) are those of ``members``, in their order.
+    Plain Python: a series has tens of slices, where numpy's per-call cost dominates.
+    """
+    order = sorted(range(len(members)), key=distances.__getitem__)
     members = [members[i] for i in order]
-    positions, distances = positions[order], distances[order]
     orientation = frames[members[0]].orientation
     spacing: float | None = None
     where = f" ({label})" if label else ""
     if len(members) > 1:
-        steps = np.diff(distances)
-        spacing = float(np.median(steps))
+        dist = [distances[i] for i in order]
+        steps = [b - a for a, b in zip(dist, dist[1:], strict=False)]
+        spacing = _median(steps)
         tolerance = max(SPACING_TOLERANCE_MM, SPACING_TOLERANCE_REL * spacing)
-        bad = np.flatnonzero(np.abs(steps - spacing) > tolerance)
-        if bad.size:
-            i = int(bad[0])
+        bad = [i for i, step in enumerate(steps) if abs(step - spacing) > tolerance]
+        if bad:
+            i = bad[0]
             kind = "a gap" if steps[i] > 1.5 * spacing else "uneven spacing"
             raise SeriesGeometryError(
                 f"{kind} between slices{where}: step {steps[i]:.2f} mm after slice {i + 1} of "
                 f"{len(members)} where the others are {spacing:.2f} mm; refusing to stack them"
             )
-        in_plane = positions - np.outer(distances - distances[0], normal)
-        drift = float(np.max(np.linalg.norm(in_plane - in_plane[0], axis=1)))
+        nx, ny, nz = normal
+        (x0, y0, z0), d0 = positions[order[0]], dist[0]
+        shifts = []  # squared in-plane distance of each slice origin from the first one's
+        for i, d in zip(order, dist, strict=True):
+            x, y, z = positions[i]
+            along = d - d0
+            dx, dy, dz = x - along * nx - x0, y - along * ny - y0, z - along * nz - z0
+            shifts.append(dx * dx + dy * dy + dz * dz)
+        drift = math.sqrt(max(shifts))
         if drift > IN_PLANE_TOLERANCE_MM:
             raise SeriesGeometryError(
                 f"slices{where} are shifted in-plane by up to {drift:.2f} mm (a sheared stack); "
                 "refusing to stack them"
             )
-    return Stack(tuple(members), tuple(orientation), tuple(normal), spacing, label)
+    return Stack(tuple(members), tuple(orientation), normal, spacing, label)
 
 
 def plan_stacks(frames: Sequence[FrameGeometry]) -> list[Stack]:
@@ -197,20 +226,38 @@ def plan_stacks(frames: Sequence[FrameGeometry]) -> list[Stack]:
     stacks: list[Stack] = []
     for members in groups:
         orientation = frames[members[0]].orientation
-        normal = _normal(orientation)
+        normal = _normal(tuple(orientation))
         plane = orientation_label(orientation) if len(groups) > 1 else ""
-        distances = np.array([np.dot(frames[i].position, normal) for i in members])
-        if not np.isfinite(distances).all() or np.ptp(distances) > MAX_EXTENT_MM:
+        array = np.array([frames[i].position for i in members], dtype=float)
+        positions: list[list[float]] = array.tolist()
+        distances: list[float] = (array @ np.array(normal)).tolist()
+        if (
+            not all(map(math.isfinite, distances))
+            or max(distances) - min(distances) > MAX_EXTENT_MM
+        ):
             raise SeriesGeometryError(
                 "ImagePositionPatient (0020,0032) values are out of range "
                 f"(slices spread over more than {MAX_EXTENT_MM:.0f} mm)"
             )
         pos_ids = _position_ids(distances)
         if len(set(pos_ids)) == len(members):
-            parts = [(members, "")]
+            split = [(list(range(len(members))), "")]
         else:
-            parts = _split_repeated(members, frames, pos_ids)
-        for part, key_label in parts:
+            local_of = {i: j for j, i in enumerate(members)}
+            split = [
+                ([local_of[i] for i in part], key_label)
+                for part, key_label in _split_repeated(members, frames, np.array(pos_ids))
+            ]
+        for local, key_label in split:
             label = ", ".join(x for x in (plane, key_label) if x)
-            stacks.append(_regular_stack(part, frames, normal, label))
+            stacks.append(
+                _regular_stack(
+                    [members[j] for j in local],
+                    [positions[j] for j in local],
+                    [distances[j] for j in local],
+                    frames,
+                    normal,
+                    label,
+                )
+            )
     return stacks

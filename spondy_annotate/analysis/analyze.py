@@ -185,21 +185,29 @@ def _correlations(
             for item in items:
                 sub = data[(data["reader"] == reader) & (data["item"] == item)]
                 sub = sub[sub[f"{test}_code"].notna()]
-                res = spearman(
-                    sub[f"{test}_code"].to_numpy(dtype=float),
-                    sub["mri_code"].to_numpy(dtype=float),
-                    n_boot=settings.bootstrap,
-                    seed=settings.seed,
-                    confidence=settings.confidence,
-                )
-                _note_dropped_resamples(
-                    res, settings.bootstrap, f"{test} x {item} ({reader})", notes
-                )
-                rows.append(
-                    {"reader": reader, "primary": reader == primary, "test": test, "item": item}
-                    | correlation_row(res)
-                )
+                keys = {"reader": reader, "primary": reader == primary, "test": test, "item": item}
+                rows.append(_correlate(keys, sub[f"{test}_code"], sub["mri_code"], settings, notes))
     return adjust_per_reader(pd.DataFrame(rows, columns=list(CORRELATION_COLUMNS)))
+
+
+def _correlate(
+    keys: dict[str, Any],
+    lab: pd.Series,
+    mri: pd.Series,
+    settings: AnalysisSettings,
+    notes: list[str],
+) -> dict[str, Any]:
+    """One row of a correlation table: ``keys`` and Spearman's rho of ``lab`` with ``mri``."""
+    res = spearman(
+        lab.to_numpy(dtype=float),
+        mri.to_numpy(dtype=float),
+        n_boot=settings.bootstrap,
+        seed=settings.seed,
+        confidence=settings.confidence,
+    )
+    what = f"{keys['test']} x {keys['item']} ({keys['reader']})"
+    _note_dropped_resamples(res, settings.bootstrap, what, notes)
+    return keys | correlation_row(res)
 
 
 def correlation_row(res: SpearmanResult) -> dict[str, Any]:
@@ -234,20 +242,13 @@ def _disc_height_correlations(
         for test in settings.tests:
             for measure in MEASURES:
                 sub = mine.dropna(subset=[f"{test}_code", measure])
-                res = spearman(
-                    sub[f"{test}_code"].to_numpy(dtype=float),
-                    sub[measure].to_numpy(dtype=float),
-                    n_boot=settings.bootstrap,
-                    seed=settings.seed,
-                    confidence=settings.confidence,
-                )
-                _note_dropped_resamples(
-                    res, settings.bootstrap, f"{test} x {measure} ({reader})", notes
-                )
-                rows.append(
-                    {"reader": reader, "primary": reader == primary, "test": test, "item": measure}
-                    | correlation_row(res)
-                )
+                keys = {
+                    "reader": reader,
+                    "primary": reader == primary,
+                    "test": test,
+                    "item": measure,
+                }
+                rows.append(_correlate(keys, sub[f"{test}_code"], sub[measure], settings, notes))
     return adjust_per_reader(pd.DataFrame(rows, columns=list(CORRELATION_COLUMNS)))
 
 

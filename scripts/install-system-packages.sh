@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Debian packages the GUI and its tests need: Xvfb and Mesa GL for napari/vispy without a display;
 # dciodvfy (dicom3tools) to validate the SRs the tests write; Orthanc with its DICOMweb plugin, the
-# real PACS the DICOMweb tests start on 127.0.0.1.
+# real PACS the DICOMweb tests start on 127.0.0.1; PostgreSQL, the shared grading server the store's
+# tests start on 127.0.0.1 (tests/pg_server.py).
 # Installs only what is missing; does nothing when not root or not on a Debian-like system.
 set -euo pipefail
 pkgs=(xvfb xauth libgl1 libegl1 libgl1-mesa-dri libxkbcommon-x11-0 libxcb-icccm4 libxcb-image0
       libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-xinerama0 libxcb-xfixes0
       libxcb-shape0 libxcb-cursor0 libdbus-1-3 libfontconfig1 libglib2.0-0
-      dicom3tools orthanc orthanc-dicomweb)
+      dicom3tools orthanc orthanc-dicomweb postgresql)
 command -v dpkg-query >/dev/null || exit 0
 missing=()
 for p in "${pkgs[@]}"; do

@@ -120,3 +120,12 @@ def orthanc_small(tmp_path_factory: pytest.TempPathFactory, small_export: Path) 
     with running_orthanc(tmp_path_factory.mktemp("orthanc")) as root:
         assert upload_folder(root, small_export) > 0
         yield f"{root}/dicom-web"
+
+
+@pytest.fixture
+def user_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Keep the DICOMweb cache (``XDG_CACHE_HOME``) and the service's project database
+    (``XDG_DATA_HOME``) in ``tmp_path``."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    return tmp_path

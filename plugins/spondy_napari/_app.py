@@ -24,12 +24,14 @@ def launch(
     rules: MatchingRules | None = None,
     show: bool = True,
     reader: str | None = None,
+    ask_reader: bool = True,
 ) -> tuple[napari.Viewer, ReadingRoomWidget]:
     """A napari viewer with the reading room docked on the right and grading on the left.
 
     The window takes ``size``; without one, napari's remembered geometry, or the whole screen
     (maximised) the first time, when napari remembers none. ``reader``: who grades (default
-    ``$SPONDY_READER``, else the grading panel asks).
+    ``$SPONDY_READER``, else the grading panel asks when an export opens, before its first case
+    is shown, unless ``ask_reader`` is False).
     """
     import napari
     from napari.settings import get_settings
@@ -51,8 +53,8 @@ def launch(
         maximise(viewer)
     widget = ReadingRoomWidget(viewer, rules=rules)
     viewer.window.add_dock_widget(widget, name="Reading room", area="right")
-    # the panel asks the reader's name itself
-    panel = GradingPanel(viewer, room=widget.room, reader=reader)
+    # the panel asks who reads when an export opens, before its first case is shown
+    panel = GradingPanel(viewer, room=widget.room, reader=reader, ask_reader=ask_reader)
     viewer.window.add_dock_widget(panel, name="Grading", area="left")
     hide_layer_docks(viewer)
     narrow_docks(viewer, [panel, widget])
@@ -79,7 +81,8 @@ def open_reading_room(
         Dock the reading room and the grading panel on this viewer (default: a new window, as
         ``spondy-annotate open`` makes).
     reader : str, optional
-        Who grades (default ``$SPONDY_READER``; else the grading panel asks).
+        Who grades (default ``$SPONDY_READER``; else the grading panel asks, before the first
+        case is shown).
 
     Raises
     ------
@@ -123,8 +126,11 @@ def run_reading_room(
 
     from spondy_napari._qt.screenshot import save_screenshot
 
-    # Interactive: napari's own (remembered) window geometry; a screenshot: the size asked.
-    viewer, widget = launch(size=None if screenshot is None else size, rules=rules)
+    # Interactive: napari's own (remembered) window geometry, and the reader is asked first;
+    # a screenshot: the size asked, and nobody grades.
+    viewer, widget = launch(
+        size=None if screenshot is None else size, rules=rules, ask_reader=screenshot is None
+    )
     if screenshot is None:
         widget.open_folder(folder, case=case)
         napari.run()

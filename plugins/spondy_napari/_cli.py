@@ -7,7 +7,9 @@ by :func:`run` only, after the export has been indexed: a folder that is missing
 holds no DICOM image is a one-line error (exit status 1) before any window opens. With
 ``--screenshot PNG`` the viewer opens, shows the first case (or
 ``--case N``), saves a screenshot and exits: the README's demo on a headless machine runs it under
-``xvfb-run``.
+``xvfb-run``. ``--db`` (a file or a ``postgresql://`` URL) sends the gradings to another
+database than the export's own file, as ``$SPONDY_DB`` does
+(:func:`~spondy_annotate.projectdb.location.grading_db`); it is checked before any window opens.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from spondy_annotate.cli._common import add_rules_option
+from spondy_annotate.cli.db_arg import DB_HELP, add_db_option
 from spondy_annotate.errors import SpondyError
+from spondy_annotate.projectdb.location import DB_ENV, default_db_path, grading_db
 
 
 def add_open_command(sub: Any) -> argparse.ArgumentParser:
@@ -50,6 +54,9 @@ def add_open_command(sub: Any) -> argparse.ArgumentParser:
         metavar="WxH",
         help="window size for --screenshot (default: 1920x1080)",
     )
+    add_db_option(
+        p, help=f"where the gradings go ({DB_HELP}; default: ${DB_ENV}, else beside the export)"
+    )
     add_rules_option(p)
     p.set_defaults(run=run)
     return p
@@ -79,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
     """
     from spondy_annotate.cases.open import open_export
     from spondy_annotate.dicom.rules import load_rules
+    from spondy_annotate.grading.store import Store
 
     folder = Path(args.folder)
     if not folder.exists():
@@ -96,6 +104,10 @@ def run(args: argparse.Namespace) -> int:
     if case is not None and case < 0:
         raise SpondyError(f"--case {args.case}: cases are numbered from 1")
     open_export(folder, rules=rules)
+    if args.db is not None:  # the viewer reads it where it reads $SPONDY_DB: grading_db()
+        os.environ[DB_ENV] = str(args.db)
+    if os.environ.get(DB_ENV):  # reachable and usable, else exit 1 before any window
+        Store(grading_db(default_db_path(folder))).close()
 
     from spondy_napari._app import run_reading_room  # napari and Qt from here on
 

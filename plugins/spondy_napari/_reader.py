@@ -1,4 +1,5 @@
-"""The napari reader: a DICOM folder (an export) or a single DICOM file as image layers.
+"""The napari reader: a DICOM folder (an export), a DICOMweb service URL or a single DICOM file as
+image layers.
 
 A thin adapter over the core, as napari-ome-zarr's: :func:`napari_get_reader` answers from at
 most :data:`PROBE_FILES` file headers (132 bytes each), returns None at once for anything else
@@ -6,9 +7,10 @@ and never raises. A folder is opened with the core's
 :func:`~spondy_annotate.cases.open.open_export` (through the project database's header cache,
 so re-opening an unchanged export reads no header again), then only the **first case's
 hanging-protocol series** are loaded (baseline and follow-up of each sequence, the first
-sequence visible), never every series of the export. A folder without a baseline/follow-up pair
-(one study, a single series) gives its first :data:`MAX_SERIES` regular series. The reading room
-dock reads the other cases. Problems go to napari's notification area; the reader then returns
+sequence visible), never every series of the export; from a DICOMweb service those series are
+retrieved (WADO-RS) into its cache folder first, in the loader threads. A folder without a
+baseline/follow-up pair (one study, a single series) gives its first :data:`MAX_SERIES` regular
+series. The reading room dock reads the other cases. Problems go to napari's notification area; the reader then returns
 napari's "nothing to add" sentinel instead of raising.
 """
 
@@ -23,10 +25,11 @@ from typing import Any
 
 from napari.utils.notifications import show_error, show_info, show_warning
 
-from spondy_annotate.cases.open import open_export
+from spondy_annotate.cases.open import OpenedExport, open_export
 from spondy_annotate.cases.pairing import CaseStatus
 from spondy_annotate.dicom.records import SeriesRecord
 from spondy_annotate.dicom.volume import load_series
+from spondy_annotate.dicomweb.auth import is_url
 from spondy_annotate.errors import SpondyError
 from spondy_napari.display.layer_data import (
     PreparedVolume,
@@ -93,11 +96,13 @@ def folder_has_dicom(path: str | os.PathLike[str], *, limit: int = PROBE_FILES) 
 
 
 def napari_get_reader(path: str | list[str]) -> ReaderFunction | None:
-    """Return a reader for a DICOM folder or file, or None (fast, never raises)."""
+    """Return a reader for a DICOM folder or file or a DICOMweb URL, or None (fast, never raises)."""
     if isinstance(path, list | tuple):
         if len(path) != 1:
             return None
         path = path[0]
+    if is_url(path):
+        return read_dicom
     try:
         path = os.fspath(path)
         if os.path.isdir(path):
@@ -112,12 +117,13 @@ def napari_get_reader(path: str | list[str]) -> ReaderFunction | None:
 
 
 def read_dicom(path: str | list[str]) -> list[LayerData]:
-    """Read a DICOM folder or file into layer data; problems go to napari's notifications."""
+    """Read a DICOM folder or file, or a DICOMweb service, into layer data; problems go to
+    napari's notifications."""
     if isinstance(path, list | tuple):
         path = path[0]
     path = os.fspath(path)
     try:
-        if os.path.isdir(path):
+        if is_url(path) or os.path.isdir(path):
             return read_folder(path)
         if os.path.basename(path).upper() == "DICOMDIR":
             return read_folder(os.path.dirname(path) or ".")
@@ -152,7 +158,7 @@ def read_folder(path: str) -> list[LayerData]:
     cases = opened.cases
     ready = [c for c in cases if c.status is CaseStatus.READY and c.pairs]
     if not ready:
-        return _read_series(opened.index.records)
+        return _read_series(opened, opened.index.records)
     case = ready[0]
     assert case.baseline is not None and case.followup is not None
     jobs = []
@@ -163,7 +169,7 @@ def read_folder(path: str) -> list[LayerData]:
         ):
             if ref is not None:
                 jobs.append((n, pair.label, side, ref, study.date_text))
-    loaded = _load_all([job[3].files for job in jobs])
+    loaded = _load_all(opened, [job[3] for job in jobs])
     layers = []
     for (n, label, side, _ref, date), prepared in zip(jobs, loaded, strict=True):
         if prepared is None:
@@ -172,13 +178,13 @@ def read_folder(path: str) -> list[LayerData]:
         layers.append(_layer(prepared, layer_name(side, date, label), meta, visible=n == 0))
     if len(cases) > 1:
         show_info(
-            f"{len(cases)} patients in {Path(path).name}: the first case is shown. "
+            f"{len(cases)} patients in {opened.name}: the first case is shown. "
             "Plugins > spondy-annotate > Reading room reads them side by side."
         )
     return layers or NOTHING
 
 
-def _read_series(series: Sequence[SeriesRecord]) -> list[LayerData]:
+def _read_series(opened: OpenedExport, series: Sequence[SeriesRecord]) -> list[LayerData]:
     records = [r for r in series if r.volumes >= 1]
     unusable = len(series) - len(records)
     if not records:
@@ -191,9 +197,7 @@ def _read_series(series: Sequence[SeriesRecord]) -> list[LayerData]:
             + (f"; {unusable} do not form a volume" if unusable else "")
         )
     records = records[:MAX_SERIES]
-    loaded = _load_all(
-        [r.files for r in records], stacks=[0 if r.volumes > 1 else None for r in records]
-    )
+    loaded = _load_all(opened, records, stacks=[0 if r.volumes > 1 else None for r in records])
     layers = []
     for n, (record, prepared) in enumerate(zip(records, loaded, strict=True)):
         if prepared is None:
@@ -207,20 +211,20 @@ def _read_series(series: Sequence[SeriesRecord]) -> list[LayerData]:
 
 
 def _load_all(
-    file_lists: list[tuple[str, ...]], stacks: list[int | None] | None = None
+    opened: OpenedExport, records: Sequence[SeriesRecord], stacks: list[int | None] | None = None
 ) -> list[PreparedVolume | None]:
-    """Load several series in parallel; a failure is notified and gives None."""
+    """Load several series of ``opened`` in parallel; a failure is notified and gives None."""
 
-    def load(args: tuple[tuple[str, ...], int | None]) -> PreparedVolume | str:
-        files, stack = args
+    def load(args: tuple[SeriesRecord, int | None]) -> PreparedVolume | str:
+        record, stack = args
         try:
-            return prepare(load_series(files, stack=stack))
+            return prepare(load_series(opened.files(record), stack=stack))
         except SpondyError as exc:
             return str(exc)
 
-    stacks = stacks or [None] * len(file_lists)
+    stacks = stacks or [None] * len(records)
     with ThreadPoolExecutor(max_workers=LOAD_THREADS) as pool:
-        results = list(pool.map(load, zip(file_lists, stacks, strict=True)))
+        results = list(pool.map(load, zip(records, stacks, strict=True)))
     for result in results:  # notified from the calling thread, not the pool's
         if isinstance(result, str):
             show_error(result)

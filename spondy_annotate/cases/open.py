@@ -60,6 +60,11 @@ class OpenedExport:
         """The export as given: its folder, or the DICOMweb service URL."""
         return self.service.url if self.service is not None else str(self.folder)
 
+    @property
+    def name(self) -> str:
+        """What to call the export on screen: its folder's name, or the DICOMweb service URL."""
+        return self.service.url if self.service is not None else self.folder.name
+
     def files(self, series: SeriesRecord) -> tuple[str, ...]:
         """The files of ``series`` to load, retrieved first (WADO-RS) from a DICOMweb service.
 

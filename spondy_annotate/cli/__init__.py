@@ -19,9 +19,12 @@ import logging
 import sys
 import warnings
 from collections.abc import Sequence
-from importlib.metadata import EntryPoint, entry_points
+from typing import TYPE_CHECKING
 
 from spondy_annotate.errors import SpondyError, one_line
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +36,8 @@ ENTRY_POINT_GROUP = "spondy_annotate.cli"
 
 def _add_contributed(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register the subcommands of :data:`ENTRY_POINT_GROUP`, in the order of their names."""
+    from importlib.metadata import entry_points
+
     for entry_point in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
         _add_one(entry_point, sub)
 
@@ -48,9 +53,12 @@ def _add_one(
         logger.warning("command %r not available: %s", entry_point.name, one_line(exc))
 
 
-def build_parser(*, contributed: bool = True) -> argparse.ArgumentParser:
-    """Return the parser with every subcommand registered (the front ends' too when
-    ``contributed``: looking them up costs tens of milliseconds of start-up)."""
+def build_parser(
+    *, contributed: bool = True, commands: Sequence[str] = COMMANDS
+) -> argparse.ArgumentParser:
+    """Return the parser with the subcommands of ``commands`` (names in :data:`COMMANDS`)
+    registered, and the front ends' too when ``contributed`` (looking them up and importing
+    every command module cost tens of milliseconds of start-up)."""
     from spondy_annotate._version import __version__
 
     parser = argparse.ArgumentParser(
@@ -62,7 +70,7 @@ def build_parser(*, contributed: bool = True) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     if contributed:
         _add_contributed(sub)
-    for name in COMMANDS:
+    for name in commands:
         module = importlib.import_module(f"spondy_annotate.cli.{name}_cmd")
         cmd = module.add_parser(sub)
         cmd.set_defaults(run=module.run)
@@ -72,8 +80,12 @@ def build_parser(*, contributed: bool = True) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    first = next((a for a in argv if not a.startswith("-")), None)
-    parser = build_parser(contributed=first not in {n.replace("_", "-") for n in COMMANDS})
+    first = next((a for a in argv if not a.startswith("-")), "")
+    command = first.replace("-", "_")
+    if command in COMMANDS:  # only that command's parser (and module) is needed
+        parser = build_parser(contributed=False, commands=(command,))
+    else:  # --help, --version, a front end's command or a typing error: all of them
+        parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,

@@ -1,10 +1,16 @@
-"""``spondy-annotate align DIR``: register every case's follow-up to its baseline and store it."""
+"""``spondy-annotate align DIR|URL``: register every case's follow-up to its baseline and store it.
+
+The export is a folder or a DICOMweb service root; a service's series are retrieved (WADO-RS)
+into its local cache folder and its alignments stored in its project database
+(:func:`~spondy_annotate.cases.open.service_db_path`).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from collections import deque
 from typing import Any
 
 from spondy_annotate.cli._common import add_index_options, open_with_progress
@@ -19,7 +25,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "and store the result in the project database, where the reading room finds it. Cases "
         "aligned before are not registered again unless --force.",
     )
-    p.add_argument("folder", help="the export folder")
+    p.add_argument("folder", help="the export folder, or a DICOMweb service root URL")
     p.add_argument("--json", action="store_true", help="print one JSON object per case, a list")
     p.add_argument("--force", action="store_true", help="register again cases aligned before")
     p.add_argument(
@@ -37,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
         Alignment,
         align_case,
         case_alignment_key,
+        registration_pair,
         translation,
     )
     from spondy_annotate.cases.alignment_store import load_alignments, save_alignment
@@ -48,11 +55,16 @@ def run(args: argparse.Namespace) -> int:
     ready = [c for c in opened.cases if c.status is CaseStatus.READY]
     stored = load_alignments(db) if db is not None and not args.force else {}
     manual = _manual_offsets(db, args.reader) if db is not None and args.reader else {}
+    waiting = deque(c for c in ready if case_alignment_key(c) not in stored)
     results: list[Alignment] = []
     for number, case in enumerate(ready, start=1):
         key = case_alignment_key(case)
         alignment = stored.get(key)
         if alignment is None:
+            waiting.popleft()
+            upcoming = registration_pair(waiting[0]) if waiting else None
+            if upcoming is not None:  # a DICOMweb service sends it while this case registers
+                opened.prefetch(s for s in (upcoming.baseline, upcoming.followup) if s)
             alignment = align_case(case, load=lambda s: load_series(opened.files(s)))
             if db is not None:
                 save_alignment(db, alignment)

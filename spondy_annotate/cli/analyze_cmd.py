@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from spondy_annotate.cli.db_arg import add_db_option
 from spondy_annotate.errors import SpondyError
+from spondy_annotate.projectdb.url import display_name, is_postgres_url
 
 #: Exit status when the analysis ran but some lab rows were rejected.
 EXIT_LAB_ROWS_REJECTED = 3
@@ -48,7 +50,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--db", metavar="DB", help="grading database")
+    add_db_option(source)
     source.add_argument(
         "--gradings",
         metavar="FILE",
@@ -111,7 +113,9 @@ def command_line(args: argparse.Namespace) -> str:
         if key in ("command", "run", "verbose", "out") or value is None or value is False:
             continue
         flag = "--" + key.replace("_", "-")
-        if key in ("db", "gradings"):
+        if key == "db" and is_postgres_url(value):
+            value = shlex.quote(display_name(value))
+        elif key in ("db", "gradings"):
             value = Path(value).name
         elif key == "labs":
             value = " ".join(shlex.quote(Path(v).name) for v in value)

@@ -7,6 +7,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from spondy_annotate.cli.db_arg import add_db_option
+from spondy_annotate.projectdb.url import display_name
+
 logger = logging.getLogger(__name__)
 
 
@@ -21,7 +24,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             "--include-identifiers is given."
         ),
     )
-    parser.add_argument("--db", required=True, type=Path, help="grading database (.sqlite)")
+    add_db_option(parser, required=True)
     parser.add_argument(
         "--out", required=True, type=Path, help="output file: .csv, .xlsx or .parquet"
     )
@@ -48,7 +51,9 @@ def run(args: argparse.Namespace) -> int:
     )
     if table.empty:
         logger.warning(
-            "no gradings%s in %s", f" of {', '.join(args.reader)}" if args.reader else "", args.db
+            "no gradings%s in %s",
+            f" of {', '.join(args.reader)}" if args.reader else "",
+            display_name(args.db),
         )
     print(
         f"wrote {len(table)} rows ({table['case_id'].nunique()} cases, "

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
+
+from spondy_annotate.cli.db_arg import DB_HELP, add_db_option
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -16,10 +17,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "rubric and consensus link of each DB into the target. Cases are matched by patient ID "
         "and study UIDs and filed under the target's case IDs. Merging again adds nothing.",
     )
-    parser.add_argument("sources", nargs="+", type=Path, metavar="DB", help="databases to merge")
-    parser.add_argument(
-        "--into", required=True, type=Path, metavar="DB", help="target (created if missing)"
-    )
+    add_db_option(parser, "sources", nargs="+", help=f"databases to merge ({DB_HELP})")
+    add_db_option(parser, "--into", required=True, help="target (created if missing)")
     return parser
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from spondy_annotate.cli._common import add_rules_option, terminal_progress
+from spondy_annotate.cli.db_arg import add_db_option
+from spondy_annotate.projectdb.url import display_name
 
 logger = logging.getLogger(__name__)
 
@@ -24,13 +26,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             "carries the patient's identity (a clinical result for the PACS, unlike `export`)."
         ),
     )
-    parser.add_argument("--db", required=True, type=Path, help="project database (.sqlite)")
+    add_db_option(parser, required=True)
     parser.add_argument("--out", required=True, type=Path, help="folder for the SR files")
     parser.add_argument(
         "--dicom",
         metavar="DIR_OR_URL",
         help="the export the cases were graded from: a folder or a DICOMweb URL (default: the "
-        "folder whose project database --db is, i.e. --db without .spondy.sqlite)",
+        "folder whose project database file --db is, i.e. --db without .spondy.sqlite)",
     )
     parser.add_argument(
         "--reader",
@@ -48,18 +50,18 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def export_source(db: Path, dicom: str | None) -> str:
-    """The export to read the graded images from: ``dicom``, else the folder of ``db``."""
+def export_source(db: Path | str, dicom: str | None) -> str:
+    """The export to read the graded images from: ``dicom``, else the folder of the file ``db``."""
     from spondy_annotate.errors import SpondyError
     from spondy_annotate.projectdb.location import SUFFIX
 
     if dicom:
         return dicom
-    if db.name.endswith(SUFFIX):
+    if isinstance(db, Path) and db.name.endswith(SUFFIX):
         folder = db.with_name(db.name[: -len(SUFFIX)])
         if folder.is_dir():
             return str(folder)
-    raise SpondyError(f"{db}: no export folder beside it; give --dicom DIR_OR_URL")
+    raise SpondyError(f"{display_name(db)}: no export folder beside it; give --dicom DIR_OR_URL")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -75,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         export = open_export(
             export_source(args.db, args.dicom),
             rules=rules,
-            cache=args.db,
+            cache=args.db if isinstance(args.db, Path) else True,  # the header cache is local
             progress=terminal_progress("reading headers"),
         )
         read = export.service.headers if export.service else read_series_headers

@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from spondy_annotate.cli.db_arg import DB_HELP, add_db_option
+
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register the ``sr-import`` subcommand on ``subparsers`` and return its parser."""
@@ -24,9 +26,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="SR files, or a DICOMweb URL: every SR series it holds (QIDO-RS Modality=SR) is "
         "retrieved and read",
     )
-    parser.add_argument(
-        "--db", required=True, type=Path, help="project database (.sqlite; created if missing)"
-    )
+    add_db_option(parser, required=True, help=f"{DB_HELP} (created if missing)")
     parser.add_argument(
         "--rubric",
         metavar="FILE",
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         imported = import_reports(files, store, rubric=rubric)
     added = sum(r.answers_added for r in imported)
     cases = len({r.case_id for r in imported})
-    print(f"imported {len(imported)} SRs ({cases} cases): {added} answers added to {args.db}")
+    print(f"imported {len(imported)} SRs ({cases} cases): {added} answers added to {store.path}")
     return 0
 
 

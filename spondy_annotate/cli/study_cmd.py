@@ -7,8 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from spondy_annotate.cli.db_arg import add_db_option
 from spondy_annotate.errors import StoreError
 from spondy_annotate.grading.study import StudyError
+from spondy_annotate.projectdb.url import display_name
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -50,7 +52,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _db(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", required=True, type=Path, help="project database (.sqlite)")
+    add_db_option(parser, required=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -65,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
             return _key(store, args)
         if args.action in ("create", "set"):
             if args.action == "create" and store.study() is not None:
-                raise StudyError(f"{args.db}: has a study already; change it with `study set`")
+                raise StudyError(f"{store.path}: has a study already; change it with `study set`")
             try:
                 text = args.file.read_text(encoding="utf-8")
             except OSError as exc:
@@ -76,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
             return 0
         study = store.study()
         if study is None:
-            raise StoreError(f"{args.db}: no study (spondy-annotate study create FILE --db DB)")
+            raise StoreError(f"{store.path}: no study (spondy-annotate study create FILE --db DB)")
         if args.action == "show":
             print(study.text, end="" if study.text.endswith("\n") else "\n")
             return 0
@@ -88,10 +90,10 @@ def _key(store: Any, args: argparse.Namespace) -> int:
 
     if args.key_action == "export":
         write_key_file(args.file, store.pseudonym_key)
-        print(f"wrote the pseudonym key of {args.db} to {args.file} (keep it secret)")
+        print(f"wrote the pseudonym key of {display_name(args.db)} to {args.file} (keep it secret)")
     else:
         changed = store.import_key(read_key_file(args.file))
-        print(f"{args.db}: {'key imported' if changed else 'has this key already'}")
+        print(f"{display_name(args.db)}: {'key imported' if changed else 'has this key already'}")
     return 0
 
 

@@ -10,6 +10,7 @@ one-line reason, which the index reports as a skipped file.
 
 from __future__ import annotations
 
+import errno
 import io
 import math
 import os
@@ -72,7 +73,8 @@ class _BoundedReader(io.BufferedReader):
 
 
 def open_regular(path: str | os.PathLike[str]) -> tuple[io.BufferedReader, os.stat_result]:
-    """Open a regular file for reading, without ever blocking on a FIFO or a device.
+    """Open a regular file for reading, without ever blocking on a FIFO or a device (opened
+    non-blocking, and refused after one ``fstat``).
 
     Raises
     ------
@@ -81,11 +83,18 @@ def open_regular(path: str | os.PathLike[str]) -> tuple[io.BufferedReader, os.st
     OSError
         When it cannot be opened.
     """
-    raw = io.FileIO(path, "r", opener=lambda p, flags: os.open(p, flags | os.O_NONBLOCK))
-    st = os.fstat(raw.fileno())
-    if not stat.S_ISREG(st.st_mode):
-        raw.close()
-        raise NotAnImage(f"not a regular file ({file_kind(st.st_mode)})")
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):  # as open() says
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), os.fspath(path))
+        if not stat.S_ISREG(st.st_mode):
+            raise NotAnImage(f"not a regular file ({file_kind(st.st_mode)})")
+        raw = io.FileIO(fd, "r")
+        raw.name = path  # what pydicom names the dataset's file after
+    except BaseException:
+        os.close(fd)
+        raise
     fp = _BoundedReader(raw, 2 * CHUNK)  # the first CHUNK bytes, read twice, in one read
     fp.size = st.st_size
     return fp, st

@@ -146,17 +146,17 @@ PARALLEL_MIN_FILES = 2000
 CHUNK_FILES = 250
 
 
-def _read_one(path: str) -> HeaderRecord | SkippedFile:
+def _read_chunk(paths: list[str]) -> list[HeaderRecord | SkippedFile]:
+    """The header record of each file, or why it is skipped."""
     from spondy_annotate.dicom.headers import NotAnImage, read_header
 
-    try:
-        return read_header(path)
-    except NotAnImage as exc:
-        return SkippedFile(path, str(exc))
-
-
-def _read_chunk(paths: list[str]) -> list[HeaderRecord | SkippedFile]:
-    return [_read_one(path) for path in paths]
+    out: list[HeaderRecord | SkippedFile] = []
+    for path in paths:
+        try:
+            out.append(read_header(path))
+        except NotAnImage as exc:
+            out.append(SkippedFile(path, str(exc)))
+    return out
 
 
 def _quiet_worker() -> None:
@@ -231,7 +231,7 @@ def _series_row(
 ) -> dict[str, Any]:
     """The series table row of one series' records; ``sequences`` keeps the sequence names
     already found for the same description and parameters (an export repeats its protocol)."""
-    from spondy_annotate.dicom.stacks import plan_stacks  # numpy
+    from spondy_annotate.dicom.stacks import plan_stacks
 
     first = min(records, key=lambda r: (r.instance_number or 0, r.path))
     frames = [f for r in records for f in r.frames]
@@ -424,8 +424,6 @@ def _index_files(
     logger.info("reading headers of %d of %d files below %s", len(todo), len(stats), root)
     fresh: list[HeaderRecord | SkippedFile] = []
     for batch in iter_headers(todo, workers=workers):
-        if not fresh:  # the workers have started: numpy (series_rows) loads while they read
-            import spondy_annotate.dicom.stacks  # noqa: F401
         fresh += batch
         if store:
             records = [r for r in batch if isinstance(r, HeaderRecord)]

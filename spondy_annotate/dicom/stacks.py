@@ -5,17 +5,18 @@ A series may hold one regular stack of parallel slices (the common case), severa
 irregular set (missing slices, uneven spacing, duplicates). :func:`plan_stacks` sorts frames along
 the slice normal by ImagePositionPatient (never by InstanceNumber or file name), splits what can be
 split and raises :class:`~spondy_annotate.errors.SeriesGeometryError` for what cannot.
+
+Plain Python, no numpy: a series has tens of slices, where numpy's per-call cost dominates, and
+the index plans every series of an export without importing numpy.
 """
 
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-
-import numpy as np
 
 from spondy_annotate.dicom.records import FrameGeometry, orientation_label
 from spondy_annotate.errors import SeriesGeometryError
@@ -67,28 +68,32 @@ def _orientation_groups(frames: Sequence[FrameGeometry]) -> list[list[int]]:
     exact: dict[tuple[float, ...], list[int]] = {}
     for i, frame in enumerate(frames):
         exact.setdefault(frame.orientation, []).append(i)
-    groups: list[tuple[np.ndarray, list[int]]] = []
+    groups: list[tuple[tuple[float, ...], list[int]]] = []
     for orientation, indices in exact.items():
-        ori = np.asarray(orientation)
         for rep, members in groups:
-            if np.allclose(ori, rep, atol=1e-3):
+            if _close(orientation, rep):
                 members.extend(indices)
                 break
         else:
-            groups.append((ori, list(indices)))
+            groups.append((orientation, list(indices)))
     return [sorted(members) for _, members in groups]
+
+
+def _close(a: Sequence[float], b: Sequence[float]) -> bool:
+    """Whether two orientations are the same within 0.001 (as :func:`numpy.allclose` with
+    ``atol=1e-3``)."""
+    return all(abs(x - y) <= 1e-3 + 1e-5 * abs(y) for x, y in zip(a, b, strict=True))
 
 
 @lru_cache(maxsize=256)
 def _normal(orientation: tuple[float, ...]) -> tuple[float, float, float]:
     """The unit slice normal of an orientation (cached: a whole export shares a few)."""
-    row, col = np.asarray(orientation[:3]), np.asarray(orientation[3:])
-    n = np.cross(row, col)
-    norm = np.linalg.norm(n)
+    rx, ry, rz, cx, cy, cz = orientation
+    x, y, z = ry * cz - rz * cy, rz * cx - rx * cz, rx * cy - ry * cx
+    norm = math.sqrt(x * x + y * y + z * z)
     if norm < 1e-6:
         raise SeriesGeometryError("ImageOrientationPatient (0020,0037) has parallel row/column")
-    x, y, z = (n / norm).tolist()
-    return x, y, z
+    return x / norm, y / norm, z / norm
 
 
 def _position_ids(distances: list[float]) -> list[int]:
@@ -104,11 +109,11 @@ def _position_ids(distances: list[float]) -> list[int]:
 
 
 def _split_repeated(
-    members: list[int], frames: Sequence[FrameGeometry], pos_ids: np.ndarray
+    members: list[int], frames: Sequence[FrameGeometry], pos_ids: list[int]
 ) -> list[tuple[list[int], str]]:
     """Split frames that repeat positions into volumes, by the first key that does it cleanly."""
-    counts = np.bincount(pos_ids)
-    wanted = int(counts.max())
+    counts = Counter(pos_ids).values()  # frames per position
+    wanted = max(counts)
     n_keys = len(frames[members[0]].split_keys)
     for k in range(n_keys):
         groups: dict[object, list[int]] = defaultdict(list)
@@ -116,21 +121,21 @@ def _split_repeated(
             groups[frames[i].split_keys[k]].append(local)
         if len(groups) != wanted:
             continue
-        if all(len(set(pos_ids[g])) == len(g) for g in groups.values()):
+        if all(len({pos_ids[j] for j in g}) == len(g) for g in groups.values()):
             return [
                 ([members[j] for j in g], f"{_KEY_NAMES[k]} {v}" if v not in ("", None) else "")
                 for v, g in sorted(groups.items(), key=lambda kv: str(kv[0]))
             ]
     if len(set(counts)) != 1:
         raise SeriesGeometryError(
-            f"duplicate slice positions: {int((counts > 1).sum())} of {len(counts)} positions "
-            f"are repeated unevenly ({int(counts.min())} to {wanted} frames)"
+            f"duplicate slice positions: {sum(c > 1 for c in counts)} of {len(counts)} positions "
+            f"are repeated unevenly ({min(counts)} to {wanted} frames)"
         )
     # Same count everywhere (a 4D series without a usable key): the k-th frame at each position,
     # in acquisition order, belongs to volume k.
     by_position: dict[int, list[int]] = defaultdict(list)
     for local in sorted(range(len(members)), key=lambda j: _acquisition_order(frames[members[j]])):
-        by_position[int(pos_ids[local])].append(local)
+        by_position[pos_ids[local]].append(local)
     return [
         ([members[by_position[p][t]] for p in sorted(by_position)], f"time point {t + 1}")
         for t in range(wanted)
@@ -153,7 +158,7 @@ def _median(values: list[float]) -> float:
 
 def _regular_stack(
     members: list[int],
-    positions: list[list[float]],
+    positions: list[tuple[float, float, float]],
     distances: list[float],
     frames: Sequence[FrameGeometry],
     normal: tuple[float, float, float],
@@ -162,7 +167,6 @@ def _regular_stack(
     """Sort ``members`` along the normal and check they are evenly spaced and not sheared.
 
     ``positions`` and ``distances`` (along ``normal``) are those of ``members``, in their order.
-    Plain Python: a series has tens of slices, where numpy's per-call cost dominates.
     """
     order = sorted(range(len(members)), key=distances.__getitem__)
     members = [members[i] for i in order]
@@ -228,9 +232,9 @@ def plan_stacks(frames: Sequence[FrameGeometry]) -> list[Stack]:
         orientation = frames[members[0]].orientation
         normal = _normal(tuple(orientation))
         plane = orientation_label(orientation) if len(groups) > 1 else ""
-        array = np.array([frames[i].position for i in members], dtype=float)
-        positions: list[list[float]] = array.tolist()
-        distances: list[float] = (array @ np.array(normal)).tolist()
+        nx, ny, nz = normal
+        positions = [frames[i].position for i in members]
+        distances = [x * nx + y * ny + z * nz for x, y, z in positions]
         if (
             not all(map(math.isfinite, distances))
             or max(distances) - min(distances) > MAX_EXTENT_MM
@@ -246,7 +250,7 @@ def plan_stacks(frames: Sequence[FrameGeometry]) -> list[Stack]:
             local_of = {i: j for j, i in enumerate(members)}
             split = [
                 ([local_of[i] for i in part], key_label)
-                for part, key_label in _split_repeated(members, frames, np.array(pos_ids))
+                for part, key_label in _split_repeated(members, frames, pos_ids)
             ]
         for local, key_label in split:
             label = ", ".join(x for x in (plane, key_label) if x)

@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
@@ -81,6 +82,8 @@ class DicomWebService:
             self.url, session=authenticated_session(self.url)
         )
         self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self._retrieving: dict[str, threading.Event] = {}  # by SeriesInstanceUID
 
     def __repr__(self) -> str:
         return f"DicomWebService({self.url!r})"
@@ -168,9 +171,27 @@ class DicomWebService:
         return paths
 
     def fetch(self, series: SeriesRecord) -> tuple[str, ...]:
-        """The files of an indexed series, retrieved first unless they are all in the cache."""
-        if any(not os.path.isfile(f) for f in series.files):
-            self.retrieve_series(series.study_instance_uid, series.series_instance_uid)
+        """The files of an indexed series, retrieved first unless they are all in the cache.
+
+        Thread-safe: a series another thread is retrieving (a prefetch) is waited for, not
+        retrieved twice.
+        """
+        uid = series.series_instance_uid
+        while True:
+            with self._lock:  # files and retrievals checked together: none ends in between
+                if all(os.path.isfile(f) for f in series.files):
+                    return series.files
+                running = self._retrieving.get(uid)
+                if running is None:
+                    self._retrieving[uid] = threading.Event()
+            if running is None:
+                break
+            running.wait()  # retrieved by the other thread (or it failed: then retrieve here)
+        try:
+            self.retrieve_series(series.study_instance_uid, uid)
+        finally:
+            with self._lock:
+                self._retrieving.pop(uid).set()
         still = [f for f in series.files if not os.path.isfile(f)]
         if still:
             raise DicomWebError(

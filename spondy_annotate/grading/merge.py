@@ -21,16 +21,16 @@ Examples
 from __future__ import annotations
 
 import logging
-import os
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from spondy_annotate.errors import StoreError
 from spondy_annotate.grading.store import Store
 from spondy_annotate.grading.study import STUDY_META_KEY
-from spondy_annotate.projectdb.schema import connect, store_error
+from spondy_annotate.projectdb.database import Connection
+from spondy_annotate.projectdb.url import DbLocation, db_location, display_name, is_postgres_url
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ __all__ = ["MergeCounts", "merge_databases"]
 class MergeCounts:
     """What one source added to the target (``*_present``: already there, not copied)."""
 
-    source: Path
+    source: Path | str
     cases_added: int
     sessions_added: int
     answers_added: int
@@ -49,23 +49,39 @@ class MergeCounts:
     links_added: int
 
 
-#: The same answer in the target (``t``) as in the source (``s``, case mapped by ``m``).
-_SAME = (
-    "{t}.reader = {s}.reader AND {t}.case_id = {m}.case_id AND {t}.item = {s}.item "
-    "AND {t}.field = {s}.field AND {t}.answered_at = {s}.answered_at "
-    "AND {t}.value = {s}.value AND {t}.session_id IS {s}.session_id"
-)
+_RUBRIC_COLUMNS = "sha256, name, version, source, stored_at"
 _SESSION_COLUMNS = (
     "session_id, reader, started_at, rubric_sha256, rubric_name, rubric_version, "
     "case_order_seed, hide_dates, app_version, host, pid, settings"
 )
-_ANSWER_COLUMNS = "reader, rubric_name, rubric_version, item, field, value, answered_at, session_id"
+_ANSWER_COLUMNS = (
+    "case_id, reader, rubric_name, rubric_version, item, field, value, answered_at, session_id, "
+    "answer_uuid"
+)
+#: The same answer in the target: same UUID, or same reader, case, field, value, time, session.
+_SAME_ANSWER = (
+    "SELECT answer_id FROM answers WHERE answer_uuid = ? OR (case_id = ? AND reader = ? "
+    "AND item = ? AND field = ? AND value = ? AND answered_at = ? AND (session_id = ? OR "
+    "(session_id IS NULL AND CAST(? AS TEXT) IS NULL))) ORDER BY answer_id LIMIT 1"
+)
 
 
-def merge_databases(
-    sources: Sequence[str | os.PathLike[str]], into: str | os.PathLike[str]
-) -> list[MergeCounts]:
+@dataclass(frozen=True)
+class _History:
+    """A source database's rows to copy (answers keyed by their source answer ID)."""
+
+    rubrics: list[Any]
+    sessions: list[Any]
+    answers: list[Any]
+    links: list[Any]
+    study: str | None
+
+
+def merge_databases(sources: Sequence[DbLocation], into: DbLocation) -> list[MergeCounts]:
     """Merge the project databases ``sources`` into ``into`` (created if missing).
+
+    Each may be an SQLite file or a PostgreSQL URL (merging readers' files into the shared
+    server, or the server into a file for an archive).
 
     Returns
     -------
@@ -76,30 +92,26 @@ def merge_databases(
     ------
     StoreError
         A source is missing, not a project database, or the target itself; a database is
-        locked or damaged. Each source is merged in one transaction: after an error the
-        target holds the sources before it, complete, and nothing of the failing one.
+        locked, damaged or unreachable. Each source is merged in one transaction: after an
+        error the target holds the sources before it, complete, and nothing of the failing one.
     """
-    target = Path(into)
-    paths = [Path(p) for p in sources]
-    for path in paths:
-        if target.exists() and path.exists() and path.resolve() == target.resolve():
-            raise StoreError(f"{path}: is the target database itself")
-    counts = []
-    for path in paths:
-        case_map, n_new = _register_cases(path, target)
-        counts.append(_copy_history(path, target, case_map, n_new))
-    return counts
+    target = _location(into)
+    places = [_location(p) for p in sources]
+    for place in places:
+        if _same(place, target):
+            raise StoreError(f"{display_name(place)}: is the target database itself")
+    return [_merge(place, target) for place in places]
 
 
-def _register_cases(source: Path, target: Path) -> tuple[dict[str, str], int]:
-    """Register the source's cases in the target: ``{source case ID: target case ID}``."""
-    with Store(source, create=False) as src:  # checks (and upgrades) the source
-        key, cases = src.pseudonym_key, src.cases()
+def _merge(place: Path | str, target: Path | str) -> MergeCounts:
+    """Merge one source: register its cases in the target, then copy its history."""
+    with Store(place, create=False) as src:  # checks (and upgrades) the source
+        source, key, cases, history = src.path, src.pseudonym_key, src.cases(), _read(src)
     with Store(target) as dst:
         before = len(dst.cases())
         if before == 0:
             dst.import_key(key)
-        mapping = {
+        case_map = {
             c.case_id: dst.register_case(
                 c.patient_id,
                 c.baseline_study_uid,
@@ -109,64 +121,90 @@ def _register_cases(source: Path, target: Path) -> tuple[dict[str, str], int]:
             )
             for c in cases
         }
-        return mapping, len(dst.cases()) - before
-
-
-def _copy_history(
-    source: Path, target: Path, case_map: dict[str, str], cases_added: int
-) -> MergeCounts:
-    conn = connect(target)
-    try:
-        conn.execute("ATTACH DATABASE ? AS src", (f"{source.absolute().as_uri()}?mode=ro",))
-        conn.execute("CREATE TEMP TABLE case_map (src_id TEXT PRIMARY KEY, case_id TEXT)")
-        conn.executemany("INSERT INTO temp.case_map VALUES (?, ?)", case_map.items())
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            counts = _copy(conn, source, cases_added)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-    except sqlite3.Error as exc:
-        raise store_error(target, exc) from None
-    finally:
-        conn.close()
-    logger.info("merged %s into %s: %s", source, target, counts)
+        added = len(dst.cases()) - before
+        counts = dst.database.transaction(
+            lambda conn: _copy(conn, history, case_map, source, added)
+        )
+        logger.info("merged %s into %s: %s", source, dst.path, counts)
     return counts
 
 
-def _copy(conn: sqlite3.Connection, source: Path, cases_added: int) -> MergeCounts:
-    conn.execute("INSERT OR IGNORE INTO main.rubrics SELECT * FROM src.rubrics")
-    sessions = conn.execute(
-        f"INSERT OR IGNORE INTO main.sessions ({_SESSION_COLUMNS}) "
-        f"SELECT {_SESSION_COLUMNS} FROM src.sessions"
-    ).rowcount
-    total = conn.execute("SELECT count(*) FROM src.answers").fetchone()[0]
-    added = conn.execute(
-        f"INSERT INTO main.answers (case_id, {_ANSWER_COLUMNS}) "
-        f"SELECT m.case_id, {', '.join(f's.{c}' for c in _ANSWER_COLUMNS.split(', '))} "
-        "FROM src.answers s JOIN temp.case_map m ON m.src_id = s.case_id "
-        "WHERE NOT EXISTS (SELECT 1 FROM main.answers t WHERE "
-        + _SAME.format(t="t", s="s", m="m")
-        + ") ORDER BY s.answered_at, s.answer_id"
-    ).rowcount
-    links = conn.execute(
-        "INSERT OR IGNORE INTO main.consensus_links "
-        "SELECT tc.answer_id, ts.answer_id FROM src.consensus_links l "
-        "JOIN src.answers sc ON sc.answer_id = l.consensus_answer_id "
-        "JOIN src.answers ss ON ss.answer_id = l.settled_answer_id "
-        "JOIN temp.case_map mc ON mc.src_id = sc.case_id "
-        "JOIN temp.case_map ms ON ms.src_id = ss.case_id "
-        "JOIN main.answers tc ON " + _SAME.format(t="tc", s="sc", m="mc") + " "
-        "JOIN main.answers ts ON " + _SAME.format(t="ts", s="ss", m="ms")
-    ).rowcount
-    study = conn.execute("SELECT value FROM src.meta WHERE key = ?", (STUDY_META_KEY,)).fetchone()
-    if study is not None:
-        own = conn.execute(
-            "SELECT value FROM main.meta WHERE key = ?", (STUDY_META_KEY,)
-        ).fetchone()
+def _location(db: DbLocation) -> Path | str:
+    return db_location(db) if isinstance(db, str) else Path(db)
+
+
+def _same(a: Path | str, b: Path | str) -> bool:
+    if is_postgres_url(a) or is_postgres_url(b):
+        return display_name(a) == display_name(b)
+    first, second = Path(a), Path(b)
+    return first.exists() and second.exists() and first.resolve() == second.resolve()
+
+
+def _read(store: Store) -> _History:
+    """Everything of ``store`` that is merged, in one consistent snapshot."""
+
+    def read(conn: Connection) -> _History:
+        study = conn.execute("SELECT value FROM meta WHERE key = ?", (STUDY_META_KEY,)).fetchone()
+        return _History(
+            rubrics=conn.execute(f"SELECT {_RUBRIC_COLUMNS} FROM rubrics").fetchall(),
+            sessions=conn.execute(f"SELECT {_SESSION_COLUMNS} FROM sessions").fetchall(),
+            answers=conn.execute(
+                f"SELECT answer_id, {_ANSWER_COLUMNS} FROM answers ORDER BY answered_at, answer_id"
+            ).fetchall(),
+            links=conn.execute("SELECT * FROM consensus_links").fetchall(),
+            study=None if study is None else str(study[0]),
+        )
+
+    return store.database.transaction(read, write=False)
+
+
+def _copy(
+    conn: Connection,
+    history: _History,
+    case_map: dict[str, str],
+    source: Path | str,
+    cases_added: int,
+) -> MergeCounts:
+    """Add ``history`` to the target inside its write transaction; count what was new."""
+    for row in history.rubrics:
+        conn.execute(
+            f"INSERT INTO rubrics ({_RUBRIC_COLUMNS}) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
+            row,
+        )
+    sessions = sum(
+        conn.execute(
+            f"INSERT INTO sessions ({_SESSION_COLUMNS}) VALUES ({', '.join('?' * 12)}) "
+            "ON CONFLICT DO NOTHING",
+            row,
+        ).rowcount
+        for row in history.sessions
+    )
+    ids: dict[int, int] = {}  # source answer ID -> target answer ID
+    added = 0
+    for source_id, case_id, *rest in history.answers:
+        row = (case_map[case_id], *rest)
+        uuid, same = row[9], (*row[:2], *row[4:9], row[8])
+        found = conn.execute(_SAME_ANSWER, (uuid, *same)).fetchone()
+        if found is None:
+            found = conn.execute(
+                f"INSERT INTO answers ({_ANSWER_COLUMNS}) VALUES ({', '.join('?' * 10)}) "
+                "RETURNING answer_id",
+                row,
+            ).fetchone()
+            added += 1
+        ids[int(source_id)] = int(found[0])
+    links = sum(
+        conn.execute(
+            "INSERT INTO consensus_links VALUES (?, ?) ON CONFLICT DO NOTHING",
+            (ids[consensus], ids[settled]),
+        ).rowcount
+        for consensus, settled in history.links
+    )
+    if history.study is not None:
+        own = conn.execute("SELECT value FROM meta WHERE key = ?", (STUDY_META_KEY,)).fetchone()
         if own is None:
-            conn.execute("INSERT INTO main.meta VALUES (?, ?)", (STUDY_META_KEY, study[0]))
-        elif own[0] != study[0]:
+            conn.execute("INSERT INTO meta VALUES (?, ?)", (STUDY_META_KEY, history.study))
+        elif own[0] != history.study:
             logger.warning("%s: its study differs from the target's; the target's is kept", source)
-    return MergeCounts(source, cases_added, sessions, added, total - added, links)
+    return MergeCounts(source, cases_added, sessions, added, len(history.answers) - added, links)

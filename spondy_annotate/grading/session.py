@@ -6,6 +6,11 @@ session (reader, rubric, blinding settings), registers each case once under its 
 records answers (append-only, committed before returning), and keeps the reader's view state of
 each case (follow-up offset, slice, when it was opened) so that the next session resumes there.
 
+On a shared PostgreSQL database, an answer given while the server is unreachable is kept in the
+local :mod:`~spondy_annotate.grading.journal` (returned with ``pending=True``: "saved locally,
+not yet on the server") and sent, in order and once, by the next :meth:`GradingSession.record`
+or :meth:`GradingSession.flush` that reaches the server.
+
 Examples
 --------
 >>> from spondy_annotate.projectdb.location import default_db_path
@@ -17,8 +22,9 @@ Examples
 
 from __future__ import annotations
 
-import os
+import logging
 import random
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,11 +32,14 @@ from typing import TYPE_CHECKING, Any
 
 from spondy_annotate.cases.pairing import CaseStatus
 from spondy_annotate.grading.adjudication import Disagreement, adjudication_queue, settle
+from spondy_annotate.grading.journal import Journal, journal_path
 from spondy_annotate.grading.readings import CONSENSUS_READER, ReadKind, reading_label
 from spondy_annotate.grading.rubric_toml import default_rubric
-from spondy_annotate.grading.store import Store
+from spondy_annotate.grading.store import Store, new_answer
 from spondy_annotate.grading.study import Study, StudyError
+from spondy_annotate.projectdb.database import ServerUnreachableError
 from spondy_annotate.projectdb.schema import utc_now
+from spondy_annotate.projectdb.url import DbLocation
 
 if TYPE_CHECKING:
     from spondy_annotate.cases.pairing import Case
@@ -42,6 +51,13 @@ OFFSET_KEY, SLICE_KEY, OPENED_KEY = "followup_offset_mm", "slice_index", "opened
 
 #: What identifies a case in the store: patient ID, baseline and follow-up StudyInstanceUID.
 CaseKey = tuple[str, str, str]
+#: Seconds during which a server that timed out is not asked again (answers go to the journal
+#: at once instead of waiting for another time-out); a server that refuses is asked every time.
+RETRY_AFTER_S = 10.0
+#: An attempt that failed after this many seconds was a time-out.
+SLOW_FAILURE_S = 1.0
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -178,11 +194,17 @@ class GradingSession:
             hide_dates=bool(hide_dates),
             settings=self._settings,
         )
+        self._journal: Journal | None = None
+        self._retry_at = 0.0
+        if store.database.dialect == "postgresql":
+            self._journal = Journal(journal_path(str(store.path), self._session.reader))
+            if self._journal.answers:  # from a session that ended before the server was back
+                self.flush()
 
     @classmethod
     def open(
         cls,
-        db: str | os.PathLike[str],
+        db: DbLocation,
         *,
         reader: str,
         rubric: Rubric | None = None,
@@ -191,7 +213,8 @@ class GradingSession:
         settings: Mapping[str, Any] | None = None,
         create: bool = True,
     ) -> GradingSession:
-        """Open the project database ``db`` (created if ``create``) and log a new session.
+        """Open the project database ``db`` (a file or a PostgreSQL URL; created if ``create``)
+        and log a new session.
 
         The other parameters are the class's. Raises :class:`~spondy_annotate.errors.StoreError`
         if the database cannot be used, ``ValueError`` for an unusable reader name; the database
@@ -219,9 +242,14 @@ class GradingSession:
         return self._store
 
     @property
-    def path(self) -> Path:
-        """The project database file."""
+    def path(self) -> Path | str:
+        """The project database file, or its PostgreSQL URL (without password)."""
         return self._store.path
+
+    @property
+    def pending(self) -> int:
+        """How many answers are saved locally, not yet on the server (0 but on PostgreSQL)."""
+        return 0 if self._journal is None else len(self._journal)
 
     @property
     def session(self) -> Session:
@@ -330,13 +358,24 @@ class GradingSession:
     # ------------------------------------------------------------------ answers
 
     def answers(self, case_id: str) -> dict[str, AnswerValue]:
-        """This reader's current answers of ``case_id`` under the rubric: ``{field key: value}``."""
-        return self._store.current_values(case_id, self.reader, self.rubric)
+        """This reader's current answers of ``case_id`` under the rubric: ``{field key: value}``.
+
+        Answers still in the local journal count (they are the latest).
+        """
+        values = self._store.current_values(case_id, self.reader, self.rubric)
+        for a in self._journal.answers if self._journal is not None else ():
+            if (a.case_id, a.reader, a.rubric_name) == (case_id, self.reader, self.rubric.name):
+                values[a.key] = a.value
+        return {k: v for k, v in values.items() if v is not None}
 
     def record(
         self, case_id: str, key: str, value: object, *, kind: ReadKind = ReadKind.PAIR
     ) -> Answer:
         """Save one answer (committed before returning) and return it as stored.
+
+        On PostgreSQL, when the server is unreachable the answer is kept in the local journal
+        and returned with ``pending=True`` ("saved locally, not yet on the server"); the
+        answers pending are sent first, in order, whenever the server answers again.
 
         Parameters
         ----------
@@ -360,7 +399,44 @@ class GradingSession:
         StoreError
             If the database stayed locked or the disk failed; the answer was not saved.
         """
-        return self._store.record_answer(self._session_of(kind), case_id, key, value)
+        answer = new_answer(self._session_of(kind), case_id, key, value)
+        if self._journal is None:
+            return self._store.add_answers([answer])[0]
+        if time.monotonic() >= self._retry_at:
+            started = time.monotonic()
+            try:
+                *sent, stored = self._store.add_answers([*self._journal.answers, answer])
+            except ServerUnreachableError as exc:
+                if time.monotonic() - started > SLOW_FAILURE_S:
+                    self._retry_at = time.monotonic() + RETRY_AFTER_S
+                logger.warning("%s; the answer is kept locally until it is back", exc)
+            else:
+                if sent:
+                    self._sent(len(sent))
+                return stored
+        self._journal.append(answer)
+        return answer
+
+    def flush(self) -> int:
+        """Send the answers saved locally to the server, in order; return how many were sent.
+
+        Raises
+        ------
+        ServerUnreachableError
+            If the server is still unreachable (the answers stay in the journal).
+        """
+        if self._journal is None or not self._journal.answers:
+            return 0
+        sent = len(self._store.add_answers(self._journal.answers))
+        self._sent(sent)
+        return sent
+
+    def _sent(self, n: int) -> None:
+        """The server has the journal's answers: empty it."""
+        assert self._journal is not None
+        self._journal.clear()
+        self._retry_at = 0.0
+        logger.info("%s: %d answer(s) kept locally sent to the server", self.path, n)
 
     def _session_of(self, kind: ReadKind) -> Session:
         """The session of this reader's reading ``kind`` (logged on first use)."""

@@ -5,10 +5,14 @@ returns; answers are never updated or deleted (triggers refuse it), a change of 
 and the latest row per (case, reader, item, field) is the current answer. View state (slice
 offset, last position) is kept apart in ``case_state`` and may be overwritten.
 
-The file, its schema and its durability (WAL, ``synchronous=FULL``, several writing processes)
-are :mod:`spondy_annotate.projectdb.schema`'s; the store adds the file's pseudonym key
-(:mod:`spondy_annotate.grading.pseudonym`) on first use. The file holds patient IDs: keep it
-where the images are; exports are de-identified (:mod:`spondy_annotate.grading.export`).
+The database is an SQLite file or a PostgreSQL server shared by several workstations, named
+by a URL (:func:`spondy_annotate.projectdb.database.open_database`); the SQL here runs on both.
+Its schema and durability are :mod:`spondy_annotate.projectdb.schema`'s (WAL,
+``synchronous=FULL``, several writing processes) and :mod:`spondy_annotate.projectdb.postgres`'s;
+the store adds the database's pseudonym key (:mod:`spondy_annotate.grading.pseudonym`) on first
+use. Every write is idempotent (an answer carries a UUID), so that a transaction whose reply was
+lost may run again. The database holds patient IDs: keep it where the images are; exports are
+de-identified (:mod:`spondy_annotate.grading.export`).
 
 The store also keeps the file's reader study (:mod:`~spondy_annotate.grading.study`, as TOML
 in ``meta``) and the consensus answers' links to the answers they settle (``consensus_links``,
@@ -29,16 +33,14 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
 import os
 import socket
-import sqlite3
-import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,7 +58,14 @@ from spondy_annotate.grading.rubric import (
 )
 from spondy_annotate.grading.rubric_toml import parse_rubric
 from spondy_annotate.grading.study import STUDY_META_KEY, Study, StudyError, parse_study
-from spondy_annotate.projectdb.schema import connect, store_error, utc_now
+from spondy_annotate.projectdb.database import (
+    Connection,
+    Database,
+    SqliteDatabase,
+    open_database,
+)
+from spondy_annotate.projectdb.schema import utc_now
+from spondy_annotate.projectdb.url import DbLocation
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +106,13 @@ class Session:
 
 @dataclass(frozen=True)
 class Answer:
-    """One stored answer (a row of the append-only ``answers`` table)."""
+    """One stored answer (a row of the append-only ``answers`` table).
+
+    ``answer_uuid`` is given by the workstation that took the answer (None in databases older
+    than schema v7); ``pending`` marks an answer kept in the local journal while the server is
+    unreachable (:class:`~spondy_annotate.grading.session.GradingSession`): its ``answer_id``
+    is 0 until the server has it.
+    """
 
     answer_id: int
     case_id: str
@@ -109,6 +124,8 @@ class Answer:
     value: AnswerValue
     answered_at: str
     session_id: str | None
+    answer_uuid: str | None = None
+    pending: bool = False
 
     @property
     def key(self) -> str:
@@ -116,28 +133,31 @@ class Answer:
         return self.field if self.item == CASE_ITEM else f"{self.item}.{self.field}"
 
 
-def open_store(path: str | os.PathLike[str], *, create: bool = True) -> Store:
-    """Open (and by default create) the project database at ``path``; see :class:`Store`."""
-    return Store(path, create=create)
+def open_store(db: DbLocation, *, create: bool = True) -> Store:
+    """Open (and by default create) the project database ``db``; see :class:`Store`."""
+    return Store(db, create=create)
 
 
 class Store:
-    """The gradings in the project database at ``path``.
+    """The gradings in the project database ``db``.
 
     Parameters
     ----------
-    path
-        The SQLite file; created (with its folder's permissions) and brought to the current
-        schema on first use (:func:`spondy_annotate.projectdb.schema.connect`).
+    db
+        The SQLite file, created (with its folder's permissions) on first use, or a PostgreSQL
+        URL (``postgresql://reader@host/dbname``; the database must exist, its tables are made
+        on first use); brought to the current schema
+        (:func:`spondy_annotate.projectdb.database.open_database`).
     create
-        If false, a missing file is an error instead of a new database.
+        If false, a missing file (an empty PostgreSQL database) is an error.
 
     Raises
     ------
     StoreError
-        If the file is missing (``create=False``), is not a project database, is damaged, was
-        written by a newer version of spondy_annotate (then it is left untouched), or has
-        registered cases but lost its pseudonym key.
+        If the database is missing (``create=False``), is not a project database, is damaged,
+        was written by a newer version of spondy_annotate (then it is left untouched), has
+        registered cases but lost its pseudonym key, or its server is unreachable
+        (:class:`~spondy_annotate.projectdb.database.ServerUnreachableError`).
 
     Notes
     -----
@@ -145,10 +165,12 @@ class Store:
     open one per process (never share it across ``fork``).
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, create: bool = True) -> None:
-        self.path = Path(path)
-        self._lock = threading.RLock()
-        self._conn: sqlite3.Connection | None = connect(self.path, create=create)
+    def __init__(self, db: DbLocation, *, create: bool = True) -> None:
+        self._db = open_database(db, create=create)
+        #: The SQLite file, or the PostgreSQL URL without its password (for messages).
+        self.path: Path | str = (
+            self._db.path if isinstance(self._db, SqliteDatabase) else self._db.name
+        )
         try:
             self._salt = self._pseudonym_key()
         except BaseException:
@@ -158,61 +180,33 @@ class Store:
     # ------------------------------------------------------------------ connection
 
     def _pseudonym_key(self) -> str:
-        """The database's pseudonym key, created with the first grading use of the file."""
-        with self._read() as conn:
-            row = conn.execute("SELECT value FROM meta WHERE key = 'salt'").fetchone()
+        """The database's pseudonym key, created with the first grading use of the database."""
+        find = "SELECT value FROM meta WHERE key = 'salt'"
+        row = self._db.query_one(find)
         if row is not None:
             return str(row[0])
-        with self._write() as conn:  # a new file, or one the index cache created
-            if conn.execute("SELECT 1 FROM cases LIMIT 1").fetchone() is not None:
-                raise StoreError(f"{self.path}: the database has no pseudonym key")
-            conn.execute("INSERT OR IGNORE INTO meta VALUES ('salt', ?)", (new_salt(),))
-            row = conn.execute("SELECT value FROM meta WHERE key = 'salt'").fetchone()
-        return str(row[0])
 
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
-            raise StoreError(f"{self.path}: the store is closed")
-        return self._conn
+        def create(conn: Connection) -> str:  # a new database, or one the index cache created
+            row = conn.execute(find).fetchone()  # another process may have made it meanwhile
+            if row is None:
+                if conn.execute("SELECT 1 FROM cases LIMIT 1").fetchone() is not None:
+                    raise StoreError(f"{self.path}: the database has no pseudonym key")
+                conn.execute(
+                    "INSERT INTO meta VALUES ('salt', ?) ON CONFLICT DO NOTHING", (new_salt(),)
+                )
+                row = conn.execute(find).fetchone()
+            return str(row[0])
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, committed (durably) on leaving the block."""
-        with self._lock:
-            conn = self._connection()
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                raise store_error(self.path, exc) from None
-            try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException as exc:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.OperationalError):
-                    raise store_error(self.path, exc) from None
-                raise
+        return self._db.transaction(create)
 
-    @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        """One read transaction: a consistent snapshot for several queries."""
-        with self._lock:
-            conn = self._connection()
-            conn.execute("BEGIN")
-            try:
-                yield conn
-            except sqlite3.OperationalError as exc:
-                raise store_error(self.path, exc) from None
-            finally:
-                conn.execute("COMMIT")
+    @property
+    def database(self) -> Database:
+        """The open database, for work over whole tables (:mod:`~spondy_annotate.grading.merge`)."""
+        return self._db
 
     def close(self) -> None:
         """Close the database (idempotent)."""
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+        self._db.close()
 
     def __enter__(self) -> Store:
         return self
@@ -225,9 +219,8 @@ class Store:
 
     @property
     def schema_version(self) -> int:
-        """``PRAGMA user_version`` of the file."""
-        with self._lock:
-            return int(self._connection().execute("PRAGMA user_version").fetchone()[0])
+        """The schema version of the database (:data:`~spondy_annotate.projectdb.schema.SCHEMA_VERSION`)."""
+        return self._db.schema_version
 
     @property
     def pseudonym_key(self) -> str:
@@ -250,14 +243,17 @@ class Store:
         """
         if key == self._salt:
             return False
-        with self._write() as conn:
+
+        def replace(conn: Connection) -> None:
             n = conn.execute("SELECT count(*) FROM cases").fetchone()[0]
             if n:
                 raise StoreError(
                     f"{self.path}: has {n} registered case(s) under its own pseudonym key; "
                     "import the key into a database without cases (or merge the databases)"
                 )
-            conn.execute("INSERT OR REPLACE INTO meta VALUES ('salt', ?)", (key,))
+            _set_meta(conn, "salt", key)
+
+        self._db.transaction(replace)
         self._salt = key
         logger.info("%s: pseudonym key imported", self.path)
         return True
@@ -266,12 +262,7 @@ class Store:
 
     def study(self) -> Study | None:
         """The reader study of this database (:mod:`~spondy_annotate.grading.study`), if any."""
-        with self._lock:
-            row = (
-                self._connection()
-                .execute("SELECT value FROM meta WHERE key = ?", (STUDY_META_KEY,))
-                .fetchone()
-            )
+        row = self._db.query_one("SELECT value FROM meta WHERE key = ?", (STUDY_META_KEY,))
         return None if row is None else parse_study(row[0], source=f"{self.path}: study")
 
     def set_study(self, text: str, *, source: str = "<study>") -> Study:
@@ -284,7 +275,8 @@ class Store:
             or the new study has an answer in this database.
         """
         study = parse_study(text, source=source)
-        with self._write() as conn:
+
+        def define(conn: Connection) -> None:
             old = conn.execute("SELECT value FROM meta WHERE key = ?", (STUDY_META_KEY,)).fetchone()
             readers = set(study.readers)
             if old is not None:
@@ -296,7 +288,9 @@ class Store:
                     f"{self.path}: reading has started ({', '.join(started)} answered): the "
                     "study can no longer be changed"
                 )
-            conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (STUDY_META_KEY, study.text))
+            _set_meta(conn, STUDY_META_KEY, study.text)
+
+        self._db.transaction(define)
         logger.info("%s: study set (%d readers)", self.path, len(study.readers))
         return study
 
@@ -336,58 +330,56 @@ class Store:
             _iso_date(baseline_date, "baseline_date"),
             _iso_date(followup_date, "followup_date"),
         ]
-        with self._write() as conn:
-            row = conn.execute(
-                "SELECT case_id, baseline_date, followup_date FROM cases WHERE patient_id = ? "
-                "AND baseline_study_uid = ? AND followup_study_uid = ?",
-                ids,
-            ).fetchone()
-            if row is not None:
-                case_id = str(row[0])
-                for name, old, new in zip(
-                    ("baseline_date", "followup_date"), row[1:], dates, strict=True
-                ):
-                    if old is None and new is not None:
-                        conn.execute(
-                            f"UPDATE cases SET {name} = ? WHERE case_id = ?", (new, case_id)
-                        )
-                    elif new is not None and old != new:
-                        logger.warning(
-                            "case %s: %s %s differs from the registered %s; kept",
-                            case_id,
-                            name,
-                            new,
-                            old,
-                        )
-                return case_id
-            case_id = new_case_id(self._salt, (ids[0], ids[1], ids[2]), _taken(conn))
-            conn.execute(
-                "INSERT INTO cases VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (case_id, ids[0], ids[1], dates[0], ids[2], dates[1], utc_now()),
-            )
-        logger.info("registered case %s", case_id)
+        find = (
+            "SELECT case_id, baseline_date, followup_date FROM cases WHERE patient_id = ? "
+            "AND baseline_study_uid = ? AND followup_study_uid = ?"
+        )
+
+        def register(conn: Connection) -> str | None:
+            row = conn.execute(find, ids).fetchone()
+            if row is None:  # another workstation may insert it meanwhile: its ID wins
+                case_id = new_case_id(self._salt, (ids[0], ids[1], ids[2]), _taken(conn))
+                conn.execute(
+                    "INSERT INTO cases VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    (case_id, ids[0], ids[1], dates[0], ids[2], dates[1], utc_now()),
+                )
+                row = conn.execute(find, ids).fetchone()
+                if row is None:  # another case took the ID meanwhile: choose again
+                    return None
+                if row[0] == case_id:
+                    logger.info("registered case %s", case_id)
+                    return case_id
+            case_id = str(row[0])
+            for name, old, new in zip(
+                ("baseline_date", "followup_date"), row[1:], dates, strict=True
+            ):
+                if old is None and new is not None:
+                    conn.execute(f"UPDATE cases SET {name} = ? WHERE case_id = ?", (new, case_id))
+                elif new is not None and old != new:
+                    logger.warning(
+                        "case %s: %s %s differs from the registered %s; kept",
+                        case_id,
+                        name,
+                        new,
+                        old,
+                    )
+            return case_id
+
+        case_id = None
+        while case_id is None:
+            case_id = self._db.transaction(register)
         return case_id
 
     def case(self, case_id: str) -> CaseRecord:
         """Return the registered case ``case_id``; ``KeyError`` if unknown."""
-        with self._lock:
-            row = (
-                self._connection()
-                .execute(f"SELECT {_CASE_COLUMNS} FROM cases WHERE case_id = ?", (case_id,))
-                .fetchone()
-            )
+        row = self._db.query_one(f"SELECT {_CASE_COLUMNS} FROM cases WHERE case_id = ?", (case_id,))
         if row is None:
             raise KeyError(f"{self.path}: no case {case_id!r}")
         return _case(row)
 
     def cases(self) -> list[CaseRecord]:
         """Return every registered case, sorted by case id."""
-        with self._lock:
-            rows = (
-                self._connection()
-                .execute(f"SELECT {_CASE_COLUMNS} FROM cases ORDER BY case_id")
-                .fetchall()
-            )
+        rows = self._db.query(f"SELECT {_CASE_COLUMNS} FROM cases ORDER BY case_id")
         return [_case(r) for r in rows]
 
     # ------------------------------------------------------------------ sessions
@@ -434,15 +426,18 @@ class Store:
             app_version=str(app_version),
             settings=settings,
         )
-        with self._write() as conn:
+
+        def log(conn: Connection) -> None:
             conn.execute(
-                "INSERT OR IGNORE INTO rubrics VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO rubrics (sha256, name, version, source, stored_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (rubric.sha256, rubric.name, rubric.version, rubric.text, session.started_at),
             )
             conn.execute(
                 "INSERT INTO sessions (session_id, reader, started_at, rubric_sha256, "
                 "rubric_name, rubric_version, case_order_seed, hide_dates, app_version, host, "
-                "pid, settings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "pid, settings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
                 (
                     session.session_id,
                     reader,
@@ -458,6 +453,8 @@ class Store:
                     json_settings,
                 ),
             )
+
+        self._db.transaction(log)
         logger.info(
             "session %s started by %s (%s %s)",
             session.session_id,
@@ -469,14 +466,13 @@ class Store:
 
     def sessions(self, reader: str | None = None) -> list[Session]:
         """Return the logged sessions (of ``reader``, or all), oldest first."""
-        with self._read() as conn:
-            rows = conn.execute(
-                "SELECT s.session_id, s.reader, r.source, r.name, s.started_at, "
-                "s.case_order_seed, s.hide_dates, s.app_version, s.settings FROM sessions s "
-                "JOIN rubrics r ON r.sha256 = s.rubric_sha256 "
-                "WHERE ? IS NULL OR s.reader = ? ORDER BY s.started_at, s.rowid",
-                (reader, reader),
-            ).fetchall()
+        rows = self._db.query(
+            "SELECT s.session_id, s.reader, r.source, r.name, s.started_at, "
+            "s.case_order_seed, s.hide_dates, s.app_version, s.settings FROM sessions s "
+            "JOIN rubrics r ON r.sha256 = s.rubric_sha256 "
+            "WHERE CAST(? AS TEXT) IS NULL OR s.reader = ? ORDER BY s.started_at, s.rowid",
+            (reader, reader),
+        )
         return [
             Session(
                 r[0],
@@ -493,16 +489,11 @@ class Store:
 
     def stored_rubric(self, name: str, version: str | None = None) -> Rubric | None:
         """Return the rubric ``name`` (latest stored, or ``version``) as used in sessions."""
-        with self._lock:
-            row = (
-                self._connection()
-                .execute(
-                    "SELECT source FROM rubrics WHERE name = ? AND (? IS NULL OR version = ?) "
-                    "ORDER BY stored_at DESC, rowid DESC LIMIT 1",
-                    (name, version, version),
-                )
-                .fetchone()
-            )
+        row = self._db.query_one(
+            "SELECT source FROM rubrics WHERE name = ? AND (CAST(? AS TEXT) IS NULL OR "
+            "version = ?) ORDER BY stored_at DESC, rowid DESC LIMIT 1",
+            (name, version, version),
+        )
         return None if row is None else parse_rubric(row[0], source=f"{self.path}:{name}")
 
     # ------------------------------------------------------------------ answers
@@ -528,10 +519,25 @@ class Store:
         ValueError
             If the value is not allowed or the case is not registered.
         StoreError
-            If the database stayed locked or the disk failed; the answer was not stored.
+            If the database stayed locked, the disk failed or the server is unreachable; the
+            answer was not stored.
         """
-        with self._write() as conn:
-            return self._insert_answer(conn, session, case_id, field, value)
+        return self.add_answers([new_answer(session, case_id, field, value)])[0]
+
+    def add_answers(self, answers: Sequence[Answer]) -> list[Answer]:
+        """Store answers made by :func:`new_answer`, in order, in one transaction; return them.
+
+        An answer whose UUID is stored already is not added again (it was sent before, e.g.
+        from a journal whose server's reply was lost): the stored one is returned.
+
+        Raises
+        ------
+        ValueError
+            If a case is not registered; nothing was stored.
+        StoreError
+            As :meth:`record_answer`; nothing was stored.
+        """
+        return self._db.transaction(lambda conn: [self._insert_answer(conn, a) for a in answers])
 
     def record_consensus(
         self, session: Session, case_id: str, field: str, value: object, settles: Iterable[int]
@@ -556,8 +562,10 @@ class Store:
         if session.reader != CONSENSUS_READER:
             raise ValueError(f"a consensus answer needs a session of {CONSENSUS_READER!r}")
         ids = sorted(set(settles))
-        with self._write() as conn:
-            answer = self._insert_answer(conn, session, case_id, field, value)
+        new = new_answer(session, case_id, field, value)
+
+        def record(conn: Connection) -> Answer:
+            answer = self._insert_answer(conn, new)
             for answer_id in ids:
                 row = conn.execute(
                     "SELECT 1 FROM answers WHERE answer_id = ? AND case_id = ? AND item = ? "
@@ -570,80 +578,65 @@ class Store:
                         f"case {case_id}"
                     )
                 conn.execute(
-                    "INSERT INTO consensus_links VALUES (?, ?)", (answer.answer_id, answer_id)
+                    "INSERT INTO consensus_links VALUES (?, ?) ON CONFLICT DO NOTHING",
+                    (answer.answer_id, answer_id),
                 )
-        return answer
+            return answer
+
+        return self._db.transaction(record)
 
     def consensus_links(self, case_id: str | None = None) -> dict[int, tuple[int, ...]]:
         """``{consensus answer ID: IDs of the answers it settles}`` (of one case, or all)."""
-        with self._lock:
-            rows = (
-                self._connection()
-                .execute(
-                    "SELECT l.consensus_answer_id, l.settled_answer_id FROM consensus_links l "
-                    "JOIN answers a ON a.answer_id = l.consensus_answer_id "
-                    "WHERE ? IS NULL OR a.case_id = ? ORDER BY 1, 2",
-                    (case_id, case_id),
-                )
-                .fetchall()
-            )
+        rows = self._db.query(
+            "SELECT l.consensus_answer_id, l.settled_answer_id FROM consensus_links l "
+            "JOIN answers a ON a.answer_id = l.consensus_answer_id "
+            "WHERE CAST(? AS TEXT) IS NULL OR a.case_id = ? ORDER BY 1, 2",
+            (case_id, case_id),
+        )
         links: dict[int, list[int]] = {}
         for consensus, settled in rows:
             links.setdefault(int(consensus), []).append(int(settled))
         return {k: tuple(v) for k, v in links.items()}
 
-    def _insert_answer(
-        self, conn: sqlite3.Connection, session: Session, case_id: str, field: str, value: object
-    ) -> Answer:
-        """Validate and insert one answer inside the caller's write transaction."""
-        rubric = session.rubric
-        f = rubric.field(field)
-        stored = rubric.validate_value(field, value)
-        payload = stored.to_json() if isinstance(stored, Measurement) else stored
-        text = json.dumps(payload, ensure_ascii=False)
-        if conn.execute("SELECT 1 FROM cases WHERE case_id = ?", (case_id,)).fetchone() is None:
-            raise ValueError(f"{self.path}: no case {case_id!r}")
-        now = utc_now()
-        cur = conn.execute(
+    def _insert_answer(self, conn: Connection, answer: Answer) -> Answer:
+        """Insert ``answer`` (once: its UUID) inside the caller's transaction; return it stored."""
+        if (
+            conn.execute("SELECT 1 FROM cases WHERE case_id = ?", (answer.case_id,)).fetchone()
+            is None
+        ):
+            raise ValueError(f"{self.path}: no case {answer.case_id!r}")
+        row = conn.execute(
             "INSERT INTO answers (case_id, reader, rubric_name, rubric_version, item, field, "
-            "value, answered_at, session_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "value, answered_at, session_id, answer_uuid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT DO NOTHING RETURNING answer_id",
             (
-                case_id,
-                session.reader,
-                rubric.name,
-                rubric.version,
-                f.item,
-                f.name,
-                text,
-                now,
-                session.session_id,
+                answer.case_id,
+                answer.reader,
+                answer.rubric_name,
+                answer.rubric_version,
+                answer.item,
+                answer.field,
+                json.dumps(json_value(answer.value), ensure_ascii=False),
+                answer.answered_at,
+                answer.session_id,
+                answer.answer_uuid,
             ),
-        )
-        return Answer(
-            int(cur.lastrowid or 0),
-            case_id,
-            session.reader,
-            rubric.name,
-            rubric.version,
-            f.item,
-            f.name,
-            stored,
-            now,
-            session.session_id,
-        )
+        ).fetchone()
+        if row is None:  # stored before (a journal sent again, a lost reply to a commit)
+            row = conn.execute(
+                f"SELECT {_ANSWER_COLUMNS} FROM answers WHERE answer_uuid = ?",
+                (answer.answer_uuid,),
+            ).fetchone()
+            return _answer(row)
+        return dataclasses.replace(answer, answer_id=int(row[0]), pending=False)
 
     def history(self, *, case_id: str | None = None, reader: str | None = None) -> list[Answer]:
         """Return every stored answer (optionally of one case / reader), oldest first."""
-        with self._lock:
-            rows = (
-                self._connection()
-                .execute(
-                    f"SELECT {_ANSWER_COLUMNS} FROM answers WHERE (? IS NULL OR case_id = ?) "
-                    "AND (? IS NULL OR reader = ?) ORDER BY answer_id",
-                    (case_id, case_id, reader, reader),
-                )
-                .fetchall()
-            )
+        rows = self._db.query(
+            f"SELECT {_ANSWER_COLUMNS} FROM answers WHERE (CAST(? AS TEXT) IS NULL OR "
+            "case_id = ?) AND (CAST(? AS TEXT) IS NULL OR reader = ?) ORDER BY answer_id",
+            (case_id, case_id, reader, reader),
+        )
         return [_answer(r) for r in rows]
 
     def latest_answers(
@@ -662,18 +655,13 @@ class Store:
             where.append("rubric_name = ?")
             params.append(rubric_name)
         condition = f"WHERE {' AND '.join(where)} " if where else ""
-        with self._lock:
-            rows = (
-                self._connection()
-                .execute(
-                    f"SELECT {_ANSWER_COLUMNS} FROM answers WHERE answer_id IN ("
-                    f"SELECT max(answer_id) FROM answers {condition}"
-                    "GROUP BY case_id, reader, rubric_name, item, field) "
-                    "ORDER BY case_id, reader, answer_id",
-                    params,
-                )
-                .fetchall()
-            )
+        rows = self._db.query(
+            f"SELECT {_ANSWER_COLUMNS} FROM answers WHERE answer_id IN ("
+            f"SELECT max(answer_id) FROM answers {condition}"
+            "GROUP BY case_id, reader, rubric_name, item, field) "
+            "ORDER BY case_id, reader, answer_id",
+            params,
+        )
         return [_answer(r) for r in rows]
 
     def current_answers(
@@ -693,17 +681,13 @@ class Store:
         dict
             Field key (``"level"``, ``"marrow_edema.baseline"``...) to :class:`Answer`.
         """
-        with self._lock:
-            rows = (
-                self._connection()
-                .execute(
-                    f"SELECT {_ANSWER_COLUMNS} FROM answers WHERE answer_id IN ("
-                    "SELECT max(answer_id) FROM answers WHERE reader = ? AND case_id = ? "
-                    "AND (? IS NULL OR rubric_name = ?) GROUP BY item, field)",
-                    (reader, case_id, rubric and rubric.name, rubric and rubric.name),
-                )
-                .fetchall()
-            )
+        name = None if rubric is None else rubric.name
+        rows = self._db.query(
+            f"SELECT {_ANSWER_COLUMNS} FROM answers WHERE answer_id IN ("
+            "SELECT max(answer_id) FROM answers WHERE reader = ? AND case_id = ? "
+            "AND (CAST(? AS TEXT) IS NULL OR rubric_name = ?) GROUP BY item, field)",
+            (reader, case_id, name, name),
+        )
         answers = (_answer(r) for r in rows)
         return {a.key: a for a in answers if a.value is not None}
 
@@ -721,7 +705,8 @@ class Store:
         self, reader: str, rubric: Rubric, case_ids: Iterable[str] | None = None
     ) -> dict[str, GradingStatus]:
         """Return :meth:`case_status` of many cases (default: all registered) in one query."""
-        with self._read() as conn:
+
+        def read(conn: Connection) -> tuple[list[str], list[Any]]:
             if case_ids is None:
                 ids = [r[0] for r in conn.execute("SELECT case_id FROM cases ORDER BY case_id")]
             else:
@@ -732,6 +717,9 @@ class Store:
                 "GROUP BY case_id, item, field)",
                 (reader, rubric.name),
             ).fetchall()
+            return ids, rows
+
+        ids, rows = self._db.transaction(read, write=False)
         values: dict[str, dict[str, AnswerValue]] = {}
         for row in rows:
             a = _answer(row)
@@ -748,39 +736,30 @@ class Store:
         """
         reader = _reader(reader)
         text = json.dumps(value)
-        with self._write() as conn:
-            conn.execute(
+        self._db.transaction(
+            lambda conn: conn.execute(
                 "INSERT INTO case_state VALUES (?, ?, ?, ?, ?) ON CONFLICT (case_id, reader, key) "
                 "DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
                 (case_id, reader, key, text, utc_now()),
             )
+        )
 
     def get_case_state(self, case_id: str, reader: str) -> dict[str, Any]:
         """Return every view setting stored for (``case_id``, ``reader``)."""
-        with self._lock:
-            rows = (
-                self._connection()
-                .execute(
-                    "SELECT key, value FROM case_state WHERE case_id = ? AND reader = ?",
-                    (case_id, reader),
-                )
-                .fetchall()
-            )
+        rows = self._db.query(
+            "SELECT key, value FROM case_state WHERE case_id = ? AND reader = ?",
+            (case_id, reader),
+        )
         return {k: json.loads(v) for k, v in rows}
 
     def last_case(self, reader: str) -> str | None:
         """Return the case whose view state or answers ``reader`` changed last, if any."""
-        with self._lock:
-            row = (
-                self._connection()
-                .execute(
-                    "SELECT case_id FROM (SELECT case_id, updated_at AS t FROM case_state "
-                    "WHERE reader = ?1 UNION ALL SELECT case_id, answered_at FROM answers "
-                    "WHERE reader = ?1) ORDER BY t DESC LIMIT 1",
-                    (reader,),
-                )
-                .fetchone()
-            )
+        row = self._db.query_one(
+            "SELECT case_id FROM (SELECT case_id, updated_at AS t FROM case_state "
+            "WHERE reader = ? UNION ALL SELECT case_id, answered_at FROM answers "
+            "WHERE reader = ?) AS changes ORDER BY t DESC LIMIT 1",
+            (reader, reader),
+        )
         return None if row is None else str(row[0])
 
 
@@ -790,11 +769,50 @@ _CASE_COLUMNS = (
 )
 _ANSWER_COLUMNS = (
     "answer_id, case_id, reader, rubric_name, rubric_version, item, field, value, answered_at, "
-    "session_id"
+    "session_id, answer_uuid"
 )
 
 
-def _taken(conn: sqlite3.Connection) -> Callable[[str], bool]:
+def _set_meta(conn: Connection, key: str, value: str) -> None:
+    """Set ``meta[key]`` inside the caller's write transaction."""
+    conn.execute(
+        "INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (key, value),
+    )
+
+
+def new_answer(session: Session, case_id: str, key: str, value: object) -> Answer:
+    """The answer ``key = value`` to ``case_id`` in ``session`` now, validated, not stored yet.
+
+    It has a new UUID, its time (now) and ``pending=True``; :meth:`Store.add_answers` stores
+    it (and gives its ``answer_id``).
+
+    Raises
+    ------
+    KeyError
+        If the rubric has no such field.
+    ValueError
+        If the rubric does not allow the value.
+    """
+    rubric = session.rubric
+    f = rubric.field(key)
+    return Answer(
+        0,
+        case_id,
+        session.reader,
+        rubric.name,
+        rubric.version,
+        f.item,
+        f.name,
+        rubric.validate_value(key, value),
+        utc_now(),
+        session.session_id,
+        uuid.uuid4().hex,
+        pending=True,
+    )
+
+
+def _taken(conn: Connection) -> Callable[[str], bool]:
     """Whether a case ID is registered already (a pseudonym collision)."""
 
     def taken(case_id: str) -> bool:
@@ -813,10 +831,21 @@ def _case(row: tuple[Any, ...]) -> CaseRecord:
     return CaseRecord(row[0], row[1], row[2], date(row[3]), row[4], date(row[5]), row[6])
 
 
+def json_value(value: AnswerValue) -> Any:
+    """``value`` as JSON-able data (a measurement as its points)."""
+    return value.to_json() if isinstance(value, Measurement) else value
+
+
+def answer_value(data: Any) -> AnswerValue:
+    """The answer value of JSON ``data`` written by :func:`json_value`."""
+    return Measurement.from_json(data) if isinstance(data, dict) else data
+
+
 def _answer(row: tuple[Any, ...]) -> Answer:
-    raw = json.loads(row[7])
-    value = Measurement.from_json(raw) if isinstance(raw, dict) else raw
-    return Answer(row[0], row[1], row[2], row[3], row[4], row[5], row[6], value, row[8], row[9])
+    value = answer_value(json.loads(row[7]))
+    return Answer(
+        row[0], row[1], row[2], row[3], row[4], row[5], row[6], value, row[8], row[9], row[10]
+    )
 
 
 def _text(value: object, what: str) -> str:

@@ -8,6 +8,10 @@ still work: when that folder cannot be written, the file goes to the user's cach
 (``platformdirs.user_cache_dir``, e.g. ``~/.cache/spondy_annotate`` on Linux) instead, under a
 name derived from the export's absolute path. When neither can be written, the callers get a
 one-line :class:`~spondy_annotate.errors.StoreError` naming both places.
+
+The gradings may go elsewhere: to a PostgreSQL server shared by several workstations
+(:mod:`.postgres`), named by ``--db`` or by the environment variable :data:`DB_ENV`
+(:func:`grading_db`); the header cache stays in the local file.
 """
 
 from __future__ import annotations
@@ -19,11 +23,14 @@ from pathlib import Path
 from platformdirs import user_cache_dir
 
 from spondy_annotate.errors import StoreError
+from spondy_annotate.projectdb.url import DbLocation, db_location, is_postgres_url
 
 #: Suffix of a project database made by :func:`default_db_path`.
 SUFFIX = ".spondy.sqlite"
 #: File suffixes read as a project database (anything else given as gradings is a table).
 DB_SUFFIXES = (".sqlite", ".sqlite3", ".db")
+#: Environment variable naming the grading database (a file or a PostgreSQL URL).
+DB_ENV = "SPONDY_DB"
 
 
 def default_db_path(export_dir: str | os.PathLike[str]) -> Path:
@@ -56,6 +63,27 @@ def default_db_path(export_dir: str | os.PathLike[str]) -> Path:
     )
 
 
-def is_project_db(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` names a project database by its suffix (:data:`DB_SUFFIXES`)."""
-    return Path(path).suffix.lower() in DB_SUFFIXES
+def grading_db(local: str | os.PathLike[str], db: DbLocation | None = None) -> Path | str:
+    """Where the gradings of an export go: ``db``, else ``$SPONDY_DB``, else the local file.
+
+    Parameters
+    ----------
+    local
+        The export's own project database (:func:`default_db_path`), which keeps its header
+        cache whatever this returns.
+    db
+        Given explicitly (``--db``, the *Open* dialog): a file or a PostgreSQL URL.
+
+    Returns
+    -------
+    Path or str
+        The database file, or the PostgreSQL URL (:func:`~.url.db_location`).
+    """
+    chosen = db if db is not None else os.environ.get(DB_ENV) or local
+    return db_location(chosen) if isinstance(chosen, str) else Path(chosen)
+
+
+def is_project_db(path: DbLocation) -> bool:
+    """Whether ``path`` names a project database: a PostgreSQL URL, or by its suffix
+    (:data:`DB_SUFFIXES`)."""
+    return is_postgres_url(path) or Path(path).suffix.lower() in DB_SUFFIXES

@@ -1,10 +1,11 @@
-"""The schema of the project database: one SQLite file, its migrations, how it is opened.
+"""The schema of the project database: its migrations, and how its SQLite file is opened.
 
 The project database (:func:`~spondy_annotate.projectdb.location.default_db_path`) holds the
 gradings (:mod:`spondy_annotate.grading.store`) and the DICOM index cache
 (:mod:`spondy_annotate.dicom.index_cache`). This module owns what the whole file shares: the
 tables of every user, versioned with ``PRAGMA user_version`` and built by :data:`MIGRATIONS`
-(append a :class:`Migration` to extend it), the file's ``PRAGMA application_id``, and
+(append a :class:`Migration` to extend it; its ``postgresql`` statements build the same
+grading tables on a PostgreSQL server, :mod:`.postgres`), the file's ``PRAGMA application_id``, and
 :func:`connect`, which refuses foreign, damaged or newer files and upgrades older ones (keeping a
 copy of the file first). A file from a newer version is left untouched.
 
@@ -42,11 +43,19 @@ _SQLITE_HEADER_BYTES = 100
 
 @dataclass(frozen=True)
 class Migration:
-    """One step of the schema: the statements taking the database to ``version``."""
+    """One step of the schema: the statements taking the database to ``version``.
+
+    ``postgresql`` holds the step's statements for a PostgreSQL server where the dialects
+    differ: None where SQLite's run there as they are, ``()`` where the step only touches a
+    workstation's own tables (the header cache, the alignments), which stay in the local file.
+    PostgreSQL gives ``rubrics`` and ``sessions`` an identity column named ``rowid``, SQLite's
+    implicit insertion order.
+    """
 
     version: int
     description: str
     statements: tuple[str, ...]
+    postgresql: tuple[str, ...] | None = None
 
 
 #: The schema, as the ordered list of steps from an empty file. Never edit a released step;
@@ -107,6 +116,64 @@ MIGRATIONS: tuple[Migration, ...] = (
             """CREATE TRIGGER answers_no_delete BEFORE DELETE ON answers
             BEGIN SELECT RAISE(ABORT, 'answers are append-only: DELETE is not allowed'); END""",
         ),
+        postgresql=(
+            """CREATE TABLE meta (
+                key TEXT PRIMARY KEY,
+                value TEXT NOT NULL
+            )""",
+            """CREATE TABLE cases (
+                case_id TEXT PRIMARY KEY,
+                patient_id TEXT NOT NULL,
+                baseline_study_uid TEXT NOT NULL,
+                baseline_date TEXT,
+                followup_study_uid TEXT NOT NULL,
+                followup_date TEXT,
+                registered_at TEXT NOT NULL,
+                UNIQUE (patient_id, baseline_study_uid, followup_study_uid)
+            )""",
+            """CREATE TABLE rubrics (
+                sha256 TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                version TEXT NOT NULL,
+                source TEXT NOT NULL,
+                stored_at TEXT NOT NULL,
+                rowid BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE
+            )""",
+            """CREATE TABLE sessions (
+                session_id TEXT PRIMARY KEY,
+                reader TEXT NOT NULL,
+                started_at TEXT NOT NULL,
+                rubric_sha256 TEXT NOT NULL REFERENCES rubrics (sha256),
+                rubric_name TEXT NOT NULL,
+                rubric_version TEXT NOT NULL,
+                case_order_seed BIGINT,
+                hide_dates INTEGER NOT NULL CHECK (hide_dates IN (0, 1)),
+                app_version TEXT NOT NULL,
+                host TEXT,
+                pid INTEGER,
+                rowid BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE
+            )""",
+            """CREATE TABLE answers (
+                answer_id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                case_id TEXT NOT NULL REFERENCES cases (case_id),
+                reader TEXT NOT NULL,
+                rubric_name TEXT NOT NULL,
+                rubric_version TEXT NOT NULL,
+                item TEXT NOT NULL,
+                field TEXT NOT NULL,
+                value TEXT NOT NULL,
+                answered_at TEXT NOT NULL,
+                session_id TEXT REFERENCES sessions (session_id)
+            )""",
+            """CREATE FUNCTION refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                RAISE EXCEPTION '% are append-only: % is not allowed', TG_TABLE_NAME, TG_OP;
+            END $$""",
+            """CREATE TRIGGER answers_append_only BEFORE UPDATE OR DELETE ON answers
+            FOR EACH ROW EXECUTE FUNCTION refuse_change()""",
+            """CREATE TRIGGER answers_no_truncate BEFORE TRUNCATE ON answers
+            FOR EACH STATEMENT EXECUTE FUNCTION refuse_change()""",
+        ),
     ),
     Migration(
         2,
@@ -120,6 +187,18 @@ MIGRATIONS: tuple[Migration, ...] = (
                 updated_at TEXT NOT NULL,
                 PRIMARY KEY (case_id, reader, key)
             ) WITHOUT ROWID""",
+            "CREATE INDEX answers_current ON answers (reader, case_id, item, field, answer_id)",
+            "ALTER TABLE sessions ADD COLUMN settings TEXT NOT NULL DEFAULT '{}'",
+        ),
+        postgresql=(
+            """CREATE TABLE case_state (
+                case_id TEXT NOT NULL REFERENCES cases (case_id),
+                reader TEXT NOT NULL,
+                key TEXT NOT NULL,
+                value TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                PRIMARY KEY (case_id, reader, key)
+            )""",
             "CREATE INDEX answers_current ON answers (reader, case_id, item, field, answer_id)",
             "ALTER TABLE sessions ADD COLUMN settings TEXT NOT NULL DEFAULT '{}'",
         ),
@@ -142,11 +221,13 @@ MIGRATIONS: tuple[Migration, ...] = (
                 skipped TEXT NOT NULL
             )""",
         ),
+        postgresql=(),
     ),
     Migration(
         4,
         "DICOM index cache: records gain samples per pixel and photometric interpretation",
         ("DELETE FROM index_cache", "DELETE FROM index_snapshot"),
+        postgresql=(),
     ),
     Migration(
         5,
@@ -166,6 +247,7 @@ MIGRATIONS: tuple[Migration, ...] = (
                 PRIMARY KEY (patient_id, baseline_study_uid, followup_study_uid)
             ) WITHOUT ROWID""",
         ),
+        postgresql=(),
     ),
     Migration(
         6,
@@ -181,11 +263,35 @@ MIGRATIONS: tuple[Migration, ...] = (
             """CREATE TRIGGER consensus_links_no_delete BEFORE DELETE ON consensus_links
             BEGIN SELECT RAISE(ABORT, 'consensus links are append-only'); END""",
         ),
+        postgresql=(
+            """CREATE TABLE consensus_links (
+                consensus_answer_id BIGINT NOT NULL REFERENCES answers (answer_id),
+                settled_answer_id BIGINT NOT NULL REFERENCES answers (answer_id),
+                PRIMARY KEY (consensus_answer_id, settled_answer_id)
+            )""",
+            """CREATE TRIGGER consensus_links_append_only BEFORE UPDATE OR DELETE
+            ON consensus_links FOR EACH ROW EXECUTE FUNCTION refuse_change()""",
+            """CREATE TRIGGER consensus_links_no_truncate BEFORE TRUNCATE ON consensus_links
+            FOR EACH STATEMENT EXECUTE FUNCTION refuse_change()""",
+        ),
+    ),
+    Migration(
+        7,
+        "answers carry the workstation's UUID, so that an answer sent twice is stored once",
+        (
+            "ALTER TABLE answers ADD COLUMN answer_uuid TEXT",
+            "CREATE UNIQUE INDEX answers_uuid ON answers (answer_uuid)",
+        ),
     ),
 )
 
 #: The schema version this code writes.
 SCHEMA_VERSION = MIGRATIONS[-1].version
+
+
+def migration_stamp(migration: Migration, now: str) -> tuple[str, str]:
+    """The ``meta`` row noting when ``migration`` ran: ``("schema_v<N>_at", now)``."""
+    return f"schema_v{migration.version}_at", now
 
 
 def utc_now() -> str:
@@ -396,8 +502,7 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
             for statement in migration.statements:
                 conn.execute(statement)
             conn.execute(
-                "INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                (f"schema_v{migration.version}_at", now),
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)", migration_stamp(migration, now)
             )
         conn.execute("INSERT OR IGNORE INTO meta VALUES ('created_at', ?)", (now,))
         conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")

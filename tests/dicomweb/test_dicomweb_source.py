@@ -4,12 +4,13 @@ the same series table, cases and voxels as the folder."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
 import numpy as np
 import pytest
-from pacs_fixtures import orthanc_small  # noqa: F401 - a fixture
+from pacs_fixtures import orthanc_small, user_dirs  # noqa: F401 - fixtures
 
 from spondy_annotate import cli
 from spondy_annotate.cases.open import OpenedExport, open_export
@@ -19,14 +20,7 @@ from spondy_annotate.dicomweb.service import DicomWebService
 #: Columns that differ by nature: the files are cache paths, DICOMweb metadata has no
 #: transfer syntax.
 SOURCE_COLUMNS = ["files", "transfer_syntaxes"]
-
-
-@pytest.fixture
-def user_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Keep the DICOMweb cache and the service's project database in ``tmp_path``."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    return tmp_path
+pytestmark = pytest.mark.usefixtures("user_dirs")
 
 
 def _cases(opened: OpenedExport) -> list[tuple[object, ...]]:
@@ -52,7 +46,7 @@ def _cases(opened: OpenedExport) -> list[tuple[object, ...]]:
 def test_series_table_and_cases_equal_the_folders(
     orthanc_small: str,  # noqa: F811
     small_export: Path,
-    user_dirs: Path,
+    user_dirs: Path,  # noqa: F811
 ) -> None:
     web = open_export(orthanc_small, cache=False)
     folder = open_export(small_export, cache=False)
@@ -69,7 +63,6 @@ def test_series_table_and_cases_equal_the_folders(
 def test_a_loaded_volume_equals_the_folders_voxel_for_voxel(
     orthanc_small: str,  # noqa: F811
     small_export: Path,
-    user_dirs: Path,
 ) -> None:
     web = open_export(orthanc_small, cache=False)
     folder = open_export(small_export, cache=False)
@@ -85,7 +78,6 @@ def test_a_loaded_volume_equals_the_folders_voxel_for_voxel(
 
 def test_series_are_retrieved_once_and_prefetched(
     orthanc_small: str,  # noqa: F811
-    user_dirs: Path,
 ) -> None:
     web = open_export(orthanc_small, cache=False)
     assert web.service is not None
@@ -103,7 +95,6 @@ def test_series_are_retrieved_once_and_prefetched(
 
 def test_metadata_is_kept_in_the_cache_and_read_back(
     orthanc_small: str,  # noqa: F811
-    user_dirs: Path,
 ) -> None:
     web = open_export(orthanc_small, cache=False)
     assert web.service is not None
@@ -118,7 +109,6 @@ def test_metadata_is_kept_in_the_cache_and_read_back(
 def test_index_and_cases_commands_take_a_url(
     orthanc_small: str,  # noqa: F811
     small_export: Path,
-    user_dirs: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     assert cli.main(["index", orthanc_small, "--json"]) == 0
@@ -138,3 +128,19 @@ def test_the_service_keeps_its_cache_folder(tmp_path: Path) -> None:
     service = DicomWebService("http://127.0.0.1:1/dicom-web/", cache_dir=tmp_path)
     assert service.url == "http://127.0.0.1:1/dicom-web"
     assert service.instance_path("1.2", "1.3", "1.4") == tmp_path / "1.2" / "1.3" / "1.4.dcm"
+
+
+def test_a_series_being_prefetched_is_waited_for_not_retrieved_twice(
+    orthanc_small: str,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="spondy_annotate.dicomweb.service")
+    web = open_export(orthanc_small, cache=False)
+    assert web.service is not None
+    series = [s for c in web.cases for p in c.pairs for s in (p.baseline, p.followup) if s]
+    web.prefetch(series)
+    for s in series:  # while the prefetch retrieves them, one after the other
+        assert all(os.path.isfile(f) for f in web.files(s))
+    web.service.close()
+    retrieved = [r.getMessage() for r in caplog.records if r.getMessage().startswith("retriev")]
+    assert sorted(retrieved) == sorted(f"retrieving series {s.series_instance_uid}" for s in series)

@@ -8,11 +8,15 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
+import pg_fixtures
 import pytest
+from pg_fixtures import raw
+from pg_server import PostgresServer, running_postgres
 
 from spondy_annotate.cases.pairing import Case, CaseStatus, find_cases
 from spondy_annotate.dicom.index import index_folder
 from spondy_annotate.errors import StoreError
+from spondy_annotate.grading.journal import journal_path
 from spondy_annotate.grading.rubric import GradingStatus, Measurement
 from spondy_annotate.grading.rubric_toml import default_rubric, load_rubric
 from spondy_annotate.grading.session import (
@@ -24,6 +28,10 @@ from spondy_annotate.grading.session import (
     case_key,
 )
 from spondy_annotate.grading.store import Store
+from spondy_annotate.projectdb.url import DbLocation, is_postgres_url
+
+#: The fixtures of both backends (pytest finds them as this module's names).
+db, pg_server, pg_url = pg_fixtures.db, pg_fixtures.pg_server, pg_fixtures.pg_url
 
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00$")
 
@@ -37,12 +45,12 @@ def cases(mixed_export: Path) -> list[Case]:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
+def sqlite_db(tmp_path: Path) -> Path:
     return tmp_path / "export.spondy.sqlite"
 
 
 @pytest.fixture
-def grading(db: Path) -> Iterator[GradingSession]:
+def grading(db: DbLocation) -> Iterator[GradingSession]:
     with GradingSession.open(db, reader="AB", settings={"front_end": "test"}) as g:
         yield g
 
@@ -57,8 +65,8 @@ def complete(grading: GradingSession, case_id: str) -> None:
 # ----------------------------------------------------------------------------- opening
 
 
-def test_open_logs_a_session(grading: GradingSession, db: Path) -> None:
-    assert grading.path == db and db.exists()
+def test_open_logs_a_session(grading: GradingSession, db: DbLocation) -> None:
+    assert grading.path == db and (is_postgres_url(db) or Path(db).exists())
     assert (grading.reader, grading.rubric) == ("AB", default_rubric())
     assert (grading.case_order_seed, grading.hide_dates) == (None, False)
     (logged,) = grading.store.sessions()
@@ -73,14 +81,14 @@ def test_open_missing_database_without_create(tmp_path: Path) -> None:
     assert not path.exists()
 
 
-def test_bad_reader_refused_and_database_closed(db: Path) -> None:
+def test_bad_reader_refused_and_database_closed(db: DbLocation) -> None:
     with pytest.raises(ValueError, match="reader"):
         GradingSession.open(db, reader="  ")
     with Store(db) as store:
         assert store.sessions() == []  # nothing logged; the file is usable again
 
 
-def test_closed_session_refuses(db: Path, cases: list[Case]) -> None:
+def test_closed_session_refuses(db: DbLocation, cases: list[Case]) -> None:
     with GradingSession.open(db, reader="AB") as g:
         case_id = g.register(cases[0])
         assert case_id is not None
@@ -111,20 +119,19 @@ def test_register_gives_pseudonyms_of_ready_cases(
         assert record.interval_days == case.interval_days
 
 
-def test_register_asks_the_database_once_per_case(
-    grading: GradingSession, cases: list[Case], db: Path
-) -> None:
-    first = grading.register(cases[0])
-    other = sqlite3.connect(db, timeout=0, isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
-    try:
-        assert grading.register(cases[0]) == first  # cached: no write, no wait
-    finally:
-        other.execute("ROLLBACK")
-        other.close()
+def test_register_asks_the_database_once_per_case(sqlite_db: Path, cases: list[Case]) -> None:
+    with GradingSession.open(sqlite_db, reader="AB") as grading:
+        first = grading.register(cases[0])
+        other = sqlite3.connect(sqlite_db, timeout=0, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        try:
+            assert grading.register(cases[0]) == first  # cached: no write, no wait
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
 
 
-def test_case_ids_stable_across_sessions(db: Path, cases: list[Case]) -> None:
+def test_case_ids_stable_across_sessions(db: DbLocation, cases: list[Case]) -> None:
     with GradingSession.open(db, reader="AB") as g:
         first = [g.register(c) for c in cases]
     with GradingSession.open(db, reader="CD", rubric=load_rubric("kowalski2007")) as g:
@@ -136,13 +143,13 @@ def test_case_ids_stable_across_sessions(db: Path, cases: list[Case]) -> None:
 
 
 def test_record_saves_at_once_and_answers_are_current(
-    grading: GradingSession, cases: list[Case], db: Path
+    grading: GradingSession, cases: list[Case], db: DbLocation
 ) -> None:
     case_id = grading.register(cases[0])
     assert case_id is not None and grading.answers(case_id) == {}
     answer = grading.record(case_id, "marrow_edema.baseline", 2)
     assert (answer.value, answer.session_id, answer.reader) == (2, grading.session.session_id, "AB")
-    with sqlite3.connect(db) as other:  # committed before record returned
+    with raw(db) as other:  # committed before record returned
         assert other.execute("SELECT item, field, value FROM answers").fetchall() == [
             ("marrow_edema", "baseline", "2")]  # fmt: skip
     grading.record(case_id, "marrow_edema.baseline", 3)  # a change of mind adds a row
@@ -196,13 +203,13 @@ def test_last_case_resumes_where_the_reader_stopped(
 
 
 def test_view_state_saved_field_by_field_and_restored(
-    grading: GradingSession, cases: list[Case], db: Path
+    grading: GradingSession, cases: list[Case], db: DbLocation
 ) -> None:
     case_id = grading.register(cases[0])
     assert case_id is not None and grading.view_state(case_id) == ViewState()
     grading.save_view_state(case_id, ViewState(followup_offset_mm=(1.5, -2, 0.25)))
     grading.save_view_state(case_id, ViewState(slice_index=4))  # keeps the offset
-    with sqlite3.connect(db) as other:  # the keys the napari panel has always written
+    with raw(db) as other:  # the keys the napari panel has always written
         stored = dict(other.execute("SELECT key, value FROM case_state").fetchall())
     assert stored == {OFFSET_KEY: "[1.5, -2.0, 0.25]", SLICE_KEY: "4"}
     opened = grading.open_case(case_id)  # returns the state to restore, then stamps the time
@@ -247,7 +254,7 @@ def test_blinding_change_logs_a_new_session(grading: GradingSession, cases: list
 
 
 def test_order_is_export_order_or_reproducible_from_the_logged_seed(
-    db: Path, cases: list[Case]
+    db: DbLocation, cases: list[Case]
 ) -> None:
     many = [*cases, *(Case(f"P{i:02d}", (), CaseStatus.INCOMPLETE) for i in range(12))]
     shuffled = random.Random(1).sample(many, len(many))
@@ -262,3 +269,94 @@ def test_order_is_export_order_or_reproducible_from_the_logged_seed(
         seed = store.sessions("AB")[-1].case_order_seed
     with GradingSession.open(db, reader="EF", case_order_seed=seed) as g:
         assert g.order(many) == order
+
+
+# ----------------------------------------------------------------------------- a shared server
+
+
+@pytest.fixture
+def own_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[PostgresServer]:
+    """A PostgreSQL server of this test's own (it is stopped and started); journals in tmp_path."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with running_postgres(pg_fixtures.pg_bin()) as server:
+        yield server
+
+
+@pytest.mark.parametrize("crash", [False, True], ids=["shutdown", "crash"])
+def test_answers_given_while_the_server_is_down_arrive_once_back(
+    own_server: PostgresServer, cases: list[Case], crash: bool
+) -> None:
+    url = own_server.create_database("shared")
+    with GradingSession.open(url, reader="AB") as grading:
+        first, second = (grading.register(c) for c in cases[:2])
+        assert first is not None and second is not None
+        grading.record(first, "level", "L1-L2")
+        own_server.stop(immediate=crash)
+        given = [
+            grading.record(first, "level", "L2-L3"),
+            grading.record(second, "marrow_edema.baseline", 2),
+            grading.record(first, "level", None),  # cleared, still offline
+        ]
+        assert [a.pending for a in given] == [True] * 3 and grading.pending == 3
+        with pytest.raises(StoreError, match="unreachable"):
+            grading.flush()  # still down: nothing lost
+        assert grading.pending == 3
+        own_server.start()
+        back = grading.record(second, "note", "back")  # sends the journal first, in order
+        assert not back.pending and back.answer_id > 0 and grading.pending == 0
+        assert grading.answers(first) == {}
+    with Store(url) as store:
+        history = store.history()
+    assert [(a.case_id, a.key, a.value) for a in history] == [
+        (first, "level", "L1-L2"),
+        (first, "level", "L2-L3"),
+        (second, "marrow_edema.baseline", 2),
+        (first, "level", None),
+        (second, "note", "back"),
+    ]
+    assert [a.answer_uuid for a in history[1:4]] == [a.answer_uuid for a in given]
+    assert [a.answered_at for a in history[1:4]] == [a.answered_at for a in given]
+
+
+def test_answers_kept_when_the_session_ends_offline_are_sent_by_the_next(
+    own_server: PostgresServer, cases: list[Case]
+) -> None:
+    url = own_server.create_database("shared")
+    with GradingSession.open(url, reader="AB") as grading:
+        case_id = grading.register(cases[0])
+        assert case_id is not None
+        own_server.stop()
+        kept = grading.record(case_id, "level", "L4-L5")
+        assert kept.pending
+    own_server.start()
+    with GradingSession.open(url, reader="CD") as other:  # another reader's journal is apart
+        assert other.pending == 0
+        assert other.store.history() == []
+    with GradingSession.open(url, reader="AB") as again:  # sent on opening
+        assert again.pending == 0
+        (stored,) = again.store.history()
+        assert (stored.answer_uuid, stored.value, stored.pending) == (
+            kept.answer_uuid,
+            "L4-L5",
+            False,
+        )
+        assert again.flush() == 0
+
+
+def test_journal_sent_twice_stores_each_answer_once(
+    own_server: PostgresServer, cases: list[Case]
+) -> None:
+    url = own_server.create_database("shared")
+    with GradingSession.open(url, reader="AB") as grading:
+        case_id = grading.register(cases[0])
+        assert case_id is not None
+        own_server.stop()
+        grading.record(case_id, "level", "L4-L5")
+        journal = journal_path(str(grading.path), "AB")
+        copy = journal.read_bytes()  # as if the reply to the commit was lost, the file kept
+        own_server.start()
+        assert grading.flush() == 1
+    journal.write_bytes(copy + b'{"answer_id": 0, "case_id": "C-')  # and a line cut by a crash
+    with GradingSession.open(url, reader="AB") as again:
+        assert again.pending == 0
+        assert [a.value for a in again.store.history()] == ["L4-L5"]

@@ -1,4 +1,5 @@
-"""The grading store and its file: append-only answers, pseudonyms, migrations, damage, concurrency."""
+"""The grading store and its database: append-only answers, pseudonyms, migrations, damage,
+concurrency; on both backends (an SQLite file, a PostgreSQL server) where ``db`` is used."""
 
 from __future__ import annotations
 
@@ -16,7 +17,10 @@ from collections.abc import Iterator
 from itertools import pairwise
 from pathlib import Path
 
+import pg_fixtures
+import psycopg
 import pytest
+from pg_fixtures import raw
 
 from spondy_annotate.dicom.index_cache import IndexCache
 from spondy_annotate.errors import StoreError
@@ -24,7 +28,12 @@ from spondy_annotate.grading import pseudonym as pseudonym_module
 from spondy_annotate.grading.rubric import GradingStatus, Measurement, Rubric
 from spondy_annotate.grading.rubric_toml import default_rubric, load_rubric
 from spondy_annotate.grading.store import Session, Store, open_store
+from spondy_annotate.projectdb.database import SqliteDatabase
 from spondy_annotate.projectdb.schema import APPLICATION_ID, SCHEMA_VERSION
+from spondy_annotate.projectdb.url import DbLocation
+
+#: The fixtures of both backends (pytest finds them as this module's names).
+db, pg_server, pg_url = pg_fixtures.db, pg_fixtures.pg_server, pg_fixtures.pg_url
 
 PATIENT = "PAT-0042"
 UID_BASE = "1.2.826.0.1.3680043.8.498.1"
@@ -38,12 +47,12 @@ def rubric() -> Rubric:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
+def sqlite_db(tmp_path: Path) -> Path:
     return tmp_path / "gradings.sqlite"
 
 
 @pytest.fixture
-def store(db: Path) -> Iterator[Store]:
+def store(db: DbLocation) -> Iterator[Store]:
     with Store(db) as s:
         yield s
 
@@ -60,20 +69,19 @@ def session(store: Store, rubric: Rubric) -> Session:
     )
 
 
-def raw(db: Path) -> sqlite3.Connection:
-    return sqlite3.connect(db, isolation_level=None)
-
-
 # ----------------------------------------------------------------------------- opening
 
 
-def test_created_with_wal_full_sync_and_version(store: Store, db: Path) -> None:
-    assert db.exists() and store.schema_version == SCHEMA_VERSION >= 2
-    conn = store._connection()
-    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
-    assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
-    with raw(db) as c:
+def test_created_with_wal_full_sync_and_version(sqlite_db: Path) -> None:
+    database = SqliteDatabase(sqlite_db)
+    try:
+        assert sqlite_db.exists() and database.schema_version == SCHEMA_VERSION >= 2
+        pragmas = ("journal_mode", "synchronous", "foreign_keys")
+        values = [database.query_one(f"PRAGMA {p}")[0] for p in pragmas]
+        assert values == ["wal", 2, 1]  # synchronous=FULL
+    finally:
+        database.close()
+    with raw(sqlite_db) as c:
         assert c.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
 
 
@@ -86,7 +94,24 @@ def test_missing_db_not_created_when_asked(tmp_path: Path) -> None:
         Store(tmp_path / "no" / "such" / "dir.sqlite")
 
 
-def test_closed_store_refuses(db: Path, rubric: Rubric) -> None:
+def test_empty_postgres_database_not_used_when_asked(pg_url: str) -> None:
+    with pytest.raises(StoreError, match=f"^{re.escape(pg_url)}: no grading database there"):
+        Store(pg_url, create=False)
+    with raw(pg_url) as conn:
+        assert (
+            conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone()[0]
+            == 0
+        )
+
+
+def test_postgres_database_of_other_tables_refused(pg_url: str) -> None:
+    with raw(pg_url) as conn:
+        conn.execute("CREATE TABLE patients (id TEXT)")
+    with pytest.raises(StoreError, match="holds other tables.*not a spondy_annotate"):
+        Store(pg_url)
+
+
+def test_closed_store_refuses(db: DbLocation, rubric: Rubric) -> None:
     s = Store(db)
     s.close()
     s.close()  # idempotent
@@ -164,7 +189,7 @@ def test_pseudonym_collision_gets_longer_id(store: Store, monkeypatch: pytest.Mo
 
 
 def test_answers_append_only_latest_wins(
-    store: Store, db: Path, case: str, session: Session, rubric: Rubric
+    store: Store, db: DbLocation, case: str, session: Session, rubric: Rubric
 ) -> None:
     first = store.record_answer(session, case, "marrow_edema.baseline", 2)
     second = store.record_answer(session, case, "marrow_edema.baseline", 3)
@@ -181,13 +206,14 @@ def test_answers_append_only_latest_wins(
             session.session_id,
         )
 
+    refused = (sqlite3.IntegrityError, psycopg.errors.RaiseException)
     with raw(db) as conn:
-        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        with pytest.raises(refused, match="append-only: UPDATE is not allowed"):
             conn.execute("UPDATE answers SET value = '0'")
-        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        with pytest.raises(refused, match="append-only: DELETE is not allowed"):
             conn.execute("DELETE FROM answers")
-        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-            conn.execute("DELETE FROM answers WHERE answer_id = ?", (first.answer_id,))
+        with pytest.raises(refused, match="append-only"):
+            conn.execute(f"DELETE FROM answers WHERE answer_id = {first.answer_id}")
         assert conn.execute("SELECT value FROM answers ORDER BY answer_id").fetchall() == [
             ("2",),
             ("3",),
@@ -195,7 +221,7 @@ def test_answers_append_only_latest_wins(
 
 
 def test_answer_committed_before_return(
-    store: Store, db: Path, case: str, session: Session
+    store: Store, db: DbLocation, case: str, session: Session
 ) -> None:
     store.record_answer(session, case, "level", "L4-L5")
     with raw(db) as other:  # another connection sees it while the store is still open
@@ -468,7 +494,7 @@ def test_index_cache_creates_the_file_and_the_store_adds_its_key(tmp_path: Path)
         assert c.execute("SELECT count(*) FROM meta WHERE key = 'salt'").fetchone()[0] == 1
 
 
-def test_lost_pseudonym_key_refused_when_cases_exist(db: Path) -> None:
+def test_lost_pseudonym_key_refused_when_cases_exist(db: DbLocation) -> None:
     with Store(db) as s:
         s.register_case(PATIENT, UID_BASE, None, UID_FOLLOW, None)
     with raw(db) as c:
@@ -501,7 +527,7 @@ WRITER = textwrap.dedent(
 
 
 def start_writer(
-    tmp_path: Path, db: Path, reader: str, n: int, pause: float = 0.0
+    tmp_path: Path, db: DbLocation, reader: str, n: int, pause: float = 0.0
 ) -> subprocess.Popen[str]:
     script = tmp_path / "writer.py"
     script.write_text(WRITER)
@@ -516,7 +542,7 @@ def start_writer(
     return proc
 
 
-def test_two_processes_write_concurrently(tmp_path: Path, db: Path) -> None:
+def test_two_processes_write_concurrently(tmp_path: Path, db: DbLocation) -> None:
     n = 200
     procs = {r: start_writer(tmp_path, db, r, n, pause=0.001) for r in ("R1", "R2")}
     for p in procs.values():  # both are ready: start them together
@@ -542,7 +568,7 @@ def test_two_processes_write_concurrently(tmp_path: Path, db: Path) -> None:
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX SIGKILL")
-def test_sigkill_loses_no_acknowledged_answer(tmp_path: Path, db: Path) -> None:
+def test_sigkill_loses_no_acknowledged_answer(tmp_path: Path, db: DbLocation) -> None:
     seed = random.randrange(1_000_000)
     rng = random.Random(seed)
     acked: set[str] = set()
@@ -567,3 +593,22 @@ def test_sigkill_loses_no_acknowledged_answer(tmp_path: Path, db: Path) -> None:
     lost = acked - stored
     assert not lost, f"seed {seed}: acknowledged answers lost: {sorted(lost)[:5]}"
     assert len(acked) >= 3
+
+
+def test_processes_opening_a_new_database_at_once_share_one_key(db: DbLocation) -> None:
+    code = (
+        "import sys; from spondy_annotate.grading.store import Store\n"
+        "with Store(sys.argv[1]) as s: print(s.register_case('P1', '1.1', None, '1.2', None))"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(db)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    results = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, [err for _, err in results]
+    assert len({out for out, _ in results}) == 1  # one pseudonym key, one case ID

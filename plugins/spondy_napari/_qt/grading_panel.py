@@ -2,12 +2,16 @@
 
 The panel sits beside the reading room and only wires Qt to its
 :class:`~spondy_napari.grading.controller.GradingController` (which opens the grading session,
-loads and saves the answers and moves on): it asks the reader's name once (``reader=`` or
-``$SPONDY_READER`` skip that), draws one row per rubric field, turns key presses on the images or
-on the panel into key names (:func:`key_name`) and redraws when the controller says so.
+loads and saves the answers and moves on): when an export opens, before its first case is
+shown, it asks who reads (:class:`~spondy_napari._qt.reader_picker.ReaderPicker`: the study's
+list, or a name and the blinding; ``reader=`` or ``$SPONDY_READER`` skip that), draws one row
+per rubric field, turns key presses on the images or on the panel into key names
+(:func:`key_name`) and redraws when the controller says so. For an adjudicator of the study it
+shows the disputed fields of the case instead
+(:class:`~spondy_napari._qt.adjudication_panel.AdjudicationPanel`).
 
 Blinded reading: no lab value is ever shown here; dates can be hidden and the case order
-randomised. *Grading finished: analysis with labs* ends grading in this window first
+randomised, chosen before the first image (under a study: the study's, not changeable). *Grading finished: analysis with labs* ends grading in this window first
 (:func:`~spondy_napari._qt.blinding.labs_allowed`), then docks the analysis.
 """
 
@@ -17,24 +21,29 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any
 
+from napari.utils.notifications import show_error
 from qtpy.QtCore import QEvent, QObject, Qt, QTimer
 from qtpy.QtWidgets import (
     QCheckBox,
+    QDialog,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QPushButton,
     QScrollArea,
     QVBoxLayout,
     QWidget,
 )
 
+from spondy_annotate.errors import SpondyError
 from spondy_annotate.grading.rubric import CASE_ITEM, FieldKind
+from spondy_napari._qt.adjudication_panel import AdjudicationPanel
 from spondy_napari._qt.blinding import labs_allowed
 from spondy_napari._qt.field_rows import STYLE, FieldRow
+from spondy_napari._qt.reader_picker import SET_BY_STUDY, ReaderPicker
 from spondy_napari._registry import real_viewer
 from spondy_napari.grading.controller import GradingController
 from spondy_napari.grading.keys import BACKTAB, DELETE, ESCAPE, RETURN, TAB
+from spondy_napari.grading.reader_choice import Blinding, ReaderChoice
 from spondy_napari.reading_room.room import reading_room_for
 
 if TYPE_CHECKING:
@@ -108,18 +117,27 @@ class GradingPanel(QWidget):
         The reading room (default: the one docked on the viewer; until there is one, the panel
         looks for it every second).
     reader : str, optional
-        Who grades; default ``$SPONDY_READER``, else the panel asks (a text box, no dialog).
+        Who grades; default ``$SPONDY_READER``, else the panel asks when an export opens,
+        before its first case is shown (:meth:`ask_reader`).
     rubric : Rubric, optional
         Default: :func:`~spondy_annotate.grading.rubric_toml.default_rubric`.
     case_order_seed : int, optional
         Randomise the case order with this seed (logged with the session).
-    hide_dates : bool
-        Hide study dates and intervals (blinded reading).
+    hide_dates : bool, optional
+        Hide study dates and intervals (blinded reading). With neither this nor
+        ``case_order_seed``, the blinding is the study's, else the reader's last one.
+    ask_reader : bool
+        Ask who reads when an export opens (off: nobody grades until :meth:`ask_reader`;
+        for screenshots).
 
     Attributes
     ----------
     controller : GradingController
         What the panel shows and drives (the answers, the session, the line tool).
+    picker : ReaderPicker or None
+        The reader picker while it is open.
+    adjudication : AdjudicationPanel
+        The adjudicator's view (shown instead of the rubric rows for an adjudicator).
     """
 
     def __init__(
@@ -130,22 +148,33 @@ class GradingPanel(QWidget):
         reader: str | None = None,
         rubric: Rubric | None = None,
         case_order_seed: int | None = None,
-        hide_dates: bool = False,
+        hide_dates: bool | None = None,
+        ask_reader: bool = True,
     ) -> None:
         super().__init__()
         self.viewer = napari_viewer
+        given = hide_dates is not None or case_order_seed is not None
         self.controller = GradingController(
-            napari_viewer, rubric=rubric, case_order_seed=case_order_seed, hide_dates=hide_dates
+            napari_viewer,
+            rubric=rubric,
+            blinding=Blinding(bool(hide_dates), case_order_seed) if given else None,
         )
+        self.controller.asks_reader = ask_reader
         self.analysis: AnalysisWidget | None = None
+        self.picker: ReaderPicker | None = None
+        self._asking = False
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.setStyleSheet(STYLE)
 
         # -- widgets
-        self.reader_edit = QLineEdit()
-        self.reader_edit.setPlaceholderText("Your initials, then Return")
-        self.reader_edit.setToolTip("Stored with every answer; asked once per session")
-        self.reader_edit.returnPressed.connect(lambda: self.set_reader(self.reader_edit.text()))
+        self.reader_label = QLabel("")
+        self.reader_label.setToolTip("Stored with every answer; asked when an export opens")
+        self.reader_button = QPushButton("Choose reader…")
+        self.reader_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.reader_button.setToolTip("Who reads (asked before the first case is shown)")
+        self.reader_button.clicked.connect(lambda: self.ask_reader())
+        self.blinding_note = QLabel("")
+        self.blinding_note.setStyleSheet("color: #a0a0a0;")
         self.hide_dates = QCheckBox("Hide study dates")
         self.hide_dates.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.random_order = QCheckBox("Random case order")
@@ -175,18 +204,25 @@ class GradingPanel(QWidget):
         if note is not None and note.edit is not None:
             note.edit.installEventFilter(self)
 
+        self.adjudication = AdjudicationPanel(self.controller)
+        self.adjudication.setVisible(False)
+        self._rows_scroll = scroll
+
         reader_row = QHBoxLayout()
         reader_row.addWidget(QLabel("Reader"))
-        reader_row.addWidget(self.reader_edit, 1)
+        reader_row.addWidget(self.reader_label, 1)
+        reader_row.addWidget(self.reader_button)
         blind_row = QHBoxLayout()
         blind_row.addWidget(self.hide_dates)
         blind_row.addWidget(self.random_order)
+        blind_row.addWidget(self.blinding_note)
         layout = QVBoxLayout(self)
         layout.addLayout(reader_row)
         layout.addLayout(blind_row)
         layout.addWidget(self.case_label)
         layout.addWidget(self.progress)
         layout.addWidget(scroll, 1)
+        layout.addWidget(self.adjudication, 1)
         layout.addWidget(self.hint)
         layout.addWidget(self.analysis_button)
 
@@ -212,18 +248,16 @@ class GradingPanel(QWidget):
             lambda e: self.hint.setText(f"<span style='color:#E69F00'>{e.value}</span>")
         )
         events.edit_note.connect(self._edit_note)
-        events.opened.connect(lambda e: QTimer.singleShot(0, self.controller.resume))
+        events.opened.connect(self._on_opened)
         events.ended.connect(self._on_ended)
         napari_viewer.dims.events.point.connect(self._on_slice)
         controller = self.controller  # closed with the panel (no reference to the Qt object)
         self.destroyed.connect(lambda *_: controller.close())
 
+        name = reader or os.environ.get(READER_ENV)
+        if name:
+            self.set_reader(name)
         self.attach(room or reading_room_for(napari_viewer))
-        given = reader or os.environ.get(READER_ENV)
-        if given:
-            self.set_reader(given)
-        else:
-            QTimer.singleShot(0, self.reader_edit.setFocus)
         self.refresh()
 
     # -- set-up ---------------------------------------------------------------------------------
@@ -291,6 +325,74 @@ class GradingPanel(QWidget):
         else:
             logger.warning("napari's canvas widget not found: grading keys work on the panel only")
         self.controller.attach(room)
+        room.events.cases.connect(self._on_room_cases)
+        if room.cases:
+            QTimer.singleShot(0, self._on_room_cases)
+
+    def _on_room_cases(self, event: Any = None) -> None:
+        """An export was opened (or relisted): ask who reads, before its first case is shown."""
+        if self.controller.asks_reader:
+            self.ask_reader()
+
+    def ask_reader(self) -> bool:
+        """Ask who reads (:class:`ReaderPicker`, modal) unless known; True once a reader is set.
+
+        Runs while the room lists a new export and before the reading room shows its first
+        case, so that no image and no date is on screen before the reader is known (and, under
+        a study hiding dates, none afterwards).
+        """
+        controller = self.controller
+        if controller.reader is not None or self._asking:
+            return controller.reader is not None
+        self._asking = True
+        try:
+            try:
+                options = controller.reader_options()
+            except SpondyError as exc:
+                show_error(f"Grading database: {exc}")
+                return False
+            if options is None:
+                return False
+            self.picker = ReaderPicker(options, self)
+            accepted = self.picker.exec() == QDialog.DialogCode.Accepted
+            choice = self.picker.choice()
+            self.picker.deleteLater()
+            self.picker = None
+        finally:
+            self._asking = False
+        return accepted and self.choose(choice)
+
+    def choose(self, choice: ReaderChoice) -> bool:
+        """Start grading as the reader chosen (name and blinding)."""
+        if not self.controller.choose(choice):
+            return False
+        self._show_reader()
+        return True
+
+    def _show_reader(self) -> None:
+        controller = self.controller
+        self.reader_label.setText(f"<b>{controller.reader}</b>" if controller.reader else "")
+        self.reader_label.setToolTip("Reader of this session (restart napari to change)")
+        self.reader_button.setVisible(controller.reader is None)
+        fixed = controller.blinding_fixed
+        for box, value in (
+            (self.hide_dates, controller.hide_dates),
+            (self.random_order, controller.case_order_seed is not None),
+        ):
+            box.blockSignals(True)
+            box.setChecked(value)
+            box.blockSignals(False)
+            box.setEnabled(not fixed)
+            box.setToolTip("The study sets the blinding and the case order" if fixed else "")
+        self.blinding_note.setText(f"({SET_BY_STUDY})" if fixed else "")
+        adjudicating = controller.queue is not None
+        self.adjudication.setVisible(adjudicating)
+        self._rows_scroll.setVisible(not adjudicating)
+
+    def _on_opened(self, event: Any = None) -> None:
+        """A session started: show its reader and blinding, then resume the reader's case."""
+        self._show_reader()
+        QTimer.singleShot(0, self.controller.resume)
 
     def _canvas(self) -> QWidget | None:
         """napari's canvas widget (private napari attributes; None if they moved)."""
@@ -304,9 +406,7 @@ class GradingPanel(QWidget):
             return self.controller.set_reader(name)  # True for the same name only
         if not self.controller.set_reader(name):
             return False
-        self.reader_edit.setText(self.controller.reader or "")
-        self.reader_edit.setReadOnly(True)
-        self.reader_edit.setToolTip("Reader of this session (restart napari to change)")
+        self._show_reader()
         self._focus_canvas()
         return True
 
@@ -371,9 +471,15 @@ class GradingPanel(QWidget):
         if controller.room is None:
             self.case_label.setText("Open the reading room first (Plugins menu)")
         elif reader is None:
-            self.case_label.setText("Type your initials to start grading")
+            self.case_label.setText("Open an export: you choose your name before the first case")
         elif controller.locked:
             self.case_label.setText("Grading ended in this window")
+        elif controller.queue is not None:
+            self.case_label.setText("Adjudication")
+            self.progress.setText(controller.progress_text())
+            self.adjudication.refresh()
+            self.hint.setText("")
+            return
         elif grading is None:
             self.case_label.setText("No case open")
         else:

@@ -3,9 +3,13 @@
 The widget owns its controller (:class:`~spondy_napari.reading_room.room.ReadingRoom`), binds the
 room's keys (:mod:`spondy_napari.reading_room.keys`) and adds its readout
 (:mod:`spondy_napari.reading_room.readout`); otherwise it only reads its controls and calls the
-room. Opening an export is the core's :func:`~spondy_annotate.cases.open.open_export` (through the
-project database's header cache), run in a napari thread worker with its progress bar in the
-activity dock; problems are shown in napari's notification area.
+room. Opening an export (a folder from the folder picker, or a folder or DICOMweb service URL
+typed in the source field) is the core's :func:`~spondy_annotate.cases.open.open_export`
+(through the project database's header cache), run in a napari thread worker with its progress
+bar in the activity dock; problems are shown in napari's notification area. The room's volume
+cache then takes each series' files from the opened export
+(:meth:`~spondy_annotate.cases.open.OpenedExport.files`): from a service they are retrieved in
+the cache's loader threads, never on the GUI thread.
 """
 
 from __future__ import annotations
@@ -24,12 +28,14 @@ from qtpy.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
 from spondy_annotate.cases.open import open_export
+from spondy_annotate.dicomweb.auth import is_url
 from spondy_annotate.errors import SpondyError
 from spondy_napari._qt.gui_thread import call_in_gui_thread
 from spondy_napari._qt.help_overlay import HelpOverlay, overlay_parent
@@ -93,6 +99,14 @@ class ReadingRoomWidget(QWidget):
 
         self.open_button = QPushButton("Open export folder…")
         self.open_button.setToolTip("Index a DICOM export and list its cases")
+        self.source = QLineEdit()
+        self.source.setPlaceholderText("or a DICOMweb URL, e.g. http://pacs:8042/dicom-web")
+        self.source.setToolTip(
+            "A DICOMweb service root (credentials from ~/.netrc or $SPONDY_DICOMWEB_BASIC / "
+            "$SPONDY_DICOMWEB_TOKEN, never in the URL) or a folder; Enter opens it"
+        )
+        self.source_button = QPushButton("Open")
+        self.source_button.setToolTip("Open the folder or DICOMweb URL typed on the left")
         self.folder_label = QLabel("No folder open")
         self.folder_label.setWordWrap(True)
         self.worklist = WorklistWidget(self.room, self)
@@ -121,13 +135,19 @@ class ReadingRoomWidget(QWidget):
         form.addRow("Follow-up offset", self.offset_label)
         form.addRow("", offset_row)
         layout = QVBoxLayout(self)
+        source_row = QHBoxLayout()
+        source_row.addWidget(self.source, 1)
+        source_row.addWidget(self.source_button)
         layout.addWidget(self.open_button)
+        layout.addLayout(source_row)
         layout.addWidget(self.folder_label)
         layout.addWidget(self.worklist, 1)
         layout.addLayout(form)
         layout.addWidget(help_button)
 
         self.open_button.clicked.connect(self._choose_folder)
+        self.source.returnPressed.connect(self._open_typed_source)
+        self.source_button.clicked.connect(self._open_typed_source)
         self.worklist.activated.connect(self.room.request_case)
         self.sequence.activated.connect(self.room.show_pair)
         self.preset.activated.connect(
@@ -163,14 +183,21 @@ class ReadingRoomWidget(QWidget):
         if folder:
             self.open_folder(folder)
 
+    def _open_typed_source(self) -> None:
+        source = self.source.text().strip()
+        if source:
+            self.open_folder(source)
+
     def open_folder(self, folder: str, *, case: int | None = None, wait: bool = False) -> None:
-        """Open the export ``folder`` and show ``case`` (default: the first that can be read).
+        """Open the export ``folder`` (or DICOMweb service URL) and show ``case`` (default: the
+        first that can be read).
 
         With ``wait`` everything happens before returning (scripts, ``--screenshot``) and a
         :class:`~spondy_annotate.errors.SpondyError` is raised; otherwise the export is opened in
         a worker and problems are notified in the viewer.
         """
-        self.folder_label.setText(f"Reading {os.path.basename(os.path.normpath(folder))}…")
+        name = folder if is_url(folder) else os.path.basename(os.path.normpath(folder))
+        self.folder_label.setText(f"Reading {name}…")
         if wait:
             self._on_opened(open_export(folder, rules=self.rules), case, wait=True)
             return
@@ -190,16 +217,16 @@ class ReadingRoomWidget(QWidget):
     def _on_opened(self, opened: OpenedExport, case: int | None, *, wait: bool = False) -> None:
         index, cases = opened.index, opened.cases
         self._worker = None
-        self.room.set_cases(cases, folder=str(index.root), db_path=opened.db_path)
+        self.room.cache.set_files(opened.files)
+        self.room.set_cases(cases, folder=opened.source, db_path=opened.db_path)
+        self.source.setText(opened.source)
         readable = [i for i in range(len(cases)) if self.room.is_openable(i)]
         self.folder_label.setText(
-            f"{index.root.name}: {len(cases)} patients, {len(readable)} readable"
+            f"{opened.name}: {len(cases)} patients, {len(readable)} readable"
             + (f", {len(index.skipped)} files skipped" if index.skipped else "")
         )
         if not readable:
-            message = (
-                f"{index.root.name}: no patient has a baseline and a follow-up study to compare"
-            )
+            message = f"{opened.name}: no patient has a baseline and a follow-up study to compare"
             if wait:
                 raise SpondyError(message)
             show_warning(message)

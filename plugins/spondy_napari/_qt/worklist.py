@@ -1,8 +1,15 @@
-"""The worklist: the export's cases by pseudonymous label, their state and a filter box.
+"""The worklist: the reader's cases by pseudonymous label, their state, progress and a filter.
 
 Patient names and IDs are never shown: a case is its label ("Case 3", or the grading store's
 ``C-7F3A91``). Cases that cannot be read side by side (one study, or more than two waiting for a
 choice) are listed greyed with that state; clicking one only says why.
+
+When a grading panel works in the viewer, the list is the reader's: nothing until the reader
+has said who they are, then their cases in their order (under a reader study only the cases
+assigned to them; for an adjudicator the adjudication queue: cases in a state of
+:data:`~spondy_napari.grading.room_link.UNLISTED_STATES` are not listed), and above it the
+reader's progress (:meth:`~spondy_napari.grading.controller.GradingController.progress_text`),
+updated as answers come in.
 """
 
 from __future__ import annotations
@@ -14,12 +21,17 @@ from qtpy.QtGui import QBrush, QColor, QKeySequence, QShortcut
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
+    QLabel,
     QLineEdit,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
+
+from spondy_napari._registry import grading_gate_for
+from spondy_napari.grading.controller import GradingController
+from spondy_napari.grading.room_link import UNLISTED_STATES
 
 if TYPE_CHECKING:
     from spondy_napari.reading_room.room import ReadingRoom
@@ -42,6 +54,9 @@ class WorklistWidget(QWidget):
     def __init__(self, room: ReadingRoom, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.room = room
+        self.header = QLabel("", self)
+        self.header.setWordWrap(True)
+        self.header.setStyleSheet("font-weight: bold; padding: 2px 0;")
         self.filter = QLineEdit(self)
         self.filter.setPlaceholderText("Filter cases (label or state)…")
         self.filter.setClearButtonEnabled(True)
@@ -57,6 +72,7 @@ class WorklistWidget(QWidget):
         header.setStretchLastSection(True)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.header)
         layout.addWidget(self.filter)
         layout.addWidget(self.table)
 
@@ -72,9 +88,34 @@ class WorklistWidget(QWidget):
         room.events.case.connect(self._on_case)
 
     # -- contents -------------------------------------------------------------------------------
+    def _grading(self) -> GradingController | None:
+        """The grading in the room's viewer, if a grading panel works there."""
+        gate = grading_gate_for(self.room.viewer)
+        return gate if isinstance(gate, GradingController) else None
+
+    def awaiting_reader(self) -> bool:
+        """True while a grading panel waits for the reader's name: nothing is listed yet."""
+        grading = self._grading()
+        return (
+            grading is not None
+            and grading.asks_reader
+            and grading.reader is None
+            and self.room.state_provider is None
+        )
+
+    def refresh_header(self) -> None:
+        """Show the reader's progress (or that the reader has to say who they are)."""
+        grading = self._grading()
+        self.header.setText("" if grading is None else grading.progress_text())
+        self.header.setVisible(grading is not None)
+
     def refresh(self, event: object = None) -> None:
-        """Rebuild the rows from ``room.cases``."""
+        """Rebuild the rows from ``room.cases`` (none while the reader is not known)."""
         room = self.room
+        self.refresh_header()
+        if self.awaiting_reader():
+            self.table.setRowCount(0)
+            return
         self.table.setRowCount(len(room.cases))
         for row, case in enumerate(room.cases):
             interval = case.interval_days
@@ -97,7 +138,8 @@ class WorklistWidget(QWidget):
             self._on_case()
 
     def refresh_states(self, event: object = None) -> None:
-        """Re-read the state column (after grading)."""
+        """Re-read the state column and the progress (after grading)."""
+        self.refresh_header()
         for row in range(min(self.table.rowCount(), len(self.room.cases))):
             item = self.table.item(row, 1)
             if item is not None:
@@ -105,17 +147,19 @@ class WorklistWidget(QWidget):
         self.apply_filter()
 
     def apply_filter(self, text: str | None = None) -> None:
-        """Hide rows matching neither label nor state; next/previous case follow the filter."""
+        """Hide rows matching neither label nor state, and the cases the reader does not read;
+        next/previous case follow the rows shown."""
         needle = (self.filter.text() if text is None else text).strip().lower()
         visible = []
         for row in range(self.table.rowCount()):
             cells = [self.table.item(row, c) for c in range(2)]
+            state = cells[1].text() if cells[1] is not None else ""
             hay = " ".join(c.text().lower() for c in cells if c is not None)
-            hidden = bool(needle) and needle not in hay
+            hidden = state in UNLISTED_STATES or (bool(needle) and needle not in hay)
             self.table.setRowHidden(row, hidden)
             if not hidden:
                 visible.append(row)
-        self.room.navigation = visible if needle else None
+        self.room.navigation = visible if len(visible) < self.table.rowCount() else None
 
     def visible_rows(self) -> list[int]:
         """Rows the filter shows (case indices)."""

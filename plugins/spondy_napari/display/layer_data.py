@@ -174,6 +174,9 @@ def apply_to_layer(
 ) -> None:
     """Put a volume into an existing layer: data, transform, contrast, name (no new layer).
 
+    The layer is refreshed but its ``events.data`` is not emitted: emit it once every layer of
+    the change is filled (napari's viewer then recomputes its dims once, from all of them).
+
     Parameters
     ----------
     layer : napari.layers.Image
@@ -197,10 +200,9 @@ def apply_to_layer(
         translate = translate + np.asarray(offset_world, dtype=float)
     layer.metadata = metadata
     layer.name = name
-    # One re-slice and one viewer update for the whole change: transform and data are set with
-    # refreshes and their events held back (napari would recompute its dims and re-slice every
-    # layer for each), then the layer is refreshed (vispy takes data and transform from it) and a
-    # single data event tells the viewer, the layer list and the histogram.
+    # One re-slice for the whole change: transform and data are set with refreshes and their
+    # events held back (napari would recompute its dims and re-slice every layer for each), then
+    # the layer is refreshed (vispy takes data and transform from it).
     events = layer.events
     with ExitStack() as held:
         held.enter_context(_refresh_held(layer))
@@ -222,7 +224,6 @@ def apply_to_layer(
         )
         layer.contrast_limits = limits
     layer.refresh()
-    events.data(value=layer.data)
 
 
 def _refresh_held(layer: Image) -> AbstractContextManager[Any]:

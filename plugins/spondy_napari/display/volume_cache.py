@@ -4,6 +4,11 @@ The core loads one series at a time and knows nothing of threads; this cache run
 :func:`spondy_annotate.dicom.volume.load_series` (and
 :func:`~spondy_napari.display.layer_data.prepare`) in a small thread pool, so that the next case
 is read while the radiologist looks at the current one.
+
+Where a series' files come from is the opened export's business
+(:meth:`~spondy_annotate.cases.open.OpenedExport.files`, given with :meth:`VolumeCache.set_files`):
+from a DICOMweb service they are retrieved (WADO-RS) first, in the same loader thread, so that
+neither loading nor retrieval ever runs on the GUI thread.
 """
 
 from __future__ import annotations
@@ -25,6 +30,13 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_ITEMS = 24
 
 Loader = Callable[[Sequence[str]], Volume]
+#: ``files(series) -> paths``: where a series' files are (retrieving them first if need be).
+FilesOf = Callable[[SeriesRecord], Sequence[str]]
+
+
+def _recorded_files(ref: SeriesRecord) -> tuple[str, ...]:
+    """The files a series record names (a folder export's)."""
+    return ref.files
 
 
 class VolumeCache:
@@ -50,13 +62,22 @@ class VolumeCache:
     ) -> None:
         self.max_items = max_items
         self._loader = loader or load_series
+        self._files: FilesOf = _recorded_files
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="spondy-load")
         self._futures: OrderedDict[str, Future[PreparedVolume]] = OrderedDict()
         self._lock = threading.Lock()
         self._pinned: set[str] = set()
 
-    def _load(self, files: tuple[str, ...]) -> PreparedVolume:
-        return prepare(self._loader(files))
+    def set_files(self, files: FilesOf | None) -> None:
+        """Take series' files from ``files(series)`` from now on (None: ``series.files``).
+
+        The reading room passes the opened export's
+        :meth:`~spondy_annotate.cases.open.OpenedExport.files` with its cases.
+        """
+        self._files = files or _recorded_files
+
+    def _load(self, ref: SeriesRecord, files: FilesOf) -> PreparedVolume:
+        return prepare(self._loader(files(ref)))
 
     def submit(self, ref: SeriesRecord) -> Future[PreparedVolume]:
         """Start loading ``ref`` unless it is loaded or loading; return its future."""
@@ -64,7 +85,7 @@ class VolumeCache:
         with self._lock:
             future = self._futures.get(key)
             if future is None or (future.done() and future.exception() is not None):
-                future = self._pool.submit(self._load, ref.files)
+                future = self._pool.submit(self._load, ref, self._files)
                 self._futures[key] = future
             self._futures.move_to_end(key)
             self._evict()

@@ -5,15 +5,23 @@ when :attr:`GradingController.events` say so (napari-animation's split: the widg
 model). The controller
 
 * opens the reader's :class:`~spondy_annotate.grading.session.GradingSession` in the export's
-  project database (where the room's export was opened) once the reader is known, and links it
-  to the reading room
-  (pseudonyms, states, follow-up offsets, case order: :mod:`.room_link`);
+  project database (where the room's export was opened) once the reader is known
+  (:meth:`GradingController.choose`, before the first case is shown: :mod:`.reader_choice`), and
+  links it to the reading room (pseudonyms, states, follow-up offsets, the reader's cases and
+  their order: :mod:`.room_link`);
+* takes the blinding (hidden dates, case order) from the study, or from the reader's choice
+  (kept per reader in the project database); a reader cannot change a study's;
+* for an adjudicator of the study, lists the adjudication queue and records the consensus of
+  the case on screen (:mod:`.adjudication`);
 * loads a case's answers when the room shows it, restores its slice and saves every answer the
   moment it is given (:class:`~.model.Grader`), then moves on;
 * owns the disc-height line tool (:mod:`.line_tool`);
 * is the viewer's grading gate (:mod:`spondy_napari._registry`): the analysis ends it before any
   lab value is shown. Blinded reading: no lab value is ever read here; dates can be hidden and the
   case order randomised (both logged with the session).
+
+The reader's progress (:func:`~spondy_annotate.grading.progress.reader_progress`) is
+:meth:`GradingController.progress_text`, shown above the worklist.
 """
 
 from __future__ import annotations
@@ -27,11 +35,13 @@ from napari.utils.events import EmitterGroup, Event
 from napari.utils.notifications import show_error, show_info
 
 from spondy_annotate.errors import SpondyError
-from spondy_annotate.grading.rubric import FieldKind, Measurement, Rubric
+from spondy_annotate.grading.progress import ReaderProgress, reader_progress
+from spondy_annotate.grading.rubric import FieldKind, GradingStatus, Measurement, Rubric
 from spondy_annotate.grading.rubric_toml import default_rubric
 from spondy_annotate.grading.session import GradingSession, ViewState
 from spondy_napari import _registry
-from spondy_napari.grading.keys import GradingKeys, KeyCommand, help_rows
+from spondy_napari.grading.adjudication import AdjudicationQueue, CaseAdjudication
+from spondy_napari.grading.keys import BACKTAB, TAB, GradingKeys, KeyCommand, help_rows
 from spondy_napari.grading.line_tool import DiscLineTool
 from spondy_napari.grading.model import (
     CaseGrading,
@@ -40,7 +50,15 @@ from spondy_napari.grading.model import (
     measurement_field,
     next_open,
 )
-from spondy_napari.grading.room_link import link_session
+from spondy_napari.grading.reader_choice import (
+    SEED_RANGE,
+    Blinding,
+    ReaderChoice,
+    ReaderOptions,
+    reader_options,
+)
+from spondy_napari.grading.reader_lines import ReaderLines
+from spondy_napari.grading.room_link import UNLISTED_STATES, link_session
 from spondy_napari.reading_room.keys import ACTIONS
 
 if TYPE_CHECKING:
@@ -71,15 +89,25 @@ class GradingController:
         The viewer (the controller becomes its grading gate).
     rubric : Rubric, optional
         Default: :func:`~spondy_annotate.grading.rubric_toml.default_rubric`.
-    case_order_seed : int, optional
-        Randomise the case order with this seed (logged with the session).
-    hide_dates : bool
-        Hide study dates and intervals (blinded reading).
+    blinding : Blinding, optional
+        The reader's blinding (logged with the session); None: the study's, else the one of
+        the reader's last session, else none.
 
     Attributes
     ----------
     grading : CaseGrading or None
         The answers of the case on screen and the field in focus (None: nothing to grade).
+    queue : AdjudicationQueue or None
+        The adjudication queue, when the reader is an adjudicator of the study.
+    adjudication : CaseAdjudication or None
+        The adjudicator's case on screen (None: nothing to settle).
+    reader_lines : ReaderLines or None
+        The study readers' lines of the adjudicator's case on screen (once attached).
+    hide_dates, case_order_seed
+        The blinding of the session (the study's, when it has one).
+    asks_reader : bool
+        Whether the reader is asked who they are before a case is shown (the panel asks; off
+        for screenshots): until then the worklist lists nothing.
     events : EmitterGroup
         ``changed`` (redraw), ``leaving`` (another case comes: finish typing for this one),
         ``case`` (a case's answers are loaded), ``answered``, ``message`` (``value``: why a key
@@ -92,18 +120,22 @@ class GradingController:
         viewer: napari.Viewer,
         *,
         rubric: Rubric | None = None,
-        case_order_seed: int | None = None,
-        hide_dates: bool = False,
+        blinding: Blinding | None = None,
     ) -> None:
         self.viewer = viewer
         self.rubric = rubric or default_rubric()
         self.keys = GradingKeys.from_rubric(self.rubric, reserved=reading_room_keys())
         self.reader: str | None = None
-        self.case_order_seed = case_order_seed
-        self.hide_dates = bool(hide_dates)
+        self.blinding = blinding
+        self.case_order_seed = blinding.case_order_seed if blinding else None
+        self.hide_dates = blinding.hide_dates if blinding else False
         self.session: GradingSession | None = None
         self.grader: Grader | None = None
         self.grading: CaseGrading | None = None
+        self.queue: AdjudicationQueue | None = None
+        self.adjudication: CaseAdjudication | None = None
+        self.reader_lines: ReaderLines | None = None
+        self.asks_reader = True
         self.locked = False
         self.room: ReadingRoom | None = None
         self.tool: DiscLineTool | None = None
@@ -130,6 +162,7 @@ class GradingController:
             return
         self.room = room
         self.tool = DiscLineTool(room, self._on_line)
+        self.reader_lines = ReaderLines(self.tool)
         room.help_sections[HELP_TITLE] = help_rows(self.keys, reserved=reading_room_keys())
         room.events.cases.connect(self._on_cases)
         room.events.case.connect(self._on_case)
@@ -140,6 +173,31 @@ class GradingController:
         if room.cases:
             self._on_cases()
         self.events.changed()
+
+    def reader_options(self) -> ReaderOptions | None:
+        """What the reader chooses from (None before an export is open); blinds the room first.
+
+        Under a study that hides dates, the room hides them from now on, before anyone has
+        said who reads.
+
+        Raises
+        ------
+        StoreError
+            If the project database cannot be read.
+        """
+        room = self.room
+        if room is None or room.db_path is None:
+            return None
+        options = reader_options(room.db_path)
+        if options.study is not None and options.study.hide_dates and not room.hide_dates:
+            room.set_hide_dates(True)
+        return options
+
+    def choose(self, choice: ReaderChoice) -> bool:
+        """Take the reader's choice (name and blinding) and start grading; see :meth:`set_reader`."""
+        if self.reader is None:
+            self.blinding = choice.blinding
+        return self.set_reader(choice.reader)
 
     def set_reader(self, name: str) -> bool:
         """Set who grades (once per session); False and a message if the name is unusable."""
@@ -159,7 +217,17 @@ class GradingController:
     @property
     def is_grading(self) -> bool:
         """True while answers can be given (reader known, database open, not ended)."""
-        return self.grader is not None and not self.locked
+        return (self.grader is not None or self.queue is not None) and not self.locked
+
+    @property
+    def is_adjudicating(self) -> bool:
+        """True when the reader is an adjudicator working through the queue."""
+        return self.queue is not None and not self.locked
+
+    @property
+    def blinding_fixed(self) -> bool:
+        """True when the study sets the blinding and the order (the reader cannot change them)."""
+        return self.session is not None and self.session.study is not None
 
     # -- the session ----------------------------------------------------------------------------
     def _on_cases(self, event: Any = None) -> None:
@@ -171,21 +239,32 @@ class GradingController:
         self._close_session()
         self._db = room.db_path
         try:
-            self.session = GradingSession.open(
+            blinding = self.blinding
+            if blinding is None:  # the study's, else the reader's last session's
+                options = reader_options(room.db_path)
+                blinding = None if options.study is not None else options.blinding(self.reader)
+            self.session = session = GradingSession.open(
                 room.db_path,
                 reader=self.reader,
                 rubric=self.rubric,
-                case_order_seed=self.case_order_seed,
-                hide_dates=self.hide_dates,
+                case_order_seed=blinding.case_order_seed if blinding else None,
+                hide_dates=blinding.hide_dates if blinding else None,
                 settings=SESSION_SETTINGS,
             )
-            self._resume_case = self.session.last_case()
+            self._resume_case = session.last_case()
+            study = session.study
+            if study is not None and self.reader in set(study.adjudicators) - set(study.readers):
+                self.queue = AdjudicationQueue(session)
         except (SpondyError, OSError, ValueError) as exc:
             show_error(f"Grading database: {exc}")
             self._close_session()
             return
-        self.grader = Grader(self.session)
-        self._unlink = link_session(room, self.session)
+        self.hide_dates, self.case_order_seed = session.hide_dates, session.case_order_seed
+        if room.hide_dates != self.hide_dates:
+            room.set_hide_dates(self.hide_dates)
+        if self.queue is None:
+            self.grader = Grader(session)
+        self._unlink = link_session(room, session, self.queue)
         if room.current_case is not None:
             self._on_case()
         self.events.opened()
@@ -209,11 +288,15 @@ class GradingController:
         if self.session is not None:
             self.session.close()
         self.session = self.grader = self.grading = None
+        self.queue = self.adjudication = None
         self._db = None
 
     # -- blinding -------------------------------------------------------------------------------
     def set_hide_dates(self, hide: bool) -> None:
-        """Hide or show study dates; logged as a new session."""
+        """Hide or show study dates; logged as a new session (refused under a study)."""
+        if self.blinding_fixed:
+            self.events.message(value="The study sets the blinding")
+            return
         self.hide_dates = bool(hide)
         if self.room is not None:
             self.room.set_hide_dates(self.hide_dates)
@@ -223,8 +306,14 @@ class GradingController:
             )
 
     def set_random_order(self, on: bool) -> None:
-        """Randomise the worklist with a new seed (or back to the export's order); logged."""
-        self.case_order_seed = secrets.randbelow(1_000_000) if on else None
+        """Randomise the worklist with a new seed (or back to the export's order); logged.
+
+        Refused under a study.
+        """
+        if self.blinding_fixed:
+            self.events.message(value="The study sets the case order")
+            return
+        self.case_order_seed = secrets.randbelow(SEED_RANGE) if on else None
         if self.session is not None:
             self.session.set_blinding(
                 hide_dates=self.hide_dates, case_order_seed=self.case_order_seed
@@ -238,18 +327,30 @@ class GradingController:
         self.events.leaving()
         if self.tool is not None:
             self.tool.disarm()
-        self.grading = None
-        room, session, grader = self.room, self.session, self.grader
+        self.grading = self.adjudication = None
+        room, session, grader, queue = self.room, self.session, self.grader, self.queue
         case = room.current_case if room is not None else None
         state = ViewState()
-        if case is not None and session is not None and grader is not None:
+        if case is not None and session is not None and (grader or queue) is not None:
             try:
                 case_id = session.register(case)
                 if case_id is not None:
                     state = session.open_case(case_id)
-                    self.grading = grader.load(case_id)
+                    if queue is not None:
+                        self.adjudication = CaseAdjudication(queue, case_id)
+                    elif grader is not None:
+                        self.grading = grader.load(case_id)
             except SpondyError as exc:
                 show_error(f"Grading database: {exc}")
+        if self.reader_lines is not None and session is not None:
+            adjudicated = self.adjudication.case_id if self.adjudication else None
+            self.reader_lines.load(session, adjudicated)
+        if room is not None and self.adjudication is not None:
+            if state.slice_index is not None:
+                room.grid.go_to(state.slice_index)
+            self.events.case()
+            self.events.changed()
+            return
         if room is None or self.grading is None:
             if self.tool is not None:
                 self.tool.clear()
@@ -262,20 +363,23 @@ class GradingController:
 
     def save_slice(self) -> None:
         """Save the slice on screen as the case's view state (resumed there next time)."""
-        room, grading, session = self.room, self.grading, self.session
-        if room is None or grading is None or session is None:
+        room, session = self.room, self.session
+        shown = self.grading or self.adjudication
+        if room is None or shown is None or session is None:
             return
         index = room.grid.current_index()
         if index is None:
             return
         try:
-            session.save_view_state(grading.case_id, ViewState(slice_index=int(index)))
+            session.save_view_state(shown.case_id, ViewState(slice_index=int(index)))
         except SpondyError as exc:
             logger.warning("slice not saved: %s", exc)
 
     # -- answering ------------------------------------------------------------------------------
     def handle_key(self, name: str, *, repeat: bool = False) -> bool:
         """Act on a key (see :mod:`.keys`); True when it was used."""
+        if self.adjudication is not None and self.is_adjudicating:
+            return self._adjudication_key(name, repeat=repeat)
         grading = self.grading
         if grading is None or not self.is_grading:
             return False
@@ -335,7 +439,10 @@ class GradingController:
         room = self.room
         if room is None:
             return None
-        index = next_open(room.ready_indices(), room.case_index, lambda i: room.state(i) == "done")
+        finished = {GradingStatus.DONE.value, *UNLISTED_STATES}
+        index = next_open(
+            room.ready_indices(), room.case_index, lambda i: room.state(i) in finished
+        )
         if index is None:
             show_info("Every case of the worklist is graded")
             return None
@@ -376,7 +483,10 @@ class GradingController:
         self.answer(measurement_field(self.rubric, item, side), measurement)
 
     def show_lines(self, event: Any = None) -> None:
-        """Draw the saved lines of the measurement in focus (else the first measured item)."""
+        """Draw the saved lines of the measurement in focus (else the first measured item),
+        and for an adjudicator the readers' lines."""
+        if self.reader_lines is not None:
+            self.reader_lines.draw()
         if self.tool is None or self.room is None or self.room.current_case is None:
             return
         items = measured_items(self.rubric)
@@ -393,6 +503,83 @@ class GradingController:
             value = values.get(measurement_field(self.rubric, item, side))
             saved[side] = value if isinstance(value, Measurement) else None
         self.tool.show(saved)
+
+    # -- adjudication ---------------------------------------------------------------------------
+    def _adjudication_key(self, name: str, *, repeat: bool) -> bool:
+        """The adjudicator's keys: Tab / Shift-Tab move, the field's answer keys settle it."""
+        adjudication = self.adjudication
+        if adjudication is None:
+            return False
+        if name in (TAB, BACKTAB):
+            if not repeat:
+                adjudication.step(+1 if name == TAB else -1)
+                self.events.changed()
+            return True
+        found, value = adjudication.value_of_key(self.keys, name)
+        if found and not repeat and adjudication.current is not None:
+            self.settle(adjudication.current, value)
+        return found
+
+    def settle(self, key: str, value: AnswerValue) -> bool:
+        """Record the consensus of a disputed field of the case on screen; then move on.
+
+        When the case has no dispute left, it leaves the worklist and the next queued case
+        opens.
+        """
+        adjudication, room = self.adjudication, self.room
+        if adjudication is None or room is None or not self.is_adjudicating:
+            return False
+        try:
+            adjudication.settle(key, value)
+        except (SpondyError, ValueError, KeyError) as exc:
+            show_error(f"Not saved: {exc}")
+            return False
+        room.refresh_states()
+        self.events.answered()
+        self.events.changed()
+        if adjudication.done:
+            show_info(f"{adjudication.case_id}: every disagreement settled")
+            self.next_case()
+        return True
+
+    # -- progress -------------------------------------------------------------------------------
+    def progress(self) -> ReaderProgress | None:
+        """The reader's progress (None before a session): the study's, else over the worklist."""
+        session, room = self.session, self.room
+        if session is None or room is None or self.queue is not None:
+            return None
+        study = session.study
+        if study is not None and session.reader in study.readers:
+            return reader_progress(session.store, study, session.reader, self.rubric)
+        ids = [i for c in room.cases if (i := session.register(c)) is not None]
+        counts = dict.fromkeys(GradingStatus, 0)
+        for status in session.statuses(ids).values():
+            counts[status] += 1
+        return ReaderProgress(
+            reader=session.reader,
+            assigned=len(ids),
+            done=counts[GradingStatus.DONE],
+            in_progress=counts[GradingStatus.PARTLY],
+            not_started=counts[GradingStatus.NOT_STARTED],
+            repeats=0,
+            repeats_due=0,
+            repeats_done=0,
+        )
+
+    def progress_text(self) -> str:
+        """What the worklist's header says about the reader's progress."""
+        if self.reader is None:
+            return "Choose your name (Grading panel) to see your cases"
+        if self.queue is not None:
+            cases = len(self.queue.by_case)
+            return f"{self.reader} (adjudicator): {len(self.queue)} disagreements in {cases} cases to settle"
+        progress = self.progress()
+        if progress is None:
+            return f"Reader {self.reader}"
+        return (
+            f"{progress.reader}: {progress.assigned} assigned · {progress.done} done · "
+            f"{progress.in_progress} in progress · {progress.repeats_due} repeats due"
+        )
 
     # -- the end --------------------------------------------------------------------------------
     def end_grading(self) -> None:

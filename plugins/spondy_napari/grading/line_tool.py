@@ -8,7 +8,11 @@ transform, the follow-up's without the per-case offset, and measured with
 
 Saved lines are drawn from their stored endpoints in two Shapes layers (listed right after the
 two images, so napari's grid puts each over its side) that take their side's image transform: a
-line shows on the slice it was drawn on, whatever sequence or offset is shown.
+line shows on the slice it was drawn on, whatever sequence or offset is shown. While the reader
+drags, the line and its length follow the mouse (each move only moves the shapes). The length
+is written on a dark box left of the line (napari's layer text has no outline), sized in screen
+pixels: it is re-sized when the zoom changes, so it reads the same at any zoom and over bright
+marrow.
 """
 
 from __future__ import annotations
@@ -28,8 +32,14 @@ if TYPE_CHECKING:
 
 #: Colour of the disc-height lines: orange-red, readable on bright (STIR-hyperintense) and grey tissue.
 LINE_COLOUR = "#FF5A1F"
-#: Line width, half length of the end ticks and gap between the line and its length (mm).
-EDGE_MM, TICK_MM, LABEL_OFFSET_MM = 0.7, 3.0, 5.0
+#: Line width and half length of the end ticks (mm).
+EDGE_MM, TICK_MM = 0.7, 3.0
+#: The length's text size (points, as napari's layer text) and its box behind it: black, 75 % opaque.
+LABEL_SIZE, LABEL_BOX = 12, (0.0, 0.0, 0.0, 0.75)
+#: Box size per character and padding, in text heights, and the gap to the line (screen px).
+CHAR_EM, PAD_EM, LABEL_GAP_PX = 0.62, 0.6, 8.0
+#: Screen pixels per text point (napari's canvas draws text at 96 dpi).
+PX_PER_POINT = 96 / 72
 #: Mouse travel (canvas pixels) below which a press-release is a click, not a drag.
 CLICK_PX = 3.0
 
@@ -54,8 +64,10 @@ class DiscLineTool:
         self.layers: dict[str, Shapes] = {}
         self._saved: dict[str, Measurement | None] = {}
         self._restore_drag = False
+        self._drawn: dict[str, tuple[np.ndarray, float]] = {}  # side: (vertices, mm) shown
         self.viewer.mouse_drag_callbacks.append(self._on_mouse)
         self.viewer.mouse_move_callbacks.append(self._on_move)
+        self.viewer.camera.events.zoom.connect(self._on_zoom)
 
     # -- arming ---------------------------------------------------------------------------------
     @property
@@ -192,6 +204,13 @@ class DiscLineTool:
                     face_color="transparent",
                     opacity=1.0,
                     blending="translucent_no_depth",
+                    features={"label": np.array([], dtype=object)},
+                    text={
+                        "string": "{label}",
+                        "color": LINE_COLOUR,
+                        "size": LABEL_SIZE,
+                        "anchor": "center",  # on the label box (the other shapes have none)
+                    },
                 )
         for position, side in enumerate(SIDES, start=2):  # grid: 2 over baseline, 3 over follow-up
             self.viewer.layers.move(self.viewer.layers.index(self.layers[side]), position)
@@ -201,7 +220,7 @@ class DiscLineTool:
         """Draw the stored lines (``{side: measurement}``) on their sides."""
         self._saved = dict(saved)
         self.ensure_layers()
-        for side, layer in self.layers.items():
+        for side in self.layers:
             image = self.room.layer(side)
             line = self._saved.get(side)
             vertices = None
@@ -213,58 +232,89 @@ class DiscLineTool:
             ):
                 ends = [self.to_world(side, line.start), self.to_world(side, line.end)]
                 vertices = np.array([image.world_to_data(w) for w in ends], dtype=float)
-            self._draw(layer, image, vertices, line.mm if line and vertices is not None else None)
+            self._draw(side, vertices, line.mm if line and vertices is not None else 0.0)
 
     def clear(self) -> None:
         """Remove the lines shown (another case, or no grading)."""
         self._saved = {}
+        self._drawn = {}
         for layer in self.layers.values():
             layer.data = []
 
     def _preview(self, side: str, world_a: Any, world_b: Any) -> None:
-        layer, image = self.layers.get(side), self.room.layer(side)
-        if layer is None or image is None:
+        image = self.room.layer(side)
+        if side not in self.layers or image is None:
             return
         a, b = self.on_slice(side, world_a), self.on_slice(side, world_b)
         if a is None or b is None:
             return
         mm = float(np.linalg.norm(self.to_patient(side, a) - self.to_patient(side, b)))
-        self._draw(layer, image, np.array([image.world_to_data(a), image.world_to_data(b)]), mm)
+        self._draw(side, np.array([image.world_to_data(a), image.world_to_data(b)]), mm)
 
-    def _draw(
-        self, layer: Shapes, image: Any, vertices: np.ndarray | None, mm: float | None
-    ) -> None:
-        """Draw a caliper (line with end ticks) and its length, in ``image``'s data coordinates."""
-        layer.data = []
-        if image is None:
+    def _draw(self, side: str, vertices: np.ndarray | None, mm: float) -> None:
+        """Draw a caliper (line, end ticks, its length on a box) in the side image's data coordinates.
+
+        The first draw adds the four shapes; later ones (a drag's every move) only move them.
+        """
+        layer, image = self.layers[side], self.room.layer(side)
+        self._drawn.pop(side, None)
+        if image is None or vertices is None:
+            if layer.nshapes:
+                layer.data = []
             return
-        layer.scale, layer.translate, layer.rotate = image.scale, image.translate, image.rotate
-        if vertices is None:
-            return
+        transform = (image.scale, image.translate, image.rotate)
+        mine = (layer.scale, layer.translate, layer.rotate)
+        moved = not all(np.allclose(m, t) for m, t in zip(mine, transform, strict=True))
+        if moved:
+            layer.scale, layer.translate, layer.rotate = transform
+        self._drawn[side] = (np.asarray(vertices, dtype=float), mm)
+        label = f"{mm:.1f} mm"
+        shapes = self._caliper(image, self._drawn[side][0], label)
+        if layer.nshapes == len(shapes) and not moved:
+            layer.data = shapes  # the same shapes moved: colours and widths stay
+        else:
+            layer.data = []
+            width = EDGE_MM / float(min(image.scale[1:]))
+            layer.add_lines(shapes[:3], edge_color=LINE_COLOUR, edge_width=width)
+            layer.add_rectangles(shapes[3:], edge_width=0, face_color=[LABEL_BOX])
+        layer.features = {"label": ["", "", "", label]}
+
+    def _caliper(self, image: Any, vertices: np.ndarray, label: str) -> list[np.ndarray]:
+        """The line, its two end ticks and the label's box, in ``image``'s data coordinates."""
         a, b = (np.asarray(image.data_to_world(v), dtype=float) for v in vertices)
         along = b - a
         across = np.array([0.0, -along[2], along[1]])  # in the displayed (y, x) plane
         norm = float(np.linalg.norm(across))
-        lines = [np.asarray(vertices, dtype=float)]
-        if norm > 0:
-            tick = across / norm * TICK_MM
-            lines += [
-                np.array([image.world_to_data(p - tick), image.world_to_data(p + tick)])
-                for p in (a, b)
-            ]
-        width = EDGE_MM / float(min(image.scale[1:]))
-        layer.add_lines(lines, edge_color=LINE_COLOUR, edge_width=width)
-        layer.features = {"label": [f"{mm or 0.0:.1f} mm"] + [""] * (len(lines) - 1)}
-        layer.text = {
-            "string": "{label}",
-            "color": LINE_COLOUR,
-            "size": 12,
-            "anchor": "upper_right",  # the text ends left of the line (anterior), clear of it
-            "translation": [0.0, 0.0, -LABEL_OFFSET_MM / float(image.scale[2])],
-        }
+        tick = across / norm * TICK_MM if norm > 0 else np.array([0.0, 0.0, TICK_MM])
+        ticks = [
+            np.array([image.world_to_data(p - tick), image.world_to_data(p + tick)]) for p in (a, b)
+        ]
+        # the box, in screen pixels, left of the line (anterior on a sagittal image), mid-height
+        zoom = float(self.viewer.camera.zoom)
+        text_px = LABEL_SIZE * PX_PER_POINT
+        half_h = (1 + PAD_EM) * text_px / 2 / zoom
+        width = (len(label) * CHAR_EM + PAD_EM) * text_px / zoom
+        right = min(a[2], b[2]) - TICK_MM - LABEL_GAP_PX / zoom
+        middle = (a[1] + b[1]) / 2
+        box = [
+            image.world_to_data(np.array([a[0], y, x]))
+            for y, x in (
+                (middle - half_h, right - width),
+                (middle - half_h, right),
+                (middle + half_h, right),
+                (middle + half_h, right - width),
+            )
+        ]
+        return [np.asarray(vertices, dtype=float), *ticks, np.array(box, dtype=float)]
+
+    def _on_zoom(self, event: Any = None) -> None:
+        """Keep the label boxes their size on screen."""
+        for side, (vertices, mm) in list(self._drawn.items()):
+            self._draw(side, vertices, mm)
 
     def close(self) -> None:
-        """Stop listening to the mouse (the layers stay)."""
+        """Stop listening to the mouse and the zoom (the layers stay)."""
+        self.viewer.camera.events.zoom.disconnect(self._on_zoom)
         for callbacks, func in (
             (self.viewer.mouse_drag_callbacks, self._on_mouse),
             (self.viewer.mouse_move_callbacks, self._on_move),

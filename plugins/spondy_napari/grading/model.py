@@ -88,13 +88,29 @@ class CaseGrading:
         return suggested_change(self.rubric, self.values, key or self.current)
 
 
+#: The save status of an answer the shared server has not got yet (it is in the local journal).
+SAVED_LOCALLY = "saved locally, not yet on the server"
+
+
 @dataclass(frozen=True)
 class Outcome:
-    """What happened after an answer: ``completed`` when it finished the case just now."""
+    """What happened after an answer: ``completed`` when it finished the case just now.
+
+    ``pending`` counts the reader's answers saved locally, not yet on the server (a shared
+    PostgreSQL database that cannot be reached; 0 otherwise).
+    """
 
     value: AnswerValue
     completed: bool
     next_field: str
+    pending: int = 0
+
+    @property
+    def save_status(self) -> str:
+        """What the panel says of the answer: ``"saved"``, or :data:`SAVED_LOCALLY` with a count."""
+        if not self.pending:
+            return "saved"
+        return f"{SAVED_LOCALLY} ({self.pending} answer{'s' if self.pending > 1 else ''})"
 
 
 class Grader:
@@ -149,7 +165,7 @@ class Grader:
             grading.current = key
             if answer.value is not None:
                 grading.current = grading.next_empty(after=key) or key
-        return Outcome(answer.value, completed, grading.current)
+        return Outcome(answer.value, completed, grading.current, self.session.pending)
 
 
 def next_open(order: Sequence[int], current: int | None, done: Callable[[int], bool]) -> int | None:

@@ -4,9 +4,10 @@ When a case is opened or prefetched, the reading room asks :class:`AutoAlign` fo
 A worker thread takes the requests in turn (the one on screen before those prefetched), reads the
 case's stored alignment from the project database
 (:mod:`spondy_annotate.cases.alignment_store`) or registers it
-(:func:`~spondy_annotate.cases.alignment.align_case`, on the volumes the cache has loaded, with
-one SimpleITK thread so that the viewer keeps a core), stores it, and hands the result to the
-GUI thread through ``deliver``. The GUI never waits for it; a failure is a result too. Closing
+(:func:`~spondy_annotate.cases.alignment.align_case`, on the volumes the cache has loaded —
+from a DICOMweb service, retrieved by the cache's loader threads — with one SimpleITK thread so
+that the viewer keeps a core), stores it, and hands the result to the GUI thread through
+``deliver``. The GUI never waits for it; a failure is a result too. Closing
 (or the interpreter exiting) stops a registration under way at its next iteration.
 
 A registration takes a core for seconds; while the viewer puts another case on screen (loading
@@ -23,6 +24,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from spondy_annotate.cases.alignment import (
@@ -43,7 +45,7 @@ JOIN_TIMEOUT_S = 1.0
 #: Seconds :meth:`AutoAlign.hold` keeps registrations still (a switch is drawn in a fraction).
 QUIET_S = 0.5
 #: ``deliver(callback)``: run ``callback`` on the GUI thread soon (called from the worker).
-Deliver = Callable[[Callable[[], None]], None]
+Deliver = Callable[[Callable[[], None]], object]
 
 
 class AutoAlign:
@@ -159,7 +161,7 @@ class AutoAlign:
                 if self._closed or db != self.db_path:
                     continue  # closed, or another export meanwhile
                 self._done.add(key)
-            self.deliver(lambda result=result: self.on_result(result))
+            self.deliver(partial(self.on_result, result))
 
     def _align(self, case: Case, label: str | None, db: Path | None) -> Alignment:
         key = case_alignment_key(case)

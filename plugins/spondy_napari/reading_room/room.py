@@ -64,6 +64,7 @@ from spondy_napari.display.volume_cache import VolumeCache
 from spondy_napari.reading_room import offsets
 from spondy_napari.reading_room.auto_align import AutoAlign, Deliver
 from spondy_napari.reading_room.loading import LoadRequests
+from spondy_napari.reading_room.pydicom_warnings import log_pydicom_warnings
 from spondy_napari.reading_room.slice_grid import SliceGrid
 from spondy_napari.reading_room.view_fit import ViewFit
 from spondy_napari.reading_room.wheel import SliceWheel
@@ -175,6 +176,7 @@ class ReadingRoom:
         cache: VolumeCache | None = None,
         deliver: Deliver | None = None,
     ) -> None:
+        log_pydicom_warnings()  # the index reports odd files; pydicom's warnings go to the log
         self.viewer = viewer
         self.cache = cache or VolumeCache()
         self.loads = LoadRequests(self.cache)
@@ -567,6 +569,8 @@ class ReadingRoom:
                     else None
                 ),
             )
+        for layer in self.layers.values():  # the viewer's dims follow both sides at once
+            layer.events.data(value=layer.data)
         if self.window_level.linked:
             side = self.current_side if self.prepared.get(self.current_side) else "baseline"
             self.window_level.set_window(side, *self.window_level.window(side))

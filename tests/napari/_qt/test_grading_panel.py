@@ -260,22 +260,94 @@ def test_changed_answer_appends_and_shows_latest(make_napari_viewer, qtbot, expo
         assert len(store.history(case_id=case_id)) == 3
 
 
+def pick_reader(qtbot, *typed) -> list[str]:
+    """Once the reader picker is up, type into it (text, keys, or ``check(picker)`` whose
+    result is recorded); returns what the checks gave, then "answered"."""
+    from qtpy.QtCore import QTimer
+    from qtpy.QtWidgets import QApplication
+    from spondy_napari._qt.reader_picker import ReaderPicker
+
+    done: list[str] = []
+
+    def poll() -> None:
+        picker = QApplication.activeModalWidget()
+        if not isinstance(picker, ReaderPicker):
+            QTimer.singleShot(20, poll)
+            return
+        for what in typed:
+            target = picker.focusWidget() or picker
+            if callable(what):
+                done.append(what(picker))
+            elif isinstance(what, str):
+                qtbot.keyClicks(target, what)
+            else:
+                qtbot.keyClick(target, what)
+        done.append("answered")
+
+    QTimer.singleShot(0, poll)
+    return done
+
+
 @pytest.mark.gui
-def test_reader_is_asked_once_in_the_panel(make_napari_viewer, qtbot, export, monkeypatch):
+def test_reader_and_blinding_are_chosen_before_any_image_and_kept(
+    make_napari_viewer, qtbot, export, monkeypatch
+):
+    from spondy_napari import GradingPanel, ReadingRoomWidget
+
     monkeypatch.delenv("SPONDY_READER", raising=False)
-    ctx = open_viewer(make_napari_viewer, qtbot, export)
-    panel = ctx.panel
-    assert panel.controller.session is None and not panel.controller.is_grading
-    with Store(default_db_path(export)) as store:  # the export's database caches its headers...
-        assert store.sessions() == []  # ... but nothing is graded before a reader is known
-    assert not panel.controller.handle_key("3")  # not grading: keys stay the reading room's
-    qtbot.keyClicks(panel.reader_edit, "AB")
-    qtbot.keyClick(panel.reader_edit, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: panel.controller.grading is not None, timeout=TIMEOUT_MS)
-    assert panel.controller.reader == "AB" and panel.reader_edit.isReadOnly()
-    # the worklist shows pseudonyms
-    assert ctx.room.current_label == panel.controller.grading.case_id
-    assert not panel.set_reader("CD") and panel.controller.reader == "AB"
+
+    def ticked(picker) -> bool:
+        return picker.hide_dates.isChecked()
+
+    def visit(*keys) -> bool:
+        """Open the export, answer the picker with ``keys``; whether Hide was ticked for AB."""
+        viewer = make_napari_viewer()
+        widget = ReadingRoomWidget(viewer)
+        viewer.window.add_dock_widget(widget, name="Reading room")
+        panel = GradingPanel(viewer, room=widget.room)
+        viewer.window.add_dock_widget(panel, name="Grading", area="left")
+        readers_at_first_case: list[object] = []
+        answered = pick_reader(qtbot, *keys)
+        widget.room.events.case.connect(
+            lambda e: readers_at_first_case.append(panel.controller.reader)
+        )
+        widget.open_folder(str(export))
+        qtbot.waitUntil(lambda: answered[-1:] == ["answered"], timeout=TIMEOUT_MS)
+        qtbot.waitUntil(lambda: panel.controller.grading is not None, timeout=TIMEOUT_MS)
+        assert readers_at_first_case[0] == "AB"  # the first case came after the name
+        assert panel.controller.session.hide_dates and widget.room.hide_dates
+        assert panel.hide_dates.isChecked() and panel.hide_dates.isEnabled()  # no study
+        assert "AB" in panel.reader_label.text() and not panel.reader_button.isVisibleTo(panel)
+        for layer in widget.room.layers.values():
+            assert not any(ch.isdigit() for ch in layer.name.split("·")[0])
+        assert widget.room.current_label == panel.controller.grading.case_id
+        assert not panel.set_reader("CD") and panel.controller.reader == "AB"
+        viewer.close()
+        return answered[0]
+
+    # the first visit ticks Hide study dates; the second finds it ticked: kept for AB
+    assert visit("AB", ticked, Qt.Key.Key_Tab, Qt.Key.Key_Space, Qt.Key.Key_Return) is False
+    assert visit("AB", ticked, Qt.Key.Key_Return) is True
+    with Store(default_db_path(export)) as store:
+        assert [(s.reader, s.hide_dates) for s in store.sessions()] == [("AB", True)] * 2
+
+
+@pytest.mark.gui
+def test_no_reader_no_grading(make_napari_viewer, qtbot, export, monkeypatch):
+    from spondy_napari import GradingPanel, ReadingRoomWidget
+
+    monkeypatch.delenv("SPONDY_READER", raising=False)
+    viewer = make_napari_viewer()
+    widget = ReadingRoomWidget(viewer)
+    panel = GradingPanel(viewer, room=widget.room)
+    answered = pick_reader(qtbot, Qt.Key.Key_Escape)  # the reader declines
+    widget.open_folder(str(export))
+    qtbot.waitUntil(lambda: widget.room.current_case is not None, timeout=TIMEOUT_MS)
+    assert answered[-1] == "answered" and panel.controller.session is None
+    assert not panel.controller.is_grading and not panel.controller.handle_key("3")
+    with Store(default_db_path(export)) as store:
+        assert store.sessions() == []  # nothing is graded before a reader is known
+    assert panel.reader_button.isVisibleTo(panel)
 
 
 @pytest.mark.gui

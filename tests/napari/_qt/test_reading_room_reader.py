@@ -349,3 +349,77 @@ def test_open_reading_room_returns_the_room_scripts_can_read(make_napari_viewer,
         room.case_ids = []  # read-only
     with pytest.raises(AttributeError):
         room.case_index = 0
+
+
+# ------------------------------------------------------------------ the caliper
+def caliper_label(ctx, side: str) -> str:
+    """The length written on ``side``'s caliper ("" when none is drawn)."""
+    layer = ctx.panel.controller.tool.layers[side]
+    return str(layer.features["label"].iloc[-1]) if layer.nshapes else ""
+
+
+def test_caliper_length_follows_a_real_mouse_drag_on_a_dark_box(make_napari_viewer, qtbot, export):
+    ctx = open_room(make_napari_viewer, qtbot, export, panel=True, reader="AB")
+    qtbot.waitUntil(lambda: ctx.panel.controller.grading is not None, timeout=TIMEOUT_MS)
+    grading = ctx.panel.controller.grading
+    key(ctx, Qt.Key.Key_D)  # the disc-height field: the line tool is armed
+    assert ctx.panel.controller.tool.armed
+    x, y = ctx.canvas.width() // 4, ctx.canvas.height() // 2  # over the baseline
+    qtbot.mouseMove(ctx.canvas, QPoint(x, y - 60))
+    qtbot.mousePress(ctx.canvas, Qt.MouseButton.LeftButton, pos=QPoint(x, y - 60))
+    lengths = [0.0]
+    for step in range(1, 5):
+        qtbot.mouseMove(ctx.canvas, QPoint(x + 2, y - 60 + 30 * step))
+        # napari handles mouse moves at the screen's pace (throttled), well before the release
+        qtbot.waitUntil(lambda: caliper_label(ctx, "baseline") not in ("", f"{lengths[-1]:.1f} mm"))
+        lengths.append(float(caliper_label(ctx, "baseline").removesuffix(" mm")))
+    assert lengths == sorted(lengths)  # the length grows with the drag, live
+    assert grading.values.get("disc_height.baseline_mm") is None
+    qtbot.mouseRelease(ctx.canvas, Qt.MouseButton.LeftButton, pos=QPoint(x + 2, y + 60))
+    qtbot.waitUntil(lambda: grading.values.get("disc_height.baseline_mm") is not None)
+    saved = grading.values["disc_height.baseline_mm"]
+    assert caliper_label(ctx, "baseline") == f"{saved.mm:.1f} mm"
+    assert saved.mm == pytest.approx(lengths[-1], abs=0.1)
+    # the length is written on a dark box (no outline in napari's text), centred on it ...
+    layer = ctx.panel.controller.tool.layers["baseline"]
+    assert layer.shape_type == ["line", "line", "line", "rectangle"]
+    assert layer.text.anchor == "center" and layer.face_color[-1][3] >= 0.7
+    assert max(layer.face_color[-1][:3]) == 0.0
+
+    def box_px() -> np.ndarray:
+        corners = np.array([layer.data_to_world(v) for v in layer.data[-1]])[:, 1:]
+        return np.ptp(corners, axis=0) * ctx.viewer.camera.zoom
+
+    fitted = box_px()
+    assert fitted[1] > fitted[0] > 12  # a line of text, in screen pixels
+    wheel(ctx, (x, y), 120, CTRL)  # ... which keeps its size on screen when the reader zooms
+    np.testing.assert_allclose(box_px(), fitted, rtol=1e-6)
+
+
+# ------------------------------------------------------------------ pydicom's warnings
+#: A damaged object that begins like DICOM (no 'DICM' marker): pydicom warns about its UIDs,
+#: and the index skips it ("truncated DICOM or no pixel data").
+DAMAGED = (
+    b"\x08\x00\x18\x00UI\x0a\x001.2.abc.3 "
+    b"\x20\x00\x0e\x00UI\x06\x001.2.x\x00"
+    b"\x28\x00\x10\x00US\x02\x00\x40\x00\x28\x00\x11\x00US\x02\x00\x40\x00"
+)
+
+
+def test_pydicom_warnings_are_logged_never_shown(make_napari_viewer, export, caplog):
+    import logging
+
+    import spondy_napari
+    from napari.utils.notifications import NotificationSeverity, notification_manager
+
+    (export / "DAMAGED").write_bytes(DAMAGED)
+    caplog.set_level(logging.WARNING, logger="pydicom")
+    viewer = make_napari_viewer()
+    before = len(notification_manager.records)
+    with notification_manager:  # as napari.run(): Python warnings become notifications
+        room = spondy_napari.open_reading_room(export, viewer=viewer, reader="AB")
+    assert room.current_case is not None
+    shown = notification_manager.records[before:]
+    assert not [n for n in shown if n.severity == NotificationSeverity.WARNING]
+    logged = [r.getMessage() for r in caplog.records if r.name == "pydicom"]
+    assert any("Invalid value for VR UI: '1.2.x'" in m for m in logged)

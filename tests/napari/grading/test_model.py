@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pg_fixtures
+from pg_server import running_postgres
 from spondy_napari.grading.keys import BACKTAB, RETURN, TAB, GradingKeys, help_rows, level_keys
 from spondy_napari.grading.model import Grader, next_open, suggested_change
 
@@ -68,6 +70,25 @@ def test_grader_saves_and_advances(tmp_path):
         assert grading.current == "level"
         outcome = grader.record(grading, "level", "L4-L5")
         assert outcome.next_field == "marrow_edema.baseline" and not outcome.completed
+        assert outcome.save_status == "saved"
         grader.record(grading, "paravertebral_inflammation.baseline", 1)
         assert grading.current == "paravertebral_inflammation.followup"
         assert store.current_values(case, "r1", RUBRIC) == grading.values
+
+
+def test_grader_says_saved_locally_while_the_server_is_down(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with running_postgres(pg_fixtures.pg_bin()) as server:
+        url = server.create_database("shared")
+        with GradingSession.open(url, reader="r1", rubric=RUBRIC) as session:
+            case = session.store.register_case("P1", "1.1", "2021-01-01", "1.2", "2021-02-01")
+            grader = Grader(session)
+            grading = grader.load(case)
+            server.stop()
+            outcome = grader.record(grading, "level", "L4-L5")
+            assert outcome.save_status == "saved locally, not yet on the server (1 answer)"
+            assert grading.values == {"level": "L4-L5"} and outcome.next_field != "level"
+            assert grader.record(grading, "note", "x").pending == 2
+            server.start()
+            assert grader.record(grading, "note", "y").save_status == "saved"
+            assert grader.load(case).values == {"level": "L4-L5", "note": "y"}

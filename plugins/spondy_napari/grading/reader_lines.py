@@ -1,0 +1,130 @@
+"""Each reader's disc-height lines, for the adjudicator: labelled, one colour per reader, read-only.
+
+The adjudicator compares the readers' measurements on the images: every line a study reader
+stored for the case on screen is drawn on its side (baseline left, follow-up right) in one
+Shapes layer per side, listed after the line tool's layers so that napari's grid puts each over
+its side, labelled with the reader and the length ("AB 7.4 mm"), in the reader's colour. The
+layers are never made active, so napari's shape editing never applies to them; they are
+redrawn when the case, the sequence or the follow-up offset changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from spondy_annotate.grading.rubric import Measurement
+from spondy_napari.display.layer_data import SIDE_TITLES, SIDES
+from spondy_napari.grading.model import measured_items, measurement_field
+
+if TYPE_CHECKING:
+    from napari.layers import Shapes
+
+    from spondy_annotate.grading.session import GradingSession
+    from spondy_napari.grading.line_tool import DiscLineTool
+
+#: One colour per reader (Okabe-Ito: sky blue, yellow, reddish purple, bluish green).
+READER_COLOURS = ("#56B4E9", "#F0E442", "#CC79A7", "#009E73")
+#: Line width (mm) and label size (points).
+EDGE_MM, LABEL_SIZE = 0.6, 11
+
+
+def layer_name(side: str) -> str:
+    """The name of a side's layer of readers' lines."""
+    return f"Readers' lines ({SIDE_TITLES[side].lower()})"
+
+
+class ReaderLines:
+    """The study readers' measurement lines of one case, drawn for the adjudicator.
+
+    Parameters
+    ----------
+    tool
+        The line tool (its room, and its patient-to-world conversion of each side).
+    """
+
+    def __init__(self, tool: DiscLineTool) -> None:
+        self.tool = tool
+        self.room = tool.room
+        self.viewer = tool.viewer
+        self.layers: dict[str, Shapes] = {}
+        self.lines: dict[str, list[tuple[str, Measurement]]] = {s: [] for s in SIDES}
+
+    def load(self, session: GradingSession, case_id: str | None) -> None:
+        """Take the lines the study's readers stored for ``case_id`` (None: none), and draw."""
+        self.lines = {s: [] for s in SIDES}
+        study = session.study
+        if case_id is not None and study is not None:
+            rubric = session.rubric
+            for reader in study.readers:
+                values = session.store.current_values(case_id, reader, rubric)
+                for item in measured_items(rubric):
+                    for side in SIDES:
+                        value = values.get(measurement_field(rubric, item, side))
+                        if isinstance(value, Measurement) and value.start and value.end:
+                            self.lines[side].append((reader, value))
+        self.draw()
+
+    def readers(self) -> list[str]:
+        """The readers with a line, in the order of their colours."""
+        seen: list[str] = []
+        for side in SIDES:
+            seen += [r for r, _ in self.lines[side] if r not in seen]
+        return seen
+
+    def draw(self, event: object = None) -> None:
+        """Draw the lines on the sides shown (after a case, sequence or offset change)."""
+        readers = self.readers()
+        if not readers and not self.layers:
+            return
+        colours = {r: READER_COLOURS[i % len(READER_COLOURS)] for i, r in enumerate(readers)}
+        self._ensure_layers()
+        for side in SIDES:
+            image = self.room.layer(side)
+            lines = self.lines[side] if self.room.prepared.get(side) is not None else []
+            layer = self.layers[side]
+            layer.data = []
+            if image is None or not lines:
+                continue
+            layer.scale, layer.translate, layer.rotate = image.scale, image.translate, image.rotate
+            shapes = [self._vertices(side, m) for _, m in lines]
+            width = EDGE_MM / float(min(image.scale[1:]))
+            layer.add_lines(shapes, edge_color=[colours[r] for r, _ in lines], edge_width=width)
+            layer.features = {"label": [f"{r} {m.mm:.1f} mm" for r, m in lines]}
+            layer.text.color = "white"
+
+    def _vertices(self, side: str, line: Measurement) -> np.ndarray:
+        image = self.room.layer(side)
+        assert image is not None and line.start is not None and line.end is not None
+        ends: Sequence[np.ndarray] = [self.tool.to_world(side, p) for p in (line.start, line.end)]
+        return np.array([image.world_to_data(w) for w in ends], dtype=float)
+
+    def _ensure_layers(self) -> None:
+        """Both sides' layers, after the line tool's: 4 over the baseline, 5 over the follow-up."""
+        if all(self.layers.get(s) in self.viewer.layers for s in SIDES):
+            return
+        self.tool.ensure_layers()
+        for side in SIDES:
+            if self.layers.get(side) not in self.viewer.layers:
+                self.layers[side] = self.viewer.add_shapes(
+                    ndim=3,
+                    name=layer_name(side),
+                    face_color="transparent",
+                    opacity=1.0,
+                    blending="translucent_no_depth",
+                    features={"label": np.array([], dtype=object)},
+                    text={"string": "{label}", "size": LABEL_SIZE, "anchor": "upper_left"},
+                )
+        for position, side in enumerate(SIDES, start=4):
+            self.viewer.layers.move(self.viewer.layers.index(self.layers[side]), position)
+        self.room.set_current_side(self.room.current_side)  # the image layer stays active
+
+    def clear(self) -> None:
+        """Remove the lines (and the layers) from the viewer."""
+        self.lines = {s: [] for s in SIDES}
+        for layer in self.layers.values():
+            if layer in self.viewer.layers:
+                self.viewer.layers.remove(layer)
+        self.layers = {}

@@ -72,13 +72,21 @@ build_parser()
 
 def timed(cmd: list[str], repeat: int, before=None) -> float:
     """Best wall-clock time of ``cmd`` (a whole process) over ``repeat`` runs."""
-    best = float("inf")
+    return timed_rounds({"": (cmd, before)}, repeat)[""]
+
+
+def timed_rounds(commands: dict, repeat: int) -> dict[str, float]:
+    """Best wall-clock time of each ``{name: (cmd, before)}`` over ``repeat`` rounds, each round
+    running every command once in turn, so that work elsewhere on the machine falls on all of
+    them alike (``before``, if not None, runs untimed before each run of its command)."""
+    best = dict.fromkeys(commands, float("inf"))
     for _ in range(repeat):
-        if before:
-            before()
-        start = time.perf_counter()
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        best = min(best, time.perf_counter() - start)
+        for name, (cmd, before) in commands.items():
+            if before:
+                before()
+            start = time.perf_counter()
+            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            best[name] = min(best[name], time.perf_counter() - start)
     return best
 
 
@@ -127,8 +135,10 @@ def fresh_copy(export: Path, work: Path) -> Path:
 def bench_index(export: Path, work: Path, repeat: int) -> None:
     export = fresh_copy(export, work)
     files = sum(len(f) for _, _, f in os.walk(export))
-    print(f"\nIndexing a fresh copy of the export, {files} files "
-          "(whole process; ratio = peer / spondy_annotate)")
+    print(
+        f"\nIndexing a fresh copy of the export, {files} files (whole process, best of "
+        f"{repeat} rounds of all five in turn; ratio = peer / spondy_annotate)"
+    )
     print(f"load average (1 min) at the start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     cache = Path(tempfile.mkdtemp()) / "project.sqlite"
     index = [*CLI, "index", str(export), "--cache", str(cache)]
@@ -137,15 +147,22 @@ def bench_index(export: Path, work: Path, repeat: int) -> None:
         for p in cache.parent.glob("project.sqlite*"):
             p.unlink()
 
-    ours = timed([*index, "--json"], repeat, drop_cache)
+    fresh = timed_rounds(
+        {
+            "ours": ([*index, "--json"], drop_cache),
+            "plain": ([PY, "-c", PLAIN_PYDICOM, str(export)], None),
+            "sitk": ([PY, "-c", SITK_SCAN, str(export)], None),
+            "floor": ([PY, "-c", FLOOR, str(export)], None),
+            "serial": ([PY, "-c", ONE_PROCESS, str(export), str(cache)], drop_cache),
+        },
+        repeat,
+    )
+    ours, plain, sitk = fresh["ours"], fresh["plain"], fresh["sitk"]
     row("spondy_annotate index --json (fresh)", ours)
-    plain = timed([PY, "-c", PLAIN_PYDICOM, str(export)], repeat)
     row("plain pydicom dcmread(stop_before_pixels)", plain, ours)
-    sitk = timed([PY, "-c", SITK_SCAN, str(export)], repeat)
     row("SimpleITK GDCM series scan", sitk, ours)
-    row("floor: read first 2 KiB of each file", timed([PY, "-c", FLOOR, str(export)], repeat), ours)
-    serial = timed([PY, "-c", ONE_PROCESS, str(export), str(cache)], repeat, drop_cache)
-    row("index_folder(workers=1): headers read in 1 process", serial, ours)
+    row("floor: read first 2 KiB of each file", fresh["floor"], ours)
+    row("index_folder(workers=1): headers read in 1 process", fresh["serial"], ours)
 
     print("\nRe-opening the unchanged export (index cache in the project database)")
     timed([*index, "--json"], 1)

@@ -22,6 +22,7 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -106,7 +107,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp, running_postgres(found) as server:
         script = Path(tmp) / "writer.py"
         script.write_text(WRITER)
-        databases = {
+        databases: dict[str, Callable[[str], str | Path]] = {
             "SQLite": lambda name: Path(tmp) / f"{name}.sqlite",
             "PostgreSQL": server.create_database,
         }

@@ -6,7 +6,7 @@ the header cache, no alignment yet), then opens the reading room as ``spondy-ann
 does (grading panel docked, 1920x1080) and prints, from real Qt key presses on napari's canvas:
 
 * first case: from ``open_folder`` (the viewer up) to the first canvas draw showing case 1;
-* case switch: ``N`` / ``P`` pressed -> the next case drawn, once the loader has that case in
+* case switch: ``N`` / ``Shift-N`` pressed -> the next case drawn, once the loader has that case in
   memory (the rhythm of reading), while the neighbours' automatic alignments are computed in the
   background (a fresh export: every case is registered once); p50 / p95 over ``--switches``
   switches, and the same for the switches during which a registration was under way;
@@ -103,12 +103,12 @@ def run(folder: Path, switches: int) -> int:
     )
 
     def cached(index: int | None) -> bool:
-        return index is None or all(
-            room.cache.is_cached(r)
-            for p in room.cases[index].pairs
-            for r in (p.baseline, p.followup)
-            if r is not None
-        )
+        """True when the sequence case ``index`` opens on is in memory."""
+        if index is None:
+            return True
+        case = room.cases[index]
+        pair = case.pairs[room._pair_for(case, room.current_pair.label)]
+        return all(room.cache.is_cached(r) for r in (pair.baseline, pair.followup) if r)
 
     times: list[float] = []
     aligning: list[float] = []
@@ -121,7 +121,8 @@ def run(folder: Path, switches: int) -> int:
         until(lambda step=step: cached(room._neighbour(step)))
         busy = room.auto_align is not None and room.auto_align.busy
         t0 = time.perf_counter()
-        QTest.keyClick(canvas, Qt.Key.Key_N if step > 0 else Qt.Key.Key_P)
+        back = Qt.KeyboardModifier.NoModifier if step > 0 else Qt.KeyboardModifier.ShiftModifier
+        QTest.keyClick(canvas, Qt.Key.Key_N, back)  # N: next case, Shift-N: previous
         times.append(drawn(t0))
         if busy:
             aligning.append(times[-1])

@@ -38,8 +38,8 @@ def pg_bin() -> Path:
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PostgresServer]:
-    """The session's PostgreSQL server on 127.0.0.1."""
-    with running_postgres(pg_bin()) as server:
+    """The session's PostgreSQL server on 127.0.0.1 (``fsync=off``: see :class:`PostgresServer`)."""
+    with running_postgres(pg_bin(), fsync=False) as server:
         yield server
 
 

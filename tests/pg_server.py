@@ -57,10 +57,15 @@ class PostgresServer:
         must then be reachable by that user (``tempfile.mkdtemp()``, not pytest's tmp_path).
     bin_dir
         Where ``initdb`` and ``postgres`` are (:func:`postgres_bin`).
+    fsync
+        False: the server does not wait for the disk (``fsync=off``). A commit still reaches the
+        operating system before it is acknowledged, so a killed server (or client) loses
+        nothing; only a power cut would. For tests, which kill processes, never the machine.
     """
 
-    def __init__(self, folder: Path, bin_dir: Path) -> None:
+    def __init__(self, folder: Path, bin_dir: Path, *, fsync: bool = True) -> None:
         self.folder = folder
+        self.fsync = fsync
         self.data = folder / "data"
         self.bin = bin_dir
         self.port = free_port()
@@ -92,7 +97,7 @@ class PostgresServer:
         self._process = subprocess.Popen(
             [str(self.bin / "postgres"), "-D", str(self.data), "-p", str(self.port)]
             + ["-c", "listen_addresses=127.0.0.1", "-k", str(self.folder)]
-            + ["-c", "max_connections=50"],
+            + ["-c", "max_connections=50", "-c", f"fsync={'on' if self.fsync else 'off'}"],
             stdout=log,
             stderr=log,
             cwd=self.folder,
@@ -100,15 +105,19 @@ class PostgresServer:
         )
         log.close()
         deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            try:
-                psycopg.connect(self.url(), connect_timeout=2).close()
-                return
-            except psycopg.OperationalError:
-                if self._process.poll() is not None or time.monotonic() > deadline:
-                    text = (self.folder / "postgres.log").read_text(errors="replace")[-2000:]
-                    raise RuntimeError(f"PostgreSQL did not start:\n{text}") from None
-                time.sleep(0.1)
+        while not self._accepts():
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                text = (self.folder / "postgres.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"PostgreSQL did not start:\n{text}")
+            time.sleep(0.1)
+
+    def _accepts(self) -> bool:
+        """Whether the server accepts connections now."""
+        try:
+            psycopg.connect(self.url(), connect_timeout=2).close()
+        except psycopg.OperationalError:
+            return False
+        return True
 
     def stop(self, *, immediate: bool = False) -> None:
         """Stop the server: fast shutdown (SIGINT), or ``immediate`` (SIGQUIT, as a crash)."""
@@ -130,10 +139,10 @@ class PostgresServer:
 
 
 @contextmanager
-def running_postgres(bin_dir: Path) -> Iterator[PostgresServer]:
+def running_postgres(bin_dir: Path, *, fsync: bool = True) -> Iterator[PostgresServer]:
     """A new server in a temporary folder, stopped and removed at the end."""
     folder = Path(tempfile.mkdtemp(prefix="spondy-pg-"))
-    server = PostgresServer(folder, bin_dir)
+    server = PostgresServer(folder, bin_dir, fsync=fsync)
     try:
         server.init()
         server.start()

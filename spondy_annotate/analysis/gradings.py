@@ -83,9 +83,9 @@ def load_gradings(
         check_gradings(source, "gradings")
         dates = {c: _study_dates(source[c], date_format, "gradings") for c in _DATE_COLUMNS}
         return source.assign(**dates)
+    if database if database is not None else is_project_db(source):
+        return gradings_table(source, include_identifiers=True)
     path = Path(source)
-    if database if database is not None else is_project_db(path):
-        return gradings_table(path, include_identifiers=True)
     table = read_gradings(path, date_format=date_format)
     check_gradings(table, str(path))
     return table

@@ -29,7 +29,18 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 #: Subcommand modules, in the order ``--help`` lists them (after the front ends' commands).
-COMMANDS = ("index", "cases", "align", "sample", "export", "study", "merge", "sr", "sr_import", "analyze")
+COMMANDS = (
+    "index",
+    "cases",
+    "align",
+    "sample",
+    "export",
+    "study",
+    "merge",
+    "sr",
+    "sr_import",
+    "analyze",
+)
 #: Entry point group of subcommands contributed by front ends (``open``: the napari plugin).
 ENTRY_POINT_GROUP = "spondy_annotate.cli"
 

@@ -152,8 +152,13 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise SpondyError(str(exc)) from exc
 
+    gradings: Any = args.db or args.gradings
+    if is_postgres_url(gradings):  # a server: its table is read here (there is no file to hash)
+        from spondy_annotate.grading.export import gradings_table
+
+        gradings = gradings_table(gradings, include_identifiers=True)
     run = run_analysis(
-        args.db or args.gradings,
+        gradings,
         args.labs,
         settings=settings,
         lab_columns=columns,

@@ -146,17 +146,17 @@ PARALLEL_MIN_FILES = 2000
 CHUNK_FILES = 250
 
 
-def _read_chunk(paths: list[str]) -> list[HeaderRecord | SkippedFile]:
-    """The header record of each file, or why it is skipped."""
+def _read_one(path: str) -> HeaderRecord | SkippedFile:
     from spondy_annotate.dicom.headers import NotAnImage, read_header
 
-    out: list[HeaderRecord | SkippedFile] = []
-    for path in paths:
-        try:
-            out.append(read_header(path))
-        except NotAnImage as exc:
-            out.append(SkippedFile(path, str(exc)))
-    return out
+    try:
+        return read_header(path)
+    except NotAnImage as exc:
+        return SkippedFile(path, str(exc))
+
+
+def _read_chunk(paths: list[str]) -> list[HeaderRecord | SkippedFile]:
+    return [_read_one(path) for path in paths]
 
 
 def _quiet_worker() -> None:

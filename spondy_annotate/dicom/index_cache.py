@@ -35,8 +35,8 @@ assert _FIELDS[-1] == "frames"
 _VALUES = attrgetter(*_FIELDS[:-1])
 _FRAME_VALUES = attrgetter("position", "orientation", "split_keys", "frame", "assumed")
 #: The same text as ``json.dumps(values, separators=(",", ":"))``, without building an
-#: encoder per record.
-_ENCODER = json.JSONEncoder(separators=(",", ":"))
+#: encoder per record, nor looking for reference cycles (a record has none).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False)
 
 
 def _encode(record: HeaderRecord) -> str:

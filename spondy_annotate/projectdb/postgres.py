@@ -25,7 +25,6 @@ state. Each workstation's header cache and alignments stay in its local SQLite f
 
 from __future__ import annotations
 
-import itertools
 import logging
 import random
 import time
@@ -140,12 +139,23 @@ def _connection_defaults(url: str) -> dict[str, Any]:
     return {k: v for k, v in defaults.items() if k not in given}
 
 
+#: Words of libpq's messages when the server answered and refused (credentials, names,
+#: settings): asking again will not help, unlike an unreachable server.
+_REFUSALS = ("authentication", "password", "does not exist", "pg_hba.conf", "invalid", "denied")
+
+
 def connection_error(name: str, exc: psycopg.OperationalError) -> StoreError:
-    """The one-line error of a failed connection: unreachable, or refused (never retried)."""
+    """The one-line error of a failed connection: unreachable, or refused (not worth retrying)."""
     text = one_line(exc)
-    if "authentication" in text or "password" in text or "does not exist" in text:
+    if any(word in text for word in _REFUSALS):
         return StoreError(f"{name}: {text}")
     return ServerUnreachableError(f"{name}: the server is unreachable ({text})")
+
+
+def server_message(exc: psycopg.Error) -> str:
+    """The server's one-line message of ``exc``, without libpq's CONTEXT and DETAIL lines."""
+    primary = exc.diag.message_primary
+    return " ".join(primary.split()) if primary else one_line(exc)
 
 
 #: Errors by which the server aborts a transaction to serialise concurrent writers.
@@ -166,7 +176,7 @@ def _errors(name: str, conn: psycopg.Connection[Any]) -> Iterator[None]:
     except psycopg.Error as exc:
         if conn.broken or conn.closed:
             raise ServerUnreachableError(f"{name}: connection lost ({one_line(exc)})") from None
-        raise StoreError(f"{name}: {one_line(exc)}") from None
+        raise StoreError(f"{name}: {server_message(exc)}") from None
 
 
 def _version(conn: psycopg.Connection[Any], name: str) -> int:
@@ -263,19 +273,20 @@ class PostgresDatabase(Database):
 
     def transaction(self, work: Callable[[Connection], T], *, write: bool = True) -> T:
         with self._lock:
-            for attempt in itertools.count(1):
+            attempt = 0
+            while True:
+                attempt += 1
                 fresh = self._conn is None or self._conn.closed
                 try:
                     return self._attempt(work, write)
                 except _SERIALISATION as exc:
                     if attempt > RETRIES:
-                        raise StoreError(f"{self.name}: {one_line(exc)}") from None
-                    time.sleep(random.uniform(0.005, 0.05) * 2**attempt)
+                        raise StoreError(f"{self.name}: {server_message(exc)}") from None
+                    time.sleep(random.uniform(0.005, 0.05) * attempt)  # 1.8 s at most in all
                 except ServerUnreachableError:
                     if fresh or attempt > 1:
                         raise
                     # an idle connection the server dropped (a restart): once more, anew
-            raise AssertionError("itertools.count() ended")
 
     def _attempt(self, work: Callable[[Connection], T], write: bool) -> T:
         """Run ``work`` once; a lost connection is closed, to be opened anew next time."""

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import sqlite3
 from pathlib import Path
 
 import pandas as pd
+import pg_fixtures
 import pytest
+from pg_fixtures import raw
 
 from spondy_annotate.analysis.gradings import prepare_gradings
 from spondy_annotate.cli import merge_cmd, study_cmd
@@ -15,8 +16,14 @@ from spondy_annotate.errors import SpondyError, StoreError
 from spondy_annotate.grading.export import gradings_table
 from spondy_annotate.grading.merge import merge_databases
 from spondy_annotate.grading.pseudonym import read_key_file, write_key_file
+from spondy_annotate.grading.readings import CONSENSUS_READER
+from spondy_annotate.grading.rubric_toml import default_rubric
 from spondy_annotate.grading.session import GradingSession
 from spondy_annotate.grading.store import Store
+from spondy_annotate.projectdb.url import DbLocation
+
+#: The fixtures of both backends (pytest finds them as this module's names).
+db, pg_server, pg_url = pg_fixtures.db, pg_fixtures.pg_server, pg_fixtures.pg_url
 
 CASES = [(f"P{i}", f"1.{i}.1", "2021-01-04", f"1.{i}.2", "2021-03-01") for i in range(4)]
 
@@ -34,8 +41,8 @@ def reader_db(path: Path, reader: str, change: str, *, key: str | None = None) -
     return ids
 
 
-def count(path: Path, table: str) -> int:
-    with sqlite3.connect(path) as conn:
+def count(db: DbLocation, table: str) -> int:
+    with raw(db) as conn:
         return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
 
@@ -67,8 +74,8 @@ def test_a_shared_key_gives_the_same_case_ids(tmp_path: Path) -> None:
         read_key_file(tmp_path / "bad.json")
 
 
-def test_merge_keeps_every_answer_and_is_idempotent(tmp_path: Path) -> None:
-    a, b, target = tmp_path / "a.sqlite", tmp_path / "b.sqlite", tmp_path / "all.sqlite"
+def test_merge_keeps_every_answer_and_is_idempotent(tmp_path: Path, db: DbLocation) -> None:
+    a, b, target = tmp_path / "a.sqlite", tmp_path / "b.sqlite", db  # into a file, a server
     ids_a = reader_db(a, "AB", "improved")
     reader_db(b, "CD", "aggravated")  # another key: other case IDs for the same patients
     before = {p: count(p, "answers") for p in (a, b)}
@@ -118,3 +125,31 @@ def test_analysis_refuses_a_patient_under_two_case_ids(tmp_path: Path) -> None:
     pairs = [", ".join(sorted(ids)) for ids in zip(ids_a, ids_b, strict=True)]
     assert any(f"case IDs {pair} are one patient and date pair" in message for pair in pairs)
     assert "P0" not in message  # names case IDs, never the patient ID
+
+
+def test_merge_copies_the_study_and_consensus_links(tmp_path: Path, db: DbLocation) -> None:
+    source = tmp_path / "a.sqlite"
+    with Store(source) as store:
+        store.set_study('readers = ["AB"]\nadjudicators = ["GH"]\n')
+    case = reader_db(source, "AB", "improved")[0]
+    with Store(source) as store:
+        settled = store.history(case_id=case, reader="AB")[-1]
+        session = store.start_session(CONSENSUS_READER, rubric=default_rubric())
+        store.record_consensus(
+            session, case, "marrow_edema.change", "aggravated", [settled.answer_id]
+        )
+    for added in (1, 0):  # the second merge adds nothing
+        (counts,) = merge_databases([source], db)
+        assert (counts.links_added, counts.answers_added) == (added, 9 * added)
+    with Store(db) as target:
+        assert target.study() is not None and target.study().readers == ("AB",)
+        ((consensus_id, (settled_id,)),) = target.consensus_links().items()
+        by_id = {a.answer_id: a for a in target.history()}
+    assert (by_id[consensus_id].reader, by_id[consensus_id].value) == (
+        CONSENSUS_READER,
+        "aggravated",
+    )
+    assert (by_id[settled_id].answer_uuid, by_id[settled_id].value) == (
+        settled.answer_uuid,
+        "improved",
+    )

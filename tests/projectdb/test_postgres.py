@@ -18,7 +18,8 @@ from pg_fixtures import raw
 from spondy_annotate.errors import StoreError
 from spondy_annotate.grading.rubric_toml import default_rubric
 from spondy_annotate.grading.store import Store
-from spondy_annotate.projectdb.database import ServerUnreachableError
+from spondy_annotate.projectdb import postgres
+from spondy_annotate.projectdb.database import Connection, ServerUnreachableError, open_database
 from spondy_annotate.projectdb.postgres import VERSION_KEY, grading_role_sql
 from spondy_annotate.projectdb.schema import SCHEMA_VERSION
 from spondy_annotate.projectdb.url import display_name
@@ -151,3 +152,71 @@ def test_eight_writers_at_once_lose_and_double_nothing(tmp_path: Path, pg_url: s
         stored = [str(a.value) for a in store.history()]
         assert len(store.cases()) == 5  # all eight registered the same cases: no duplicates
     assert sorted(stored) == sorted(acked)  # every acknowledged answer, none twice
+
+
+def test_same_grading_tables_and_columns_as_the_sqlite_file(pg_url: str, tmp_path: Path) -> None:
+    path = tmp_path / "file.sqlite"
+    Store(path).close()
+    local_only = {"index_cache", "index_snapshot", "alignments", "sqlite_sequence"}
+    with raw(path) as conn:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        sqlite_columns = {
+            t: [r[1] for r in conn.execute(f"PRAGMA table_info({t})")]
+            for t in tables
+            if t not in local_only
+        }
+    Store(pg_url).close()
+    with raw(pg_url) as conn:
+        rows = conn.execute(
+            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema "
+            "= 'public' AND column_name != 'rowid' ORDER BY table_name, ordinal_position"
+        ).fetchall()
+    pg_columns: dict[str, list[str]] = {}
+    for table, column in rows:
+        pg_columns.setdefault(table, []).append(column)
+    assert pg_columns == sqlite_columns
+
+
+@pytest.mark.parametrize(
+    ("given", "shown"),
+    [
+        (
+            "postgresql://ab:s3cret@db:5432/study?sslmode=require&password=x",
+            "postgresql://ab@db:5432/study?sslmode=require",
+        ),
+        ("postgres://ab@[::1]/study", "postgres://ab@[::1]/study"),
+        ("postgresql:///study?host=/run/postgresql", "postgresql:///study?host=/run/postgresql"),
+        ("/data/export.spondy.sqlite", "/data/export.spondy.sqlite"),
+    ],
+)
+def test_display_name_drops_the_password(given: str, shown: str) -> None:
+    assert display_name(given) == shown
+
+
+CONFLICT = (
+    "DO $$ BEGIN RAISE EXCEPTION 'concurrent update' USING ERRCODE = 'serialization_failure'; "
+    "END $$"
+)
+
+
+def test_a_transaction_aborted_to_serialise_writers_runs_again(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    attempts: list[int] = []
+
+    def work(conn: Connection) -> int:
+        attempts.append(1)
+        if len(attempts) < 3:
+            conn.execute(CONFLICT)  # the server's own serialization failure (SQLSTATE 40001)
+        conn.execute("INSERT INTO meta VALUES ('attempts', ?)", (str(len(attempts)),))
+        return len(attempts)
+
+    database = open_database(pg_url)
+    try:
+        assert database.transaction(work) == 3  # the failed attempts were rolled back
+        assert database.query("SELECT value FROM meta WHERE key = 'attempts'") == [("3",)]
+        monkeypatch.setattr(postgres, "RETRIES", 2)
+        with pytest.raises(StoreError, match=r"^postgresql://.*: concurrent update$"):
+            database.transaction(lambda conn: conn.execute(CONFLICT))
+    finally:
+        database.close()

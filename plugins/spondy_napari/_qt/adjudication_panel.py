@@ -99,7 +99,8 @@ class AdjudicationPanel(QWidget):
             block = QFrame()
             block.setObjectName("disputed")
             grid = QGridLayout(block)
-            heading = QLabel(f"<b>{rubric.item(f.item).label}</b> · {f.label}")
+            heading = QLabel(f"<b>{f.label}</b>")
+            heading.setWordWrap(True)
             grid.addWidget(heading, 0, 0, 1, 3)
             row = 1
             for answer in disputed.answers:

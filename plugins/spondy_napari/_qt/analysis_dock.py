@@ -41,7 +41,8 @@ from qtpy.QtWidgets import (
 )
 
 from spondy_annotate.errors import SpondyError
-from spondy_annotate.projectdb.location import DB_SUFFIXES
+from spondy_annotate.projectdb.location import DB_SUFFIXES, grading_db
+from spondy_annotate.projectdb.url import db_location, display_name
 from spondy_napari._qt.analysis_options import options_form
 from spondy_napari._qt.blinding import labs_allowed
 from spondy_napari._registry import room_for
@@ -88,7 +89,9 @@ class AnalysisWidget(QWidget):
     ) -> None:
         super().__init__()
         self.viewer = napari_viewer
-        self.gradings: Path | None = Path(db) if db is not None else self._default_db()
+        self.gradings: Path | str | None = (
+            db_location(os.fspath(db)) if db is not None else self._default_db()
+        )
         self.labs: list[Path] = []
         self.out: Path | None = None
         self.output: AnalysisRun | None = None
@@ -153,18 +156,26 @@ class AnalysisWidget(QWidget):
         self._show_paths()
 
     # -- choices --------------------------------------------------------------------------------
-    def _default_db(self) -> Path | None:
-        """The project database of the export in this viewer's reading room, if it exists."""
+    def _default_db(self) -> Path | str | None:
+        """Where the gradings of this viewer's reading room go, if that database exists."""
         room = room_for(self.viewer)
-        path = room.db_path if room is not None else None
-        return path if path is not None and path.exists() else None
+        if room is None or room.db_path is None:
+            return None
+        db = grading_db(room.db_path)
+        return db if isinstance(db, str) or db.exists() else None
 
     def _show_paths(self) -> None:
-        def short(p: Path) -> str:
+        def short(p: Path | str) -> str:
+            if isinstance(p, str):  # a PostgreSQL URL
+                return display_name(p)
             return f"{p.parent.name}/{p.name}" if p.parent.name else p.name
 
         for label, text, tip in (
-            (self.gradings_label, short(self.gradings) if self.gradings else "none", self.gradings),
+            (
+                self.gradings_label,
+                short(self.gradings) if self.gradings else "none",
+                display_name(self.gradings) if self.gradings else "",
+            ),
             (
                 self.labs_label,
                 ", ".join(p.name for p in self.labs) or "none",
@@ -216,7 +227,7 @@ class AnalysisWidget(QWidget):
         if not labs_allowed(self, self.viewer, confirm=confirm):
             return None
         if gradings is not None:
-            self.gradings = Path(gradings)
+            self.gradings = db_location(os.fspath(gradings))
         if labs is not None:
             self.labs = [Path(p) for p in labs]
         if out is not None:

@@ -175,6 +175,7 @@ class GradingPanel(QWidget):
         self.reader_button.clicked.connect(lambda: self.ask_reader())
         self.blinding_note = QLabel("")
         self.blinding_note.setStyleSheet("color: #a0a0a0;")
+        self.blinding_note.setVisible(False)
         self.hide_dates = QCheckBox("Hide study dates")
         self.hide_dates.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.random_order = QCheckBox("Random case order")
@@ -215,10 +216,10 @@ class GradingPanel(QWidget):
         blind_row = QHBoxLayout()
         blind_row.addWidget(self.hide_dates)
         blind_row.addWidget(self.random_order)
-        blind_row.addWidget(self.blinding_note)
         layout = QVBoxLayout(self)
         layout.addLayout(reader_row)
         layout.addLayout(blind_row)
+        layout.addWidget(self.blinding_note)
         layout.addWidget(self.case_label)
         layout.addWidget(self.progress)
         layout.addWidget(scroll, 1)
@@ -353,6 +354,9 @@ class GradingPanel(QWidget):
                 return False
             if options is None:
                 return False
+            if options.study is not None:
+                study = options.study
+                self._show_blinding(study.hide_dates, study.random_order, fixed=True)
             self.picker = ReaderPicker(options, self)
             accepted = self.picker.exec() == QDialog.DialogCode.Accepted
             choice = self.picker.choice()
@@ -374,20 +378,25 @@ class GradingPanel(QWidget):
         self.reader_label.setText(f"<b>{controller.reader}</b>" if controller.reader else "")
         self.reader_label.setToolTip("Reader of this session (restart napari to change)")
         self.reader_button.setVisible(controller.reader is None)
-        fixed = controller.blinding_fixed
-        for box, value in (
-            (self.hide_dates, controller.hide_dates),
-            (self.random_order, controller.case_order_seed is not None),
-        ):
+        self._show_blinding(
+            controller.hide_dates,
+            controller.case_order_seed is not None,
+            fixed=controller.blinding_fixed,
+        )
+        adjudicating = controller.queue is not None
+        self.adjudication.setVisible(adjudicating)
+        self._rows_scroll.setVisible(not adjudicating)
+
+    def _show_blinding(self, hide_dates: bool, random_order: bool, *, fixed: bool) -> None:
+        """The ticks show the blinding; disabled when the study sets it."""
+        for box, value in ((self.hide_dates, hide_dates), (self.random_order, random_order)):
             box.blockSignals(True)
             box.setChecked(value)
             box.blockSignals(False)
             box.setEnabled(not fixed)
             box.setToolTip("The study sets the blinding and the case order" if fixed else "")
-        self.blinding_note.setText(f"({SET_BY_STUDY})" if fixed else "")
-        adjudicating = controller.queue is not None
-        self.adjudication.setVisible(adjudicating)
-        self._rows_scroll.setVisible(not adjudicating)
+        self.blinding_note.setText(f"Blinding and case order: {SET_BY_STUDY}" if fixed else "")
+        self.blinding_note.setVisible(fixed)
 
     def _on_opened(self, event: Any = None) -> None:
         """A session started: show its reader and blinding, then resume the reader's case."""
@@ -471,7 +480,7 @@ class GradingPanel(QWidget):
         if controller.room is None:
             self.case_label.setText("Open the reading room first (Plugins menu)")
         elif reader is None:
-            self.case_label.setText("Open an export: you choose your name before the first case")
+            self.case_label.setText("Who reads? Asked when an export opens")
         elif controller.locked:
             self.case_label.setText("Grading ended in this window")
         elif controller.queue is not None:

@@ -82,6 +82,11 @@ class ReaderPicker(QDialog):
                 role = " — adjudicator" if options.is_adjudicator(name) else ""
                 self.names.addItem(name + role)
             self.names.setCurrentRow(0)
+            self.names.setStyleSheet("font-size: 15px;")
+            rows = max(self.names.count(), 1)
+            self.names.setFixedHeight(
+                rows * (self.names.sizeHintForRow(0) + 6) + 2 * self.names.frameWidth() + 8
+            )
             self.names.itemActivated.connect(lambda _item: self.accept())
             self.names.currentRowChanged.connect(lambda _row: self._show_blinding())
             layout.addWidget(self.names)

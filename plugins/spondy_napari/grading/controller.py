@@ -152,6 +152,7 @@ class GradingController:
         )
         self._db: Path | None = None  # of the session
         self._resume_case: str | None = None
+        self._opening = False
         self._unlink: Any = None
         _registry.set_grading_gate(viewer, self)
 
@@ -234,15 +235,16 @@ class GradingController:
         room = self.room
         if room is None or room.db_path is None or self.reader is None or self.locked:
             return
-        if self.session is not None and self._db == room.db_path:
-            return
+        if self._opening or (self.session is not None and self._db == room.db_path):
+            return  # (hiding the dates below relists the room: that comes back here)
         self._close_session()
         self._db = room.db_path
+        self._opening = True
         try:
+            options = self.reader_options()  # a study hiding dates hides them, whatever comes
             blinding = self.blinding
-            if blinding is None:  # the study's, else the reader's last session's
-                options = reader_options(room.db_path)
-                blinding = None if options.study is not None else options.blinding(self.reader)
+            if blinding is None and options is not None and options.study is None:
+                blinding = options.blinding(self.reader)  # the reader's last session's
             self.session = session = GradingSession.open(
                 room.db_path,
                 reader=self.reader,
@@ -259,6 +261,8 @@ class GradingController:
             show_error(f"Grading database: {exc}")
             self._close_session()
             return
+        finally:
+            self._opening = False
         self.hide_dates, self.case_order_seed = session.hide_dates, session.case_order_seed
         if room.hide_dates != self.hide_dates:
             room.set_hide_dates(self.hide_dates)
@@ -569,10 +573,13 @@ class GradingController:
     def progress_text(self) -> str:
         """What the worklist's header says about the reader's progress."""
         if self.reader is None:
-            return "Choose your name (Grading panel) to see your cases"
+            return "Choose your name to see your cases"
         if self.queue is not None:
-            cases = len(self.queue.by_case)
-            return f"{self.reader} (adjudicator): {len(self.queue)} disagreements in {cases} cases to settle"
+            n, cases = len(self.queue), len(self.queue.by_case)
+            return (
+                f"{self.reader} (adjudicator): {n} disagreement{'s' * (n != 1)} in {cases} "
+                f"case{'s' * (cases != 1)} to settle"
+            )
         progress = self.progress()
         if progress is None:
             return f"Reader {self.reader}"
@@ -592,6 +599,8 @@ class GradingController:
 
     def close(self) -> None:
         """Stop listening to the mouse and close the project database."""
+        if self.reader_lines is not None:
+            self.reader_lines.close()
         if self.tool is not None:
             self.tool.close()
         self._close_session()

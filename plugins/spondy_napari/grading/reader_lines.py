@@ -3,9 +3,10 @@
 The adjudicator compares the readers' measurements on the images: every line a study reader
 stored for the case on screen is drawn on its side (baseline left, follow-up right) in one
 Shapes layer per side, listed after the line tool's layers so that napari's grid puts each over
-its side, labelled with the reader and the length ("AB 7.4 mm"), in the reader's colour. The
-layers are never made active, so napari's shape editing never applies to them; they are
-redrawn when the case, the sequence or the follow-up offset changes.
+its side, in the reader's colour, with a label in the same colour ("AB 7.4 mm") on a dark box
+left of the lines, one under the other (two readers' lines of one disc lie almost on top of each
+other). The layers are never made active, so napari's shape editing never applies to them; they
+are redrawn when the case, the sequence or the follow-up offset changes.
 """
 
 from __future__ import annotations
@@ -28,7 +29,13 @@ if TYPE_CHECKING:
 #: One colour per reader (Okabe-Ito: sky blue, yellow, reddish purple, bluish green).
 READER_COLOURS = ("#56B4E9", "#F0E442", "#CC79A7", "#009E73")
 #: Line width (mm) and label size (points).
-EDGE_MM, LABEL_SIZE = 0.6, 11
+EDGE_MM, LABEL_SIZE = 0.8, 11
+#: Screen pixels per text point (napari's canvas draws text at 96 dpi).
+PX_PER_POINT = 96 / 72
+#: Label box per character and padding, in text heights; the gap to the lines (screen px).
+CHAR_EM, PAD_EM, GAP_PX = 0.68, 0.6, 8.0
+#: The boxes behind the labels: black, 75 % opaque.
+BOX_COLOUR = (0.0, 0.0, 0.0, 0.75)
 
 
 def layer_name(side: str) -> str:
@@ -51,6 +58,7 @@ class ReaderLines:
         self.viewer = tool.viewer
         self.layers: dict[str, Shapes] = {}
         self.lines: dict[str, list[tuple[str, Measurement]]] = {s: [] for s in SIDES}
+        self.viewer.scene.camera.events.zoom.connect(self.draw)  # the boxes keep their size
 
     def load(self, session: GradingSession, case_id: str | None) -> None:
         """Take the lines the study's readers stored for ``case_id`` (None: none), and draw."""
@@ -89,17 +97,54 @@ class ReaderLines:
             if image is None or not lines:
                 continue
             layer.scale, layer.translate, layer.rotate = image.scale, image.translate, image.rotate
-            shapes = [self._vertices(side, m) for _, m in lines]
+            ends = [self._ends(side, m) for _, m in lines]
             width = EDGE_MM / float(min(image.scale[1:]))
-            layer.add_lines(shapes, edge_color=[colours[r] for r, _ in lines], edge_width=width)
-            layer.features = {"label": [f"{r} {m.mm:.1f} mm" for r, m in lines]}
-            layer.text.color = "white"
+            data = [np.array([image.world_to_data(w) for w in pair]) for pair in ends]
+            slices = [float(np.round(d[:, 0].mean())) for d in data]  # a line and its label
+            for d, z in zip(data, slices, strict=True):  # lie on one slice (napari shows
+                d[:, 0] = z  # a rectangle only on its exact slice)
+            layer.add_lines(data, edge_color=[colours[r] for r, _ in lines], edge_width=width)
+            labels = [f"{r} {m.mm:.1f} mm" for r, m in lines]
+            boxes = self._boxes(side, ends, max(len(label) for label in labels))
+            for box, z in zip(boxes, slices, strict=True):
+                box[:, 0] = z
+            layer.add_rectangles(boxes, face_color=[BOX_COLOUR], edge_width=0)
+            layer.features = {
+                "label": [""] * len(lines) + labels,
+                "colour": [colours[r] for r, _ in lines] * 2,
+            }
 
-    def _vertices(self, side: str, line: Measurement) -> np.ndarray:
+    def _ends(self, side: str, line: Measurement) -> Sequence[np.ndarray]:
+        """The line's two ends in world mm on ``side``."""
+        assert line.start is not None and line.end is not None
+        return [self.tool.to_world(side, p) for p in (line.start, line.end)]
+
+    def _boxes(
+        self, side: str, ends: Sequence[Sequence[np.ndarray]], chars: int
+    ) -> list[np.ndarray]:
+        """The label boxes (data coordinates), sized in screen pixels: left of the lines (anterior
+        on a sagittal image), one under the other from the lines' top."""
         image = self.room.layer(side)
-        assert image is not None and line.start is not None and line.end is not None
-        ends: Sequence[np.ndarray] = [self.tool.to_world(side, p) for p in (line.start, line.end)]
-        return np.array([image.world_to_data(w) for w in ends], dtype=float)
+        assert image is not None
+        zoom = float(self.viewer.scene.camera.zoom)
+        text_px = LABEL_SIZE * PX_PER_POINT
+        height = (1 + PAD_EM) * text_px / zoom
+        width = (chars * CHAR_EM + PAD_EM) * text_px / zoom
+        points = np.array([w for pair in ends for w in pair], dtype=float)
+        right = points[:, 2].min() - GAP_PX / zoom
+        top = points[:, 1].min() - height / 2
+        boxes = []
+        for i in range(len(ends)):
+            y0 = top + i * height
+            corners = [(y0, right - width), (y0 + height, right - width),
+                       (y0 + height, right), (y0, right)]  # fmt: skip
+            boxes.append(
+                np.array(
+                    [image.world_to_data(np.array([points[0, 0], y, x])) for y, x in corners],
+                    dtype=float,
+                )
+            )
+        return boxes
 
     def _ensure_layers(self) -> None:
         """Both sides' layers, after the line tool's: 4 over the baseline, 5 over the follow-up."""
@@ -114,15 +159,24 @@ class ReaderLines:
                     face_color="transparent",
                     opacity=1.0,
                     blending="translucent_no_depth",
-                    features={"label": np.array([], dtype=object)},
-                    text={"string": "{label}", "size": LABEL_SIZE, "anchor": "upper_left"},
+                    features={
+                        "label": np.array([], dtype=object),
+                        "colour": np.array([], dtype=object),
+                    },
+                    text={
+                        "string": "{label}",
+                        "size": LABEL_SIZE,
+                        "anchor": "center",
+                        "color": {"feature": "colour"},
+                    },
                 )
         for position, side in enumerate(SIDES, start=4):
             self.viewer.layers.move(self.viewer.layers.index(self.layers[side]), position)
         self.room.set_current_side(self.room.current_side)  # the image layer stays active
 
-    def clear(self) -> None:
-        """Remove the lines (and the layers) from the viewer."""
+    def close(self) -> None:
+        """Remove the lines (and their layers) from the viewer; stop following the zoom."""
+        self.viewer.scene.camera.events.zoom.disconnect(self.draw)
         self.lines = {s: [] for s in SIDES}
         for layer in self.layers.values():
             if layer in self.viewer.layers:

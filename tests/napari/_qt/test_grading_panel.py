@@ -16,6 +16,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from picker_keys import answer_picker
 from qtpy.QtCore import Qt
 from spondy_napari.grading.keys import BACKTAB, TAB, level_keys
 
@@ -188,10 +189,10 @@ def test_disc_line_measures_in_patient_mm(make_napari_viewer, qtbot, export):
         slice_x = panel.controller.tool.to_patient(side, layer.data_to_world([shown, 0, 0]))[0]
         assert ends[:, 0] == pytest.approx([slice_x, slice_x])
         assert not panel.controller.tool.armed
-    # drawn over their sides, as calipers (line and two end ticks) with the length
+    # drawn over their sides, as calipers (line, two end ticks, the box of the length)
     for index, side in ((2, "baseline"), (3, "followup")):
         layer = panel.controller.tool.layers[side]
-        assert ctx.viewer.layers.index(layer) == index and len(layer.data) == 3
+        assert ctx.viewer.layers.index(layer) == index and len(layer.data) == 4
         assert ctx.viewer.canvas.grid.position(index, ctx.viewer.layers) == (0, index - 2)
     assert ctx.viewer.layers.selection.active is room.layers[room.current_side]
 
@@ -260,34 +261,6 @@ def test_changed_answer_appends_and_shows_latest(make_napari_viewer, qtbot, expo
         assert len(store.history(case_id=case_id)) == 3
 
 
-def pick_reader(qtbot, *typed) -> list[str]:
-    """Once the reader picker is up, type into it (text, keys, or ``check(picker)`` whose
-    result is recorded); returns what the checks gave, then "answered"."""
-    from qtpy.QtCore import QTimer
-    from qtpy.QtWidgets import QApplication
-    from spondy_napari._qt.reader_picker import ReaderPicker
-
-    done: list[str] = []
-
-    def poll() -> None:
-        picker = QApplication.activeModalWidget()
-        if not isinstance(picker, ReaderPicker):
-            QTimer.singleShot(20, poll)
-            return
-        for what in typed:
-            target = picker.focusWidget() or picker
-            if callable(what):
-                done.append(what(picker))
-            elif isinstance(what, str):
-                qtbot.keyClicks(target, what)
-            else:
-                qtbot.keyClick(target, what)
-        done.append("answered")
-
-    QTimer.singleShot(0, poll)
-    return done
-
-
 @pytest.mark.gui
 def test_reader_and_blinding_are_chosen_before_any_image_and_kept(
     make_napari_viewer, qtbot, export, monkeypatch
@@ -307,7 +280,7 @@ def test_reader_and_blinding_are_chosen_before_any_image_and_kept(
         panel = GradingPanel(viewer, room=widget.room)
         viewer.window.add_dock_widget(panel, name="Grading", area="left")
         readers_at_first_case: list[object] = []
-        answered = pick_reader(qtbot, *keys)
+        answered = answer_picker(qtbot, *keys)
         widget.room.events.case.connect(
             lambda e: readers_at_first_case.append(panel.controller.reader)
         )
@@ -340,7 +313,7 @@ def test_no_reader_no_grading(make_napari_viewer, qtbot, export, monkeypatch):
     viewer = make_napari_viewer()
     widget = ReadingRoomWidget(viewer)
     panel = GradingPanel(viewer, room=widget.room)
-    answered = pick_reader(qtbot, Qt.Key.Key_Escape)  # the reader declines
+    answered = answer_picker(qtbot, Qt.Key.Key_Escape)  # the reader declines
     widget.open_folder(str(export))
     qtbot.waitUntil(lambda: widget.room.current_case is not None, timeout=TIMEOUT_MS)
     assert answered[-1] == "answered" and panel.controller.session is None

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from pacs_fixtures import orthanc_small, user_dirs  # noqa: F401 - fixtures
 from qtpy.QtCore import Qt
-from spondy_napari import ReadingRoomWidget, open_reading_room
+from spondy_napari import ReadingRoomWidget, napari_get_reader, open_reading_room
 from spondy_napari.display.layer_data import prepare
 
 from spondy_annotate.cases.alignment_store import load_alignments
@@ -104,3 +104,11 @@ def test_an_unreachable_url_is_a_notification(make_napari_viewer, qtbot, notific
     assert level == "error" and text.startswith("http://127.0.0.1:9/dicom-web: QIDO-RS")
     assert widget.room.current_case is None
     assert widget.folder_label.text() == "No folder open"
+
+
+def test_napari_opens_a_url_with_the_plugins_reader(pacs, small_export) -> None:
+    layers = pacs.viewer.open(pacs.url, plugin="spondy-annotate")
+    folder = napari_get_reader(str(small_export))(str(small_export))
+    assert [layer.name for layer in layers] == [kwargs["name"] for _, kwargs, _ in folder]
+    for layer, (data, _, _) in zip(layers, folder, strict=True):
+        np.testing.assert_array_equal(layer.data, data)

@@ -78,7 +78,7 @@ def test_grader_saves_and_advances(tmp_path):
 
 def test_grader_says_saved_locally_while_the_server_is_down(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    with running_postgres(pg_fixtures.pg_bin()) as server:
+    with running_postgres(pg_fixtures.pg_bin(), fsync=False) as server:
         url = server.create_database("shared")
         with GradingSession.open(url, reader="r1", rubric=RUBRIC) as session:
             case = session.store.register_case("P1", "1.1", "2021-01-01", "1.2", "2021-02-01")

@@ -1,64 +1,124 @@
-"""Key presses needed to grade one case of the default rubric in the grading panel.
+"""Grading one case by keys: how many presses, and how soon each is on screen.
 
-Opens a small synthetic export in the reading room with the grading panel docked, grades the
-first case from its truth table by pressing keys on napari's canvas (``QTest.keyClick``), draws
-the two disc-height lines with the mouse tool (not counted: they are drags on the image), checks
-that the case is saved as done and that the next case opened, and prints the count and the
-sequence. Target: at most 10 key presses. Run it headless with::
+Opens a synthetic export (256x256, 15 slices) in the reading room with the grading panel docked,
+as ``spondy-annotate open`` does, and grades the first case from its truth table by key presses
+on napari's canvas; the two disc-height lines are drawn with the line tool (mouse drags, not
+counted). Prints:
 
-    xvfb-run -a .venv/bin/python benchmarks/keypresses.py
+* the key presses needed (target: at most 10) and that the case was saved as done;
+* key-to-screen latency: from a key event posted to Qt's queue to the grading panel's row
+  repainted showing the answer, p50 / p95, for keys typed while reading (each waits for the
+  previous) and for keys typed right after the auto-advance (posted together with the last key
+  of the case: they wait behind the case switch); target 100 ms;
+* the peer, measured in the same run: Qt alone, a key posted to a line edit to its repaint
+  showing the character, and the ratios.
+
+Run it headless with::
+
+    xvfb-run -a -s "-screen 0 1920x1080x24" .venv/bin/python benchmarks/keypresses.py
 """
 
 from __future__ import annotations
 
+import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 TARGET = 10
+LATENCY_TARGET_S = 0.100
+
+
+def percentiles(values: list[float]) -> str:
+    """``p50 X ms, p95 Y ms (n)`` of seconds."""
+    q = statistics.quantiles(values, n=20, method="inclusive") if len(values) > 1 else values * 19
+    return (
+        f"p50 {statistics.median(values) * 1000:.0f} ms, p95 {q[18] * 1000:.0f} ms ({len(values)})"
+    )
 
 
 def main() -> int:
-    import napari
-    from qtpy.QtTest import QTest
-    from qtpy.QtWidgets import QApplication
-    from spondy_napari._qt.grading_panel import GradingPanel
-    from spondy_napari._qt.reading_room_dock import ReadingRoomWidget
+    from qtpy.QtCore import QEvent, QObject, Qt
+    from qtpy.QtGui import QKeyEvent
+    from qtpy.QtWidgets import QApplication, QLineEdit
+    from spondy_napari._app import launch
     from spondy_napari.grading.keys import level_keys
 
     from spondy_annotate.grading.rubric_toml import default_rubric
     from spondy_annotate.synthetic.export import disc_endpoints, generate_export, read_truth
 
-    def wait(condition, what: str, timeout: float = 60.0) -> None:
+    def wait(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
         end = time.monotonic() + timeout
         while not condition():
             if time.monotonic() > end:
                 raise SystemExit(f"timed out waiting for {what}")
             QApplication.processEvents()
-            time.sleep(0.005)
+            time.sleep(0.001)
+
+    class Paints(QObject):
+        """Times at which watched widgets were painted."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.times: list[tuple[float, QObject]] = []
+
+        def watch(self, widget: Any) -> None:
+            for w in (widget, *widget.findChildren(QObject)):
+                w.installEventFilter(self)
+
+        def eventFilter(self, watched: Any, event: Any) -> bool:  # noqa: N802 (Qt name)
+            if event.type() == QEvent.Type.Paint:
+                self.times.append((time.perf_counter(), watched))
+            return False
+
+    def post(widget: Any, key: str) -> float:
+        """Post a key press and release to ``widget`` (Qt's queue, as the keyboard does)."""
+        code = getattr(Qt.Key, f"Key_{key.upper()}")
+        text = key.lower()
+        t0 = time.perf_counter()
+        for kind in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease):
+            event = QKeyEvent(kind, code, Qt.KeyboardModifier.NoModifier, text)
+            QApplication.postEvent(widget, event)
+        return t0
 
     with tempfile.TemporaryDirectory(prefix="spondy-keys-") as tmp:
         folder = Path(tmp) / "export"
-        generate_export(folder, patients=2, seed=3, rows=64, columns=64, slices=7)
-        viewer = napari.Viewer(title="key press benchmark", show=True)
-        widget = ReadingRoomWidget(viewer)
-        viewer.window.add_dock_widget(widget, name="Reading room")
-        panel = GradingPanel(viewer, room=widget.room, reader="benchmark")
-        viewer.window.add_dock_widget(panel, name="Grading", area="left")
+        generate_export(folder, patients=3, seed=3)
+        viewer, widget = launch(size=(1920, 1080), reader="benchmark")
         room, canvas = widget.room, viewer.window._qt_viewer.canvas.native
+        panel = viewer.window.dock_widgets["Grading"]
         grading = panel.controller
+        paints = Paints()
+        for row in panel.rows.values():
+            paints.watch(row)
         widget.open_folder(str(folder))
         wait(lambda: grading.grading is not None, "the first case")
         first, case_id = room.case_index, grading.grading.case_id
-        truth = read_truth(folder).set_index("patient_id").loc[room.current_case.patient_id]
+        truth_of = read_truth(folder).set_index("patient_id").loc
+        truth = truth_of[room.current_case.patient_id]
+
+        def shown(field: str, case: str, t0: float) -> float | None:
+            """Seconds from ``t0`` to the first paint of ``field``'s row showing its answer."""
+            row = panel.rows[field]
+            g = grading.grading
+            if g is None or g.case_id != case or g.values.get(field) is None or row.value is None:
+                return None
+            hits = [t for t, w in paints.times if t > t0 and (w is row or row.isAncestorOf(w))]
+            return hits[0] - t0 if hits else None
 
         sequence: list[str] = []
+        steady: list[float] = []
 
         def key(k: str, why: str) -> None:
             field = grading.grading.current
-            QTest.keyClick(canvas, k)
-            sequence.append(f"{k:>6}  {field:<36} {why}")
+            paints.times.clear()
+            t0 = post(canvas, k)
+            wait(lambda: shown(field, case_id, t0) is not None, f"{field} on screen")
+            steady.append(shown(field, case_id, t0) or 0.0)
+            sequence.append(f"{k:>6}  {field:<36} {why:<22} {steady[-1] * 1000:5.0f} ms")
 
         def line(side: str) -> None:
             tool = grading.tool
@@ -81,17 +141,62 @@ def main() -> int:
         key("1", "grade (< 50 % loss)")
         line("followup")
         key("1", "grade (< 50 % loss)")
-        key(change[truth["disc_height_change"]], truth["disc_height_change"])
+        # the last key saves the case and moves on; the reader types on without waiting
+        following = room._neighbour(+1)
+        next_case = room.label(following)
+        truth2 = truth_of[room.cases[following].patient_id]
+        paints.times.clear()
+        post(canvas, change[truth["disc_height_change"]])
+        sequence.append(
+            f"{change[truth['disc_height_change']]:>6}  disc_height.change{'':<18} {truth['disc_height_change']} (saves, next case)"
+        )
+        typed = [
+            ("level", levels[truth2["level"]]),
+            ("marrow_edema.baseline", "2"),
+            ("marrow_edema.followup", "1"),
+        ]
+        posted = [(field, post(canvas, k)) for field, k in typed]
+        wait(
+            lambda: all(shown(f, next_case, t0) is not None for f, t0 in posted),
+            "the keys typed on",
+        )
+        advancing = [shown(f, next_case, t0) or 0.0 for f, t0 in posted]
 
-        wait(lambda: room.case_index not in (None, first), "the next case")
         status = grading.session.status(case_id).value if grading.session else "?"
         presses = sum(1 for s in sequence if not s.lstrip().startswith("(drag)"))
         print("\n".join(sequence))
-        print(f"\ncase {case_id}: {status}; next case opened: {room.current_label}")
+        print(f"\ncase {case_id}: {status}; next case opened: {room.current_label} (was {first})")
         print(
             f"key presses: {presses} (target <= {TARGET}; plus 2 disc-height lines drawn with the mouse)"
         )
         print("optional: y / ? confidence (1 key, from any field), note (Tab + text)")
+
+        edit = QLineEdit()
+        edit.show()
+        qt_alone: list[float] = []
+        edit_paints = Paints()
+        edit_paints.watch(edit)
+        for k in "abcdefghij":
+            edit.setFocus()
+            edit_paints.times.clear()
+            t0 = post(edit, k)
+            wait(
+                lambda k=k, t0=t0: (
+                    edit.text().endswith(k) and any(t > t0 for t, _ in edit_paints.times)
+                ),
+                "the line edit",
+            )
+            qt_alone.append(next(t for t, _ in edit_paints.times if t > t0) - t0)
+        edit.close()
+        print(
+            f"\nkey to screen while grading: {percentiles(steady)}   target < {LATENCY_TARGET_S * 1000:.0f} ms"
+        )
+        print(f"key to screen right after the auto-advance: {percentiles(advancing)}")
+        print(
+            f"Qt alone (a line edit): {percentiles(qt_alone)}; ratios (p50): while grading "
+            f"{statistics.median(steady) / statistics.median(qt_alone):.1f}, after the auto-advance "
+            f"{statistics.median(advancing) / statistics.median(qt_alone):.1f}"
+        )
         viewer.close()
         return 0 if presses <= TARGET and status == "done" else 1
 

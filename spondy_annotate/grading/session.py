@@ -35,7 +35,7 @@ from spondy_annotate.grading.adjudication import Disagreement, adjudication_queu
 from spondy_annotate.grading.journal import Journal, journal_path
 from spondy_annotate.grading.readings import CONSENSUS_READER, ReadKind, reading_label
 from spondy_annotate.grading.rubric_toml import default_rubric
-from spondy_annotate.grading.store import Store, new_answer
+from spondy_annotate.grading.store import Session, Store, new_answer, new_session
 from spondy_annotate.grading.study import Study, StudyError
 from spondy_annotate.projectdb.database import ServerUnreachableError
 from spondy_annotate.projectdb.schema import utc_now
@@ -44,7 +44,7 @@ from spondy_annotate.projectdb.url import DbLocation
 if TYPE_CHECKING:
     from spondy_annotate.cases.pairing import Case
     from spondy_annotate.grading.rubric import AnswerValue, GradingStatus, Rubric
-    from spondy_annotate.grading.store import Answer, Session
+    from spondy_annotate.grading.store import Answer
 
 #: View-state keys in the store's ``case_state`` table (as the napari panel has written them).
 OFFSET_KEY, SLICE_KEY, OPENED_KEY = "followup_offset_mm", "slice_index", "opened_at"
@@ -198,7 +198,7 @@ class GradingSession:
         self._retry_at = 0.0
         if store.database.dialect == "postgresql":
             self._journal = Journal(journal_path(str(store.path), self._session.reader))
-            if self._journal.answers:  # from a session that ended before the server was back
+            if self._journal.entries:  # from a session that ended before the server was back
                 self.flush()
 
     @classmethod
@@ -249,7 +249,7 @@ class GradingSession:
     @property
     def pending(self) -> int:
         """How many answers are saved locally, not yet on the server (0 but on PostgreSQL)."""
-        return 0 if self._journal is None else len(self._journal)
+        return 0 if self._journal is None else len(self._journal.answers)
 
     @property
     def session(self) -> Session:
@@ -292,12 +292,8 @@ class GradingSession:
         if (hide_dates, case_order_seed) != (self.hide_dates, self.case_order_seed):
             if self._study is not None:
                 raise StudyError("the study sets the blinding and the case order")
-            self._session = self._store.start_session(
-                self.reader,
-                rubric=self.rubric,
-                case_order_seed=case_order_seed,
-                hide_dates=hide_dates,
-                settings=self._settings,
+            self._session = self._start(
+                self.reader, case_order_seed=case_order_seed, hide_dates=hide_dates
             )
         return self._session
 
@@ -405,15 +401,11 @@ class GradingSession:
         if time.monotonic() >= self._retry_at:
             started = time.monotonic()
             try:
-                *sent, stored = self._store.add_answers([*self._journal.answers, answer])
+                return self._send([answer])[-1]
             except ServerUnreachableError as exc:
                 if time.monotonic() - started > SLOW_FAILURE_S:
                     self._retry_at = time.monotonic() + RETRY_AFTER_S
                 logger.warning("%s; the answer is kept locally until it is back", exc)
-            else:
-                if sent:
-                    self._sent(len(sent))
-                return stored
         self._journal.append(answer)
         return answer
 
@@ -425,18 +417,37 @@ class GradingSession:
         ServerUnreachableError
             If the server is still unreachable (the answers stay in the journal).
         """
-        if self._journal is None or not self._journal.answers:
+        if self._journal is None or not self._journal.entries:
             return 0
-        sent = len(self._store.add_answers(self._journal.answers))
-        self._sent(sent)
-        return sent
+        return len(self._send([]))
 
-    def _sent(self, n: int) -> None:
-        """The server has the journal's answers: empty it."""
+    def _send(self, answers: list[Answer]) -> list[Answer]:
+        """Send the journal (its sessions, then its answers) and ``answers``, in order; return
+        the answers as stored, and empty the journal."""
         assert self._journal is not None
-        self._journal.clear()
-        self._retry_at = 0.0
-        logger.info("%s: %d answer(s) kept locally sent to the server", self.path, n)
+        kept = self._journal.entries
+        for entry in kept:
+            if isinstance(entry, Session):
+                self._store.add_session(entry)
+        stored = self._store.add_answers([*self._journal.answers, *answers])
+        if kept:
+            self._journal.clear()
+            self._retry_at = 0.0
+            logger.info("%s: %d entries kept locally sent to the server", self.path, len(kept))
+        return stored
+
+    def _start(self, reader: str, **options: Any) -> Session:
+        """Log a new session of ``reader`` with this session's rubric and settings; while the
+        server is unreachable, keep it in the journal (sent before its answers)."""
+        session = new_session(reader, rubric=self.rubric, settings=self._settings, **options)
+        try:
+            return self._store.add_session(session)
+        except ServerUnreachableError as exc:
+            if self._journal is None:
+                raise
+            logger.warning("%s; the session is kept locally until it is back", exc)
+        self._journal.append(session)
+        return session
 
     def _session_of(self, kind: ReadKind) -> Session:
         """The session of this reader's reading ``kind`` (logged on first use)."""
@@ -444,12 +455,8 @@ class GradingSession:
             return self._session
         label = reading_label(self.reader, kind)
         if label not in self._other:
-            self._other[label] = self._store.start_session(
-                label,
-                rubric=self.rubric,
-                case_order_seed=self.case_order_seed,
-                hide_dates=self.hide_dates,
-                settings=self._settings,
+            self._other[label] = self._start(
+                label, case_order_seed=self.case_order_seed, hide_dates=self.hide_dates
             )
         return self._other[label]
 

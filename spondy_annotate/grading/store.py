@@ -411,21 +411,23 @@ class Store:
         settings
             Any other JSON-able settings worth logging.
         """
-        reader = _reader(reader)
-        if app_version is None:
-            from spondy_annotate._version import __version__ as app_version
-        settings = dict(settings or {})
-        json_settings = json.dumps(settings, sort_keys=True)
-        session = Session(
-            session_id=uuid.uuid4().hex,
-            reader=reader,
-            rubric=rubric,
-            started_at=utc_now(),
-            case_order_seed=case_order_seed,
-            hide_dates=bool(hide_dates),
-            app_version=str(app_version),
-            settings=settings,
+        return self.add_session(
+            new_session(
+                reader,
+                rubric=rubric,
+                case_order_seed=case_order_seed,
+                hide_dates=hide_dates,
+                app_version=app_version,
+                settings=settings,
+            )
         )
+
+    def add_session(self, session: Session) -> Session:
+        """Log ``session`` (from :func:`new_session`, e.g. kept in a journal) and return it.
+
+        Logging a session again changes nothing.
+        """
+        rubric = session.rubric
 
         def log(conn: Connection) -> None:
             conn.execute(
@@ -440,17 +442,17 @@ class Store:
                 "ON CONFLICT DO NOTHING",
                 (
                     session.session_id,
-                    reader,
+                    session.reader,
                     session.started_at,
                     rubric.sha256,
                     rubric.name,
                     rubric.version,
-                    case_order_seed,
+                    session.case_order_seed,
                     int(session.hide_dates),
                     session.app_version,
                     socket.gethostname(),
                     os.getpid(),
-                    json_settings,
+                    json.dumps(dict(session.settings), sort_keys=True),
                 ),
             )
 
@@ -458,7 +460,7 @@ class Store:
         logger.info(
             "session %s started by %s (%s %s)",
             session.session_id,
-            reader,
+            session.reader,
             rubric.name,
             rubric.version,
         )
@@ -778,6 +780,36 @@ def _set_meta(conn: Connection, key: str, value: str) -> None:
     conn.execute(
         "INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         (key, value),
+    )
+
+
+def new_session(
+    reader: str,
+    *,
+    rubric: Rubric,
+    case_order_seed: int | None = None,
+    hide_dates: bool = False,
+    app_version: str | None = None,
+    settings: Mapping[str, Any] | None = None,
+) -> Session:
+    """A reading session starting now, not logged yet (see :meth:`Store.start_session`).
+
+    Raises
+    ------
+    ValueError
+        If ``reader`` is empty, too long or not printable.
+    """
+    if app_version is None:
+        from spondy_annotate._version import __version__ as app_version
+    return Session(
+        session_id=uuid.uuid4().hex,
+        reader=_reader(reader),
+        rubric=rubric,
+        started_at=utc_now(),
+        case_order_seed=case_order_seed,
+        hide_dates=bool(hide_dates),
+        app_version=str(app_version),
+        settings=dict(settings or {}),
     )
 
 

@@ -17,6 +17,7 @@ from spondy_annotate.cases.pairing import Case, CaseStatus, find_cases
 from spondy_annotate.dicom.index import index_folder
 from spondy_annotate.errors import StoreError
 from spondy_annotate.grading.journal import journal_path
+from spondy_annotate.grading.readings import ReadKind
 from spondy_annotate.grading.rubric import GradingStatus, Measurement
 from spondy_annotate.grading.rubric_toml import default_rubric, load_rubric
 from spondy_annotate.grading.session import (
@@ -282,6 +283,15 @@ def own_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Post
         yield server
 
 
+def open_shared(server: PostgresServer, case: Case) -> tuple[str, GradingSession, str]:
+    """A new database on ``server``, AB's grading session on it, and ``case``'s ID there."""
+    url = server.create_database("shared")
+    grading = GradingSession.open(url, reader="AB")
+    case_id = grading.register(case)
+    assert case_id is not None
+    return url, grading, case_id
+
+
 @pytest.mark.parametrize("crash", [False, True], ids=["shutdown", "crash"])
 def test_answers_given_while_the_server_is_down_arrive_once_back(
     own_server: PostgresServer, cases: list[Case], crash: bool
@@ -321,10 +331,8 @@ def test_answers_given_while_the_server_is_down_arrive_once_back(
 def test_answers_kept_when_the_session_ends_offline_are_sent_by_the_next(
     own_server: PostgresServer, cases: list[Case]
 ) -> None:
-    url = own_server.create_database("shared")
-    with GradingSession.open(url, reader="AB") as grading:
-        case_id = grading.register(cases[0])
-        assert case_id is not None
+    url, grading, case_id = open_shared(own_server, cases[0])
+    with grading:
         own_server.stop()
         kept = grading.record(case_id, "level", "L4-L5")
         assert kept.pending
@@ -343,13 +351,28 @@ def test_answers_kept_when_the_session_ends_offline_are_sent_by_the_next(
         assert again.flush() == 0
 
 
+def test_a_repeat_read_begun_while_the_server_is_down_is_logged_once_back(
+    own_server: PostgresServer, cases: list[Case]
+) -> None:
+    url, grading, case_id = open_shared(own_server, cases[0])
+    with grading:
+        own_server.stop()
+        kept = grading.record(case_id, "level", "L4-L5", kind=ReadKind.REPEAT)
+        assert kept.pending and kept.reader == "AB (repeat)" and grading.pending == 1
+    own_server.start()
+    with GradingSession.open(url, reader="AB") as again:  # sends the session, then the answer
+        repeat = again.store.sessions("AB (repeat)")
+        (stored,) = again.store.history()
+    assert [s.session_id for s in repeat] == [kept.session_id]
+    assert repeat[0].rubric == default_rubric() and repeat[0].settings == {}
+    assert (stored.answer_uuid, stored.session_id) == (kept.answer_uuid, kept.session_id)
+
+
 def test_journal_sent_twice_stores_each_answer_once(
     own_server: PostgresServer, cases: list[Case]
 ) -> None:
-    url = own_server.create_database("shared")
-    with GradingSession.open(url, reader="AB") as grading:
-        case_id = grading.register(cases[0])
-        assert case_id is not None
+    url, grading, case_id = open_shared(own_server, cases[0])
+    with grading:
         own_server.stop()
         grading.record(case_id, "level", "L4-L5")
         journal = journal_path(str(grading.path), "AB")

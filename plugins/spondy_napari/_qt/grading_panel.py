@@ -371,6 +371,7 @@ class GradingPanel(QWidget):
         if not self.controller.choose(choice):
             return False
         self._show_reader()
+        self._focus_canvas()  # the keys grade at once
         return True
 
     def _show_reader(self) -> None:

@@ -281,7 +281,8 @@ class GradingController:
             return
         for index in range(len(room.cases)):
             if room.label(index) == last:
-                if index != room.case_index and room.is_openable(index):
+                listed = room.state(index) not in UNLISTED_STATES  # e.g. no longer queued
+                if listed and index != room.case_index and room.is_openable(index):
                     room.request_case(index)
                 return
 

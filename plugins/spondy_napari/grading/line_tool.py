@@ -36,8 +36,9 @@ LINE_COLOUR = "#FF5A1F"
 EDGE_MM, TICK_MM = 0.7, 3.0
 #: The length's text size (points, as napari's layer text) and its box behind it: black, 75 % opaque.
 LABEL_SIZE, LABEL_BOX = 12, (0.0, 0.0, 0.0, 0.75)
-#: Box size per character and padding, in text heights, and the gap to the line (screen px).
-CHAR_EM, PAD_EM, LABEL_GAP_PX = 0.62, 0.6, 8.0
+#: Box width per character and padding, in text heights (measured on napari's canvas: a digit
+#: of its font is 0.76 of the text height), and the gap to the line (screen px).
+CHAR_EM, PAD_EM, LABEL_GAP_PX = 0.8, 1.0, 8.0
 #: Screen pixels per text point (napari's canvas draws text at 96 dpi).
 PX_PER_POINT = 96 / 72
 #: Mouse travel (canvas pixels) below which a press-release is a click, not a drag.
@@ -68,6 +69,8 @@ class DiscLineTool:
         self.viewer.mouse_drag_callbacks.append(self._on_mouse)
         self.viewer.mouse_move_callbacks.append(self._on_move)
         self.viewer.camera.events.zoom.connect(self._on_zoom)
+        # now, while no case is on screen: napari's first Shapes layer takes most of a second
+        self.ensure_layers()
 
     # -- arming ---------------------------------------------------------------------------------
     @property
@@ -292,7 +295,7 @@ class DiscLineTool:
         # the box, in screen pixels, left of the line (anterior on a sagittal image), mid-height
         zoom = float(self.viewer.camera.zoom)
         text_px = LABEL_SIZE * PX_PER_POINT
-        half_h = (1 + PAD_EM) * text_px / 2 / zoom
+        half_h = (1 + PAD_EM / 2) * text_px / 2 / zoom
         width = (len(label) * CHAR_EM + PAD_EM) * text_px / zoom
         right = min(a[2], b[2]) - TICK_MM - LABEL_GAP_PX / zoom
         middle = (a[1] + b[1]) / 2

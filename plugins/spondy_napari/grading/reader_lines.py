@@ -5,8 +5,9 @@ stored for the case on screen is drawn on its side (baseline left, follow-up rig
 Shapes layer per side, listed after the line tool's layers so that napari's grid puts each over
 its side, in the reader's colour, with a label in the same colour ("AB 7.4 mm") on a dark box
 left of the lines, one under the other (two readers' lines of one disc lie almost on top of each
-other). The layers are never made active, so napari's shape editing never applies to them; they
-are redrawn when the case, the sequence or the follow-up offset changes.
+other), sized on screen as the line tool's (:mod:`.line_tool`). The layers are never made
+active, so napari's shape editing never applies to them; they are redrawn when the case, the
+sequence, the zoom or the follow-up offset changes.
 """
 
 from __future__ import annotations
@@ -18,24 +19,25 @@ import numpy as np
 
 from spondy_annotate.grading.rubric import Measurement
 from spondy_napari.display.layer_data import SIDE_TITLES, SIDES
+from spondy_napari.grading.line_tool import (
+    CHAR_EM,
+    EDGE_MM,
+    LABEL_BOX,
+    LABEL_GAP_PX,
+    LABEL_SIZE,
+    PAD_EM,
+    PX_PER_POINT,
+    DiscLineTool,
+)
 from spondy_napari.grading.model import measured_items, measurement_field
 
 if TYPE_CHECKING:
     from napari.layers import Shapes
 
     from spondy_annotate.grading.session import GradingSession
-    from spondy_napari.grading.line_tool import DiscLineTool
 
 #: One colour per reader (Okabe-Ito: sky blue, yellow, reddish purple, bluish green).
 READER_COLOURS = ("#56B4E9", "#F0E442", "#CC79A7", "#009E73")
-#: Line width (mm) and label size (points).
-EDGE_MM, LABEL_SIZE = 0.8, 11
-#: Screen pixels per text point (napari's canvas draws text at 96 dpi).
-PX_PER_POINT = 96 / 72
-#: Label box per character and padding, in text heights; the gap to the lines (screen px).
-CHAR_EM, PAD_EM, GAP_PX = 0.68, 0.6, 8.0
-#: The boxes behind the labels: black, 75 % opaque.
-BOX_COLOUR = (0.0, 0.0, 0.0, 0.75)
 
 
 def layer_name(side: str) -> str:
@@ -108,7 +110,7 @@ class ReaderLines:
             boxes = self._boxes(side, ends, max(len(label) for label in labels))
             for box, z in zip(boxes, slices, strict=True):
                 box[:, 0] = z
-            layer.add_rectangles(boxes, face_color=[BOX_COLOUR], edge_width=0)
+            layer.add_rectangles(boxes, face_color=[LABEL_BOX], edge_width=0)
             layer.features = {
                 "label": [""] * len(lines) + labels,
                 "colour": [colours[r] for r, _ in lines] * 2,
@@ -131,7 +133,7 @@ class ReaderLines:
         height = (1 + PAD_EM) * text_px / zoom
         width = (chars * CHAR_EM + PAD_EM) * text_px / zoom
         points = np.array([w for pair in ends for w in pair], dtype=float)
-        right = points[:, 2].min() - GAP_PX / zoom
+        right = points[:, 2].min() - LABEL_GAP_PX / zoom
         top = points[:, 1].min() - height / 2
         boxes = []
         for i in range(len(ends)):

@@ -237,7 +237,7 @@ def test_adjudicator_settles_a_queued_disagreement(
         "1  AB: 7.0 mm",
         "2  CD: 10.0 mm",
     ]
-    assert "2 disagreements in 1 cases" in ctx.widget.worklist.header.text()
+    assert "2 disagreements in 1 case to settle" in ctx.widget.worklist.header.text()
     lines = ctx.viewer.layers["Readers' lines (baseline)"]  # each reader's line, labelled
     assert list(lines.features["label"])[2:] == ["AB 7.0 mm", "CD 10.0 mm"]
     assert ctx.viewer.layers.index(lines) == 4 and ctx.viewer.canvas.grid.position(
@@ -247,7 +247,7 @@ def test_adjudicator_settles_a_queued_disagreement(
 
     press(ctx, qtbot, "i")  # the change: improved
     assert list(view.blocks) == ["disc_height.baseline_mm"]  # settled: it leaves the view
-    assert "1 disagreements in 1 cases" in ctx.widget.worklist.header.text()
+    assert "1 disagreement in 1 case to settle" in ctx.widget.worklist.header.text()
     view.buttons["disc_height.baseline_mm"][1].click()  # CD's line, by a click
     assert listed(ctx) == [] and grading.queue.by_case == {}
     assert "0 disagreements" in ctx.widget.worklist.header.text()

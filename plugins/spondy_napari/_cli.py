@@ -1,10 +1,11 @@
-"""``spondy-annotate open DIR``: the reading room (napari) docked on an export.
+"""``spondy-annotate open DIR|URL``: the reading room (napari) docked on an export.
 
 The plugin contributes this subcommand to the core's command line through the entry point group
 ``spondy_annotate.cli`` (``pyproject.toml``): the core finds :func:`add_open_command` there and
 never imports this package. Importing this module is cheap (no napari, no Qt): napari is imported
 by :func:`run` only, after the export has been indexed: a folder that is missing, a file, or
-holds no DICOM image is a one-line error (exit status 1) before any window opens. With
+holds no DICOM image, or a DICOMweb URL that does not answer, is a one-line error (exit status 1)
+before any window opens. With
 ``--screenshot PNG`` the viewer opens, shows the first case (or
 ``--case N``), saves a screenshot and exits: the README's demo on a headless machine runs it under
 ``xvfb-run``. ``--db`` (a file or a ``postgresql://`` URL) sends the gradings to another
@@ -35,7 +36,9 @@ def add_open_command(sub: Any) -> argparse.ArgumentParser:
         "of cases and each case's baseline and follow-up MRI side by side. Press F1 in the "
         "viewer for the keys.",
     )
-    p.add_argument("folder", help="the export folder (a DICOM CD or PACS export)")
+    p.add_argument(
+        "folder", help="the export folder (a DICOM CD or PACS export), or a DICOMweb service URL"
+    )
     p.add_argument(
         "--case",
         type=int,
@@ -86,13 +89,15 @@ def run(args: argparse.Namespace) -> int:
     """
     from spondy_annotate.cases.open import open_export
     from spondy_annotate.dicom.rules import load_rules
+    from spondy_annotate.dicomweb.auth import is_url
     from spondy_annotate.grading.store import Store
 
-    folder = Path(args.folder)
-    if not folder.exists():
-        raise SpondyError(f"{folder}: no such folder")
-    if not folder.is_dir():
-        raise SpondyError(f"{folder}: not a folder (give the export folder)")
+    folder = args.folder if is_url(args.folder) else str(Path(args.folder))
+    if not is_url(folder):
+        if not Path(folder).exists():
+            raise SpondyError(f"{folder}: no such folder")
+        if not Path(folder).is_dir():
+            raise SpondyError(f"{folder}: not a folder (give the export folder)")
     if not _has_display():
         raise SpondyError(
             "no display: run on a desktop, or headless as "
@@ -103,14 +108,12 @@ def run(args: argparse.Namespace) -> int:
     case = None if args.case is None else args.case - 1
     if case is not None and case < 0:
         raise SpondyError(f"--case {args.case}: cases are numbered from 1")
-    open_export(folder, rules=rules)
+    opened = open_export(folder, rules=rules)
     if args.db is not None:  # the viewer reads it where it reads $SPONDY_DB: grading_db()
         os.environ[DB_ENV] = str(args.db)
     if os.environ.get(DB_ENV):  # reachable and usable, else exit 1 before any window
-        Store(grading_db(default_db_path(folder))).close()
+        Store(grading_db(opened.db_path or default_db_path(opened.folder))).close()
 
     from spondy_napari._app import run_reading_room  # napari and Qt from here on
 
-    return run_reading_room(
-        str(folder), case=case, screenshot=args.screenshot, size=size, rules=rules
-    )
+    return run_reading_room(folder, case=case, screenshot=args.screenshot, size=size, rules=rules)

@@ -39,6 +39,7 @@ from spondy_annotate.grading.progress import ReaderProgress, reader_progress
 from spondy_annotate.grading.rubric import FieldKind, GradingStatus, Measurement, Rubric
 from spondy_annotate.grading.rubric_toml import default_rubric
 from spondy_annotate.grading.session import GradingSession, ViewState
+from spondy_annotate.projectdb.location import grading_db
 from spondy_napari import _registry
 from spondy_napari.grading.adjudication import AdjudicationQueue, CaseAdjudication
 from spondy_napari.grading.keys import BACKTAB, TAB, GradingKeys, KeyCommand, help_rows
@@ -150,7 +151,7 @@ class GradingController:
             opened=Event,
             ended=Event,
         )
-        self._db: Path | None = None  # of the session
+        self._db: Path | str | None = None  # of the session: a file or a PostgreSQL URL
         self._resume_case: str | None = None
         self._opening = False
         self._unlink: Any = None
@@ -189,7 +190,7 @@ class GradingController:
         room = self.room
         if room is None or room.db_path is None:
             return None
-        options = reader_options(room.db_path)
+        options = reader_options(grading_db(room.db_path))
         if options.study is not None and options.study.hide_dates and not room.hide_dates:
             room.set_hide_dates(True)
         return options
@@ -235,10 +236,11 @@ class GradingController:
         room = self.room
         if room is None or room.db_path is None or self.reader is None or self.locked:
             return
-        if self._opening or (self.session is not None and self._db == room.db_path):
+        db = grading_db(room.db_path)
+        if self._opening or (self.session is not None and self._db == db):
             return  # (hiding the dates below relists the room: that comes back here)
         self._close_session()
-        self._db = room.db_path
+        self._db = db
         self._opening = True
         try:
             options = self.reader_options()  # a study hiding dates hides them, whatever comes
@@ -246,7 +248,7 @@ class GradingController:
             if blinding is None and options is not None and options.study is None:
                 blinding = options.blinding(self.reader)  # the reader's last session's
             self.session = session = GradingSession.open(
-                room.db_path,
+                db,
                 reader=self.reader,
                 rubric=self.rubric,
                 case_order_seed=blinding.case_order_seed if blinding else None,
@@ -427,8 +429,13 @@ class GradingController:
             show_error(f"Not saved: {exc}")
             return False
         if self.room is not None:
-            self.room.refresh_states()
+            try:
+                self.room.refresh_states()
+            except SpondyError as exc:  # e.g. the server went away; the answer is kept
+                show_error(str(exc))
         self.events.answered()
+        if outcome.pending:  # the server is unreachable: kept in the local journal
+            self.events.message(value=outcome.save_status)
         if outcome.completed:
             show_info(f"{grading.case_id}: all required fields answered")
             self.events.changed()

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -112,3 +114,15 @@ def test_napari_opens_a_url_with_the_plugins_reader(pacs, small_export) -> None:
     assert [layer.name for layer in layers] == [kwargs["name"] for _, kwargs, _ in folder]
     for layer, (data, _, _) in zip(layers, folder, strict=True):
         np.testing.assert_array_equal(layer.data, data)
+
+
+def test_the_open_command_takes_a_url(pacs, tmp_path) -> None:
+    out = tmp_path / "shot.png"
+    # through the core's command line, in a process of its own (it opens its own viewer)
+    code = "import sys; from spondy_annotate.cli import main; sys.exit(main(sys.argv[1:]))"
+    args = ["open", pacs.url, "--screenshot", str(out), "--size", "1200x700"]
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Case 1" in done.stdout and out.stat().st_size > 0

@@ -43,6 +43,7 @@ from spondy_napari._qt.reader_picker import SET_BY_STUDY, ReaderPicker
 from spondy_napari._registry import real_viewer
 from spondy_napari.grading.controller import GradingController
 from spondy_napari.grading.keys import BACKTAB, DELETE, ESCAPE, RETURN, TAB
+from spondy_napari.grading.model import save_status
 from spondy_napari.grading.reader_choice import Blinding, ReaderChoice
 from spondy_napari.reading_room.room import reading_room_for
 
@@ -505,8 +506,13 @@ class GradingPanel(QWidget):
         required = grading.required
         answered = len(required) - len(grading.missing())
         state = grading.status.value
+        pending = controller.session.pending if controller.session is not None else 0
+        waiting = (
+            f"<br><span style='color:#E69F00'>{save_status(pending)}</span>" if pending else ""
+        )
         self.progress.setText(
-            f"<b>{answered} of {len(required)}</b> required answered · {state} · reader {reader}{order}"
+            f"<b>{answered} of {len(required)}</b> required answered · {state} · reader {reader}"
+            f"{order}{waiting}"
         )
         for key, row in self.rows.items():
             row.set_value(grading.values.get(key))

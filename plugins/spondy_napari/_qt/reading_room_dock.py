@@ -37,6 +37,7 @@ from qtpy.QtWidgets import (
 from spondy_annotate.cases.open import open_export
 from spondy_annotate.dicomweb.auth import is_url
 from spondy_annotate.errors import SpondyError
+from spondy_annotate.projectdb.location import DB_ENV
 from spondy_napari._qt.gui_thread import call_in_gui_thread
 from spondy_napari._qt.help_overlay import HelpOverlay, overlay_parent
 from spondy_napari._qt.slice_numbers import SliceNumbers
@@ -106,6 +107,15 @@ class ReadingRoomWidget(QWidget):
             "$SPONDY_DICOMWEB_TOKEN, never in the URL) or a folder; Enter opens it"
         )
         self.source_button = QPushButton("Open")
+        self.grading_db = QLineEdit(os.environ.get(DB_ENV, ""))
+        self.grading_db.setPlaceholderText(
+            "gradings: beside the export, or postgresql://user@host/db"
+        )
+        self.grading_db.setToolTip(
+            "Where the gradings go: empty for the file beside the export, or a shared PostgreSQL "
+            "database (password from ~/.pgpass or $PGPASSWORD, never typed here); used by the "
+            "next Open"
+        )
         self.source_button.setToolTip("Open the folder or DICOMweb URL typed on the left")
         self.folder_label = QLabel("No folder open")
         self.folder_label.setWordWrap(True)
@@ -140,6 +150,7 @@ class ReadingRoomWidget(QWidget):
         source_row.addWidget(self.source_button)
         layout.addWidget(self.open_button)
         layout.addLayout(source_row)
+        layout.addWidget(self.grading_db)
         layout.addWidget(self.folder_label)
         layout.addWidget(self.worklist, 1)
         layout.addLayout(form)
@@ -197,6 +208,11 @@ class ReadingRoomWidget(QWidget):
         a worker and problems are notified in the viewer.
         """
         name = folder if is_url(folder) else os.path.basename(os.path.normpath(folder))
+        db = self.grading_db.text().strip()
+        if db:  # read by grading_db() when the reader's session opens
+            os.environ[DB_ENV] = db
+        else:
+            os.environ.pop(DB_ENV, None)
         self.folder_label.setText(f"Reading {name}…")
         if wait:
             self._on_opened(open_export(folder, rules=self.rules), case, wait=True)

@@ -434,8 +434,6 @@ class GradingController:
             except SpondyError as exc:  # e.g. the server went away; the answer is kept
                 show_error(str(exc))
         self.events.answered()
-        if outcome.pending:  # the server is unreachable: kept in the local journal
-            self.events.message(value=outcome.save_status)
         if outcome.completed:
             show_info(f"{grading.case_id}: all required fields answered")
             self.events.changed()

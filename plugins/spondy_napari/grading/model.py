@@ -107,10 +107,15 @@ class Outcome:
 
     @property
     def save_status(self) -> str:
-        """What the panel says of the answer: ``"saved"``, or :data:`SAVED_LOCALLY` with a count."""
-        if not self.pending:
-            return "saved"
-        return f"{SAVED_LOCALLY} ({self.pending} answer{'s' if self.pending > 1 else ''})"
+        """What the panel says of the answer (:func:`save_status`)."""
+        return save_status(self.pending)
+
+
+def save_status(pending: int) -> str:
+    """``"saved"``, or :data:`SAVED_LOCALLY` with the count of answers waiting for the server."""
+    if not pending:
+        return "saved"
+    return f"{SAVED_LOCALLY} ({pending} answer{'s' if pending > 1 else ''})"
 
 
 class Grader:

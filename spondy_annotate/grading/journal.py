@@ -3,8 +3,9 @@
 When the PostgreSQL server of a shared grading database cannot be reached (a network drop, a
 restart), :class:`~spondy_annotate.grading.session.GradingSession` keeps each answer given on
 screen here (and a reading session begun meanwhile, e.g. a repeat read's): one JSON line each,
-flushed to disk (``fsync``) before the answer counts as saved. The journal is a file in the user's cache folder, one per server (its URL without
-password) and reader. Its answers are sent in order when the server is back; each carries the
+flushed to disk (``fsync``) before the answer counts as saved. The journal is a file in the
+user's data folder (``platformdirs.user_data_dir``; not the cache folder, which may be cleared),
+one per server (its URL without password) and reader. Its answers are sent in order when the server is back; each carries the
 UUID it was given on screen, and the server stores an answer of a known UUID only once, so a
 journal sent twice (the reply to the commit was lost, the application was closed before the
 journal was emptied) adds nothing twice.
@@ -19,7 +20,7 @@ import logging
 import os
 from pathlib import Path
 
-from platformdirs import user_cache_dir
+from platformdirs import user_data_dir
 
 from spondy_annotate._files import fsync_folder
 from spondy_annotate.errors import StoreError
@@ -32,7 +33,7 @@ logger = logging.getLogger(__name__)
 def journal_path(database: str, reader: str) -> Path:
     """The journal of ``reader``'s answers to ``database`` (a URL without password)."""
     digest = hashlib.sha256(f"{database}\0{reader}".encode()).hexdigest()[:24]
-    return Path(user_cache_dir("spondy_annotate", appauthor=False)) / "journal" / f"{digest}.jsonl"
+    return Path(user_data_dir("spondy_annotate", appauthor=False)) / "journal" / f"{digest}.jsonl"
 
 
 #: What a journal keeps: answers, and the sessions they were given in.

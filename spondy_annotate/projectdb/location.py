@@ -4,9 +4,10 @@ The project database is one SQLite file holding the gradings (:mod:`spondy_annot
 and the index cache (:mod:`spondy_annotate.dicom.index_cache`); its schema is
 :mod:`spondy_annotate.projectdb.schema`. By default it sits next to the export folder, named
 after it (``/data/export`` -> ``/data/export.spondy.sqlite``), so that exports on read-only media
-still work: when that folder cannot be written, the file goes to the user's cache folder
-(``platformdirs.user_cache_dir``, e.g. ``~/.cache/spondy_annotate`` on Linux) instead, under a
-name derived from the export's absolute path. When neither can be written, the callers get a
+still work: when that folder cannot be written, the file goes to the user's data folder
+(``platformdirs.user_data_dir``, e.g. ``~/.local/share/spondy_annotate`` on Linux; not the cache
+folder, which may be cleared: it holds gradings) instead, under a name derived from the export's
+absolute path. When neither can be written, the callers get a
 one-line :class:`~spondy_annotate.errors.StoreError` naming both places.
 
 The gradings may go elsewhere: to a PostgreSQL server shared by several workstations
@@ -20,7 +21,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from platformdirs import user_cache_dir
+from platformdirs import user_data_dir
 
 from spondy_annotate.errors import StoreError
 from spondy_annotate.projectdb.url import DbLocation, db_location, is_postgres_url
@@ -34,12 +35,12 @@ DB_ENV = "SPONDY_DB"
 
 
 def default_db_path(export_dir: str | os.PathLike[str]) -> Path:
-    """The project database of ``export_dir``: beside it, or in the user cache when read-only.
+    """The project database of ``export_dir``: beside it, or in the user data folder when read-only.
 
     Raises
     ------
     StoreError
-        When the export's folder is read-only and the user cache folder cannot be made or
+        When the export's folder is read-only and the user data folder cannot be made or
         written either (an unwritable home folder).
     """
     export = Path(export_dir).resolve()
@@ -47,19 +48,19 @@ def default_db_path(export_dir: str | os.PathLike[str]) -> Path:
     if beside.exists() or os.access(export.parent, os.W_OK):
         return beside
     digest = hashlib.sha256(str(export).encode()).hexdigest()[:16]
-    cache = Path(user_cache_dir("spondy_annotate", appauthor=False))
+    data = Path(user_data_dir("spondy_annotate", appauthor=False))
     try:
-        cache.mkdir(parents=True, exist_ok=True)
+        data.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         reason = exc.strerror or str(exc)
     else:
-        if os.access(cache, os.W_OK | os.X_OK):
-            return cache / f"{digest}{SUFFIX}"
+        if os.access(data, os.W_OK | os.X_OK):
+            return data / f"{digest}{SUFFIX}"
         reason = "not writable"
     raise StoreError(
         f"{export}: no writable place for the project database: the folder {export.parent} is "
-        f"read-only and the cache folder {cache} cannot be used ({reason}); make one of them "
-        "writable (or set XDG_CACHE_HOME), or index with --cache FILE or --no-cache"
+        f"read-only and the data folder {data} cannot be used ({reason}); make one of them "
+        "writable (or set XDG_DATA_HOME), or index with --cache FILE or --no-cache"
     )
 
 

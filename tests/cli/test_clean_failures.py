@@ -124,15 +124,15 @@ def without_root_overrides() -> None:
 
 @pytest.fixture
 def read_only_world(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
-    """An export in a read-only folder, and a home and cache folder that cannot be written."""
+    """An export in a read-only folder, and a home and data folder that cannot be written."""
     if sys.platform != "linux":
-        pytest.skip("XDG_CACHE_HOME and PR_CAPBSET_DROP are Linux")
+        pytest.skip("XDG_DATA_HOME and PR_CAPBSET_DROP are Linux")
     parent, home = tmp_path / "media", tmp_path / "home"
     export = parent / "export"
     export.mkdir(parents=True)
     home.mkdir()
     (export / "notes.txt").write_text("not an image")
-    env = {"HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache")}
+    env = {"HOME": str(home), "XDG_DATA_HOME": str(home / ".local" / "share")}
     for folder in (parent, export, home):
         folder.chmod(0o555)
     try:
@@ -151,7 +151,7 @@ def test_read_only_export_and_unwritable_home(
     assert_one_line_error(
         done,
         f"{export}: no writable place for the project database: the folder {export.parent} is "
-        "read-only and the cache folder",
+        "read-only and the data folder",
         "--no-cache",
     )
     if command != "open":  # index and cases can do without the cache

@@ -278,7 +278,7 @@ def test_order_is_export_order_or_reproducible_from_the_logged_seed(
 @pytest.fixture
 def own_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[PostgresServer]:
     """A PostgreSQL server of this test's own (it is stopped and started); journals in tmp_path."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     with running_postgres(pg_fixtures.pg_bin(), fsync=False) as server:
         yield server
 

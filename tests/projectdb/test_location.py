@@ -18,14 +18,14 @@ def test_default_db_path_beside_the_export(tmp_path: Path) -> None:
     assert default_db_path(f"{export}/") == tmp_path / "export.spondy.sqlite"
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="XDG_CACHE_HOME is the Linux cache folder")
-def test_default_db_path_in_user_cache_when_beside_is_not_writable(
+@pytest.mark.skipif(sys.platform != "linux", reason="XDG_DATA_HOME is the Linux data folder")
+def test_default_db_path_in_user_data_when_beside_is_not_writable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     export = tmp_path / "gone" / "export"  # its folder cannot be written (it does not exist)
     path = default_db_path(export)
-    assert path.parent == tmp_path / "cache" / "spondy_annotate" and path.parent.is_dir()
+    assert path.parent == tmp_path / "data" / "spondy_annotate" and path.parent.is_dir()
     assert re.fullmatch(r"[0-9a-f]{16}\.spondy\.sqlite", path.name)
     assert default_db_path(export) == path  # the same export, the same database
     assert default_db_path(tmp_path / "gone" / "other") != path

@@ -27,7 +27,7 @@ TIMEOUT_MS = 60_000
 def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[PostgresServer]:
     """A server of this test's own; the reader's journal goes to tmp_path, and the ``$SPONDY_DB``
     the dock sets is undone afterwards."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     monkeypatch.delenv(DB_ENV, raising=False)
     with running_postgres(pg_fixtures.pg_bin(), fsync=False) as running:
         yield running

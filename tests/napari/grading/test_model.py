@@ -77,7 +77,7 @@ def test_grader_saves_and_advances(tmp_path):
 
 
 def test_grader_says_saved_locally_while_the_server_is_down(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     with running_postgres(pg_fixtures.pg_bin(), fsync=False) as server:
         url = server.create_database("shared")
         with GradingSession.open(url, reader="r1", rubric=RUBRIC) as session:

@@ -6,7 +6,8 @@ choice) are listed greyed with that state; clicking one only says why.
 
 When a grading panel works in the viewer, the list is the reader's: nothing until the reader
 has said who they are, then their cases in their order (under a reader study only the cases
-assigned to them; for an adjudicator the adjudication queue: cases in a state of
+assigned to them, then their repeat reads due, e.g. "C-7F3A91 (repeat)"; for an adjudicator the
+adjudication queue: cases in a state of
 :data:`~spondy_napari.grading.room_link.UNLISTED_STATES` are not listed), and above it the
 reader's progress (:meth:`~spondy_napari.grading.controller.GradingController.progress_text`),
 updated as answers come in.

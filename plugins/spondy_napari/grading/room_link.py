@@ -14,30 +14,25 @@ otherwise the session's order, seeded when blinded) and
 does not read stay in the room (so that indices stay valid) after the listed ones, in a state of
 :data:`UNLISTED_STATES` that the worklist does not show.
 
-A study's other readings of a case are listed as the case again, a :class:`StudyReading`
-(:class:`~spondy_napari.grading.model.Reading`):
-
-* its first pass (``first_pass_per_timepoint``), before the reader's assigned cases: each MRI
-  alone (``C-7F3A91 (baseline alone)``), in the study's random order; the other MRI is not shown
-  (no series, no date);
-* its repeat reads, after them, in the study's repeat order, once due
-  (:func:`~spondy_annotate.grading.progress.repeats_due`: the wash-out has passed since the
-  first reading was finished): ``C-7F3A91 (repeat)``, in the state :data:`REPEAT_DUE` until the
-  reader starts it.
+A study's repeat reads are listed after the reader's assigned cases, in the study's repeat order,
+once due (:func:`~spondy_annotate.grading.progress.repeats_due`: the wash-out has passed since the
+first reading was finished): each is the case again as a :class:`StudyReading` of kind
+:attr:`~spondy_annotate.grading.readings.ReadKind.REPEAT`, labelled ``C-7F3A91 (repeat)``, in the
+state :data:`REPEAT_DUE` until the reader starts it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields, replace
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Protocol
 
 from spondy_annotate.cases.pairing import Case
 from spondy_annotate.grading.progress import repeats_due
 from spondy_annotate.grading.readings import ReadKind, reading_label
-from spondy_annotate.grading.rubric import GradingStatus, Timepoint
+from spondy_annotate.grading.rubric import GradingStatus
 from spondy_annotate.grading.session import OFFSET_KEY, ViewState, case_key
-from spondy_napari.grading.model import PAIR_READING, Reading
+from spondy_napari.grading.model import reading_title
 from spondy_napari.reading_room.room import NOT_STARTED
 
 if TYPE_CHECKING:
@@ -57,32 +52,22 @@ REPEAT_DUE = "repeat due"
 
 @dataclass(frozen=True)
 class StudyReading(Case):
-    """A case listed again for another reading than the pair (a repeat, one MRI alone).
+    """A case listed again for another kind of reading than the pair (a repeat read).
 
-    Never equal to the case itself, so that the worklist holds both entries. For one MRI alone
-    the other MRI has no series and no date: the reading room shows that side empty.
+    Never equal to the case itself, so that the worklist holds both entries.
     """
 
-    reading: Reading = PAIR_READING
+    kind: ReadKind = ReadKind.REPEAT
 
     @classmethod
-    def of(cls, case: Case, reading: Reading) -> StudyReading:
-        """``case`` listed for ``reading``."""
-        values = {f.name: getattr(case, f.name) for f in fields(Case)}
-        if reading.timepoint is not None and case.baseline and case.followup:
-            hidden = "followup" if reading.timepoint is Timepoint.BASELINE else "baseline"
-            values[hidden] = replace(values[hidden], date=None)
-            values["pairs"] = tuple(
-                replace(p, **{hidden: None})
-                for p in case.pairs
-                if getattr(p, reading.timepoint.value) is not None
-            )
-        return cls(**values, reading=reading)
+    def of(cls, case: Case, kind: ReadKind) -> StudyReading:
+        """``case`` listed for a reading of ``kind``."""
+        return cls(**{f.name: getattr(case, f.name) for f in fields(Case)}, kind=kind)
 
 
-def reading_of(case: Case) -> Reading:
-    """The reading a worklist entry is for (a plain case: the pair)."""
-    return case.reading if isinstance(case, StudyReading) else PAIR_READING
+def reading_kind(case: Case) -> ReadKind:
+    """The kind of reading a worklist entry is for (a plain case: the pair)."""
+    return case.kind if isinstance(case, StudyReading) else ReadKind.PAIR
 
 
 class Worklist(Protocol):
@@ -91,9 +76,9 @@ class Worklist(Protocol):
     def order(self, cases: list[Case]) -> list[Case]:
         """The cases in worklist order: the listed ones first, then the others."""
 
-    def state(self, case_id: str, reading: Reading = PAIR_READING) -> str:
-        """The state of a registered case's ``reading`` (one of :data:`UNLISTED_STATES`: not
-        listed)."""
+    def state(self, case_id: str, kind: ReadKind = ReadKind.PAIR) -> str:
+        """The state of a registered case's reading of ``kind`` (one of
+        :data:`UNLISTED_STATES`: not listed)."""
 
 
 def listed_first(listed: Sequence[Case], cases: Sequence[Case]) -> list[Case]:
@@ -103,8 +88,8 @@ def listed_first(listed: Sequence[Case], cases: Sequence[Case]) -> list[Case]:
 
 
 class ReaderWorklist:
-    """A reader's cases: under a study their first pass (one MRI alone), their assigned cases
-    in the study's order, then their repeat reads due; else all cases.
+    """A reader's cases: under a study their assigned cases in the study's order, then their
+    repeat reads due, else all cases.
 
     Parameters
     ----------
@@ -115,60 +100,55 @@ class ReaderWorklist:
     ----------
     assigned
         Case IDs the study assigns to the reader (None: every case).
-    others
-        The other readings listed: ``(case ID, reading)`` of the first pass and of the repeat
-        reads due or started.
+    repeats
+        Case IDs listed for a repeat read (due, or started already).
     """
 
     def __init__(self, session: GradingSession) -> None:
         self.session = session
         self.assigned: set[str] | None = None
-        self.others: set[tuple[str, Reading]] = set()
+        self.repeats: set[str] = set()
 
     def order(self, cases: list[Case]) -> list[Case]:
-        """The first pass, the session's order (the study's assigned cases only), the repeat
-        reads listed, then the others (entries no longer listed last: one may be on screen)."""
+        """The session's order (the study's assigned cases only), the repeat reads listed, then
+        the others (entries of repeats no longer listed last: one may be on screen)."""
         pairs = [c for c in cases if not isinstance(c, StudyReading)]
         listed = self.session.order(pairs)
         study = self.session.study
-        first: list[Case] = []
         repeats: list[Case] = []
         if study is not None and self.session.reader in study.readers:
             by_id = {i: c for c in listed if (i := self.session.register(c)) is not None}
             self.assigned = set(by_id)
-            tasks = study.first_pass(self.session.reader, by_id)
-            first_pass = [(c, Reading(ReadKind.TIMEPOINT, Timepoint(tp))) for c, tp in tasks]
-            again = [(c, Reading(ReadKind.REPEAT)) for c in self._repeats(study, by_id)]
-            self.others = {*first_pass, *again}
-            first = [StudyReading.of(by_id[c], reading) for c, reading in first_pass]
-            repeats = [StudyReading.of(by_id[c], reading) for c, reading in again]
-        kept = [c for c in cases if isinstance(c, StudyReading) and c not in (*first, *repeats)]
-        return [*listed_first([*first, *listed, *repeats], pairs), *kept]
+            repeats = self._repeat_entries(study, by_id)
+        kept = [c for c in cases if isinstance(c, StudyReading) and c not in repeats]
+        return [*listed_first([*listed, *repeats], pairs), *kept]
 
-    def _repeats(self, study: Study, by_id: dict[str, Case]) -> list[str]:
+    def _repeat_entries(self, study: Study, by_id: dict[str, Case]) -> list[Case]:
         """The repeat reads to list (due, or started), in the study's repeat order."""
         session = self.session
         due = set(repeats_due(session.store, study, session.reader, session.rubric))
         chosen = study.repeats(session.reader, by_id)
-        label = reading_label(session.reader, ReadKind.REPEAT)
-        statuses = session.store.case_statuses(label, session.rubric, chosen)
-        return [c for c in chosen if c in due or statuses[c] is not GradingStatus.NOT_STARTED]
+        statuses = self._statuses(chosen, ReadKind.REPEAT)
+        self.repeats = {
+            c for c in chosen if c in due or statuses[c] is not GradingStatus.NOT_STARTED
+        }
+        return [StudyReading.of(by_id[c], ReadKind.REPEAT) for c in chosen if c in self.repeats]
 
-    def state(self, case_id: str, reading: Reading = PAIR_READING) -> str:
-        """ "not started", "partly graded", "done", :data:`REPEAT_DUE` or :data:`NOT_ASSIGNED`."""
+    def _statuses(self, case_ids: Iterable[str], kind: ReadKind) -> dict[str, GradingStatus]:
         session = self.session
-        if reading.kind is ReadKind.PAIR:
+        label = reading_label(session.reader, kind)
+        return session.store.case_statuses(label, session.rubric, case_ids)
+
+    def state(self, case_id: str, kind: ReadKind = ReadKind.PAIR) -> str:
+        """ "not started", "partly graded", "done", :data:`REPEAT_DUE` or :data:`NOT_ASSIGNED`."""
+        if kind is ReadKind.PAIR:
             if self.assigned is not None and case_id not in self.assigned:
                 return NOT_ASSIGNED
-            return session.status(case_id).value
-        if (case_id, reading) not in self.others:
+            return self.session.status(case_id).value
+        if case_id not in self.repeats:
             return NOT_ASSIGNED
-        label = reading_label(session.reader, reading.kind)
-        values = session.store.current_values(case_id, label, session.rubric)
-        status = reading.status(session.rubric, values)
-        if status is GradingStatus.NOT_STARTED and reading.kind is ReadKind.REPEAT:
-            return REPEAT_DUE
-        return status.value
+        status = self._statuses([case_id], kind)[case_id]
+        return REPEAT_DUE if status is GradingStatus.NOT_STARTED else status.value
 
 
 def link_session(
@@ -184,11 +164,13 @@ def link_session(
 
     def label(case: Case, index: int) -> str:
         case_id = session.register(case)
-        return f"Case {index + 1}" if case_id is None else reading_of(case).title(case_id)
+        return (
+            f"Case {index + 1}" if case_id is None else reading_title(case_id, reading_kind(case))
+        )
 
     def state(case: Case) -> str:
         case_id = session.register(case)
-        return NOT_STARTED if case_id is None else cases.state(case_id, reading_of(case))
+        return NOT_STARTED if case_id is None else cases.state(case_id, reading_kind(case))
 
     def stored_offset(case: Case) -> Sequence[float] | None:
         case_id = session.register(case)

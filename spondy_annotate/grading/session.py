@@ -353,14 +353,16 @@ class GradingSession:
 
     # ------------------------------------------------------------------ answers
 
-    def answers(self, case_id: str) -> dict[str, AnswerValue]:
-        """This reader's current answers of ``case_id`` under the rubric: ``{field key: value}``.
+    def answers(self, case_id: str, *, kind: ReadKind = ReadKind.PAIR) -> dict[str, AnswerValue]:
+        """This reader's current answers of ``case_id`` in reading ``kind`` under the rubric:
+        ``{field key: value}``.
 
         Answers still in the local journal count (they are the latest).
         """
-        values = self._store.current_values(case_id, self.reader, self.rubric)
+        label = reading_label(self.reader, kind)
+        values = self._store.current_values(case_id, label, self.rubric)
         for a in self._journal.answers if self._journal is not None else ():
-            if (a.case_id, a.reader, a.rubric_name) == (case_id, self.reader, self.rubric.name):
+            if (a.case_id, a.reader, a.rubric_name) == (case_id, label, self.rubric.name):
                 values[a.key] = a.value
         return {k: v for k, v in values.items() if v is not None}
 

@@ -363,6 +363,8 @@ def test_a_repeat_read_begun_while_the_server_is_down_is_logged_once_back(
     with GradingSession.open(url, reader="AB") as again:  # sends the session, then the answer
         repeat = again.store.sessions("AB (repeat)")
         (stored,) = again.store.history()
+        assert again.answers(case_id, kind=ReadKind.REPEAT) == {"level": "L4-L5"}
+        assert again.answers(case_id) == {}  # the first read's answers are apart
     assert [s.session_id for s in repeat] == [kept.session_id]
     assert repeat[0].rubric == default_rubric() and repeat[0].settings == {}
     assert (stored.answer_uuid, stored.session_id) == (kept.answer_uuid, kept.session_id)

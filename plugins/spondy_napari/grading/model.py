@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from spondy_annotate.grading.readings import ReadKind, reading_label
+from spondy_annotate.grading.readings import ReadKind
 from spondy_annotate.grading.rubric import (
     Change,
     Field,
@@ -160,11 +160,7 @@ class Grader:
     def load(self, case_id: str, kind: ReadKind = ReadKind.PAIR) -> CaseGrading:
         """The saved answers of ``case_id`` in reading ``kind``, focused on its first empty
         required field (a repeat read: the repeat's answers only)."""
-        if kind is ReadKind.PAIR:
-            values = self.session.answers(case_id)
-        else:
-            label = reading_label(self.reader, kind)
-            values = self.session.store.current_values(case_id, label, self.rubric)
+        values = self.session.answers(case_id, kind=kind)
         grading = CaseGrading(self.rubric, case_id, values, kind=kind)
         grading.current = grading.next_empty() or self.rubric.fields[0].key
         return grading

@@ -26,7 +26,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 TARGET = 10
 LATENCY_TARGET_S = 0.100
@@ -98,6 +98,7 @@ def main() -> int:
         wait(lambda: grading.grading is not None, "the first case")
         first, case_id = room.case_index, grading.grading.case_id
         truth_of = read_truth(folder).set_index("patient_id").loc
+        assert room.current_case is not None
         truth = truth_of[room.current_case.patient_id]
 
         def shown(field: str, case: str, t0: float) -> float | None:
@@ -120,7 +121,7 @@ def main() -> int:
             steady.append(shown(field, case_id, t0) or 0.0)
             sequence.append(f"{k:>6}  {field:<36} {why:<22} {steady[-1] * 1000:5.0f} ms")
 
-        def line(side: str) -> None:
+        def line(side: Literal["baseline", "followup"]) -> None:
             tool = grading.tool
             a, b = (tool.to_world(side, p) for p in disc_endpoints(truth, side))
             assert tool.armed, "the line tool should be armed on an empty disc-height field"
@@ -143,6 +144,7 @@ def main() -> int:
         key("1", "grade (< 50 % loss)")
         # the last key saves the case and moves on; the reader types on without waiting
         following = room._neighbour(+1)
+        assert following is not None, "the export has a second case"
         next_case = room.label(following)
         truth2 = truth_of[room.cases[following].patient_id]
         paints.times.clear()
@@ -180,12 +182,11 @@ def main() -> int:
             edit.setFocus()
             edit_paints.times.clear()
             t0 = post(edit, k)
-            wait(
-                lambda k=k, t0=t0: (
-                    edit.text().endswith(k) and any(t > t0 for t, _ in edit_paints.times)
-                ),
-                "the line edit",
-            )
+
+            def painted(k: str = k, t0: float = t0) -> bool:
+                return edit.text().endswith(k) and any(t > t0 for t, _ in edit_paints.times)
+
+            wait(painted, "the line edit")
             qt_alone.append(next(t for t, _ in edit_paints.times if t > t0) - t0)
         edit.close()
         print(

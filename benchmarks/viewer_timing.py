@@ -28,7 +28,9 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 PATIENTS = 20
 SWITCHES = 100
@@ -106,29 +108,30 @@ def run(folder: Path, switches: int) -> int:
         """True when the sequence case ``index`` opens on is in memory."""
         if index is None:
             return True
-        case = room.cases[index]
-        pair = case.pairs[room._pair_for(case, room.current_pair.label)]
+        case, shown = room.cases[index], room.current_pair
+        pair = case.pairs[room._pair_for(case, shown.label if shown else None)]
         return all(room.cache.is_cached(r) for r in (pair.baseline, pair.followup) if r)
 
     times: list[float] = []
     aligning: list[float] = []
     rss: list[float] = []
-    volumes: list[tuple[object, object]] = []
+    volumes: list[list[Any]] = []
     step = +1
     for _ in range(switches):
         if room._neighbour(step) is None:
             step = -step  # back along the worklist at either end
-        until(lambda step=step: cached(room._neighbour(step)))
+        target = room._neighbour(step)
+        until(partial(cached, target))
         busy = room.auto_align is not None and room.auto_align.busy
         t0 = time.perf_counter()
         back = Qt.KeyboardModifier.NoModifier if step > 0 else Qt.KeyboardModifier.ShiftModifier
-        QTest.keyClick(canvas, Qt.Key.Key_N, back)  # N: next case, Shift-N: previous
+        QTest.keyClick(canvas, Qt.Key.Key_N, back)  # type: ignore[call-overload]  # N: next case, Shift-N: previous
         times.append(drawn(t0))
         if busy:
             aligning.append(times[-1])
         rss.append(_rss_mb())
         if len(volumes) < 2:
-            volumes.append(tuple(room.prepared[s].data for s in ("baseline", "followup")))
+            volumes.append([room.layers[s].data for s in ("baseline", "followup")])
     print(f"case switch, next case prefetched: {percentiles(times)}   target p95 < 100 ms")
     print(f"  of which with a registration under way: {percentiles(aligning)}")
     peer = _napari_alone(volumes)
@@ -161,7 +164,7 @@ def _draw_times(viewer: object) -> list[float]:
     return draws
 
 
-def _napari_alone(volumes: list[tuple[object, object]], rounds: int = 20) -> list[float]:
+def _napari_alone(volumes: list[list[Any]], rounds: int = 20) -> list[float]:
     """Seconds from replacing two grid layers' data to the draw, in a bare viewer (the peer)."""
     import napari
     from qtpy.QtWidgets import QApplication
@@ -169,7 +172,7 @@ def _napari_alone(volumes: list[tuple[object, object]], rounds: int = 20) -> lis
     viewer = napari.Viewer(title="napari alone")
     viewer.window.resize(*SIZE)
     layers = [viewer.add_image(v, colormap="gray") for v in volumes[0]]
-    viewer.grid.enabled, viewer.grid.shape = True, (1, 2)
+    viewer.canvas.grid.enabled, viewer.canvas.grid.shape = True, (1, 2)
     draws = _draw_times(viewer)
     for _ in range(10):
         QApplication.processEvents()

@@ -650,7 +650,8 @@ class ReadingRoom:
         if prepared is None:
             return None
         volume = prepared.volume
-        return volume.index_to_patient((np.asarray(volume.array.shape, dtype=float) - 1) / 2)
+        centre = [(n - 1) / 2 for n in volume.array.shape]
+        return volume.index_to_patient(centre)
 
     def offset_world(self) -> np.ndarray:
         """The offset in the current follow-up's world frame (added to its ``translate``)."""

@@ -336,19 +336,19 @@ def test_open_reading_room_returns_the_room_scripts_can_read(make_napari_viewer,
     room = spondy_napari.open_reading_room(export, viewer=viewer, reader="AB")
     assert room.case_index is not None and room.current_case is not None
     assert len(room.case_ids) == 3 and all(c.startswith("C-") for c in room.case_ids)
-    before = room.slice_index
-    assert set(before) == {"baseline", "followup"}
+    before = room.slice_index["baseline"]
+    assert set(room.slice_index) == {"baseline", "followup"} and before is not None
     room.step_slice(+1)
-    assert room.slice_index["baseline"] == before["baseline"] + 1
+    assert room.slice_index["baseline"] == before + 1
     room.nudge(+1)
     assert room.alignment.source == "manual"
-    assert np.linalg.norm(room.followup_offset_mm) == pytest.approx(
-        room.prepared["followup"].slice_spacing
-    )
+    followup = room.prepared["followup"]
+    assert followup is not None
+    assert np.linalg.norm(room.followup_offset_mm) == pytest.approx(followup.slice_spacing)
     with pytest.raises(AttributeError):
-        room.case_ids = []  # read-only
+        room.case_ids = []  # type: ignore[misc]  # read-only
     with pytest.raises(AttributeError):
-        room.case_index = 0
+        room.case_index = 0  # type: ignore[misc]
 
 
 # ------------------------------------------------------------------ the caliper

@@ -68,7 +68,7 @@ class DiscLineTool:
         self._drawn: dict[str, tuple[np.ndarray, float]] = {}  # side: (vertices, mm) shown
         self.viewer.mouse_drag_callbacks.append(self._on_mouse)
         self.viewer.mouse_move_callbacks.append(self._on_move)
-        self.viewer.camera.events.zoom.connect(self._on_zoom)
+        self.viewer.scene.camera.events.zoom.connect(self._on_zoom)
         # now, while no case is on screen: napari's first Shapes layer takes most of a second
         self.ensure_layers()
 
@@ -293,7 +293,7 @@ class DiscLineTool:
             np.array([image.world_to_data(p - tick), image.world_to_data(p + tick)]) for p in (a, b)
         ]
         # the box, in screen pixels, left of the line (anterior on a sagittal image), mid-height
-        zoom = float(self.viewer.camera.zoom)
+        zoom = float(self.viewer.scene.camera.zoom)
         text_px = LABEL_SIZE * PX_PER_POINT
         half_h = (1 + PAD_EM / 2) * text_px / 2 / zoom
         width = (len(label) * CHAR_EM + PAD_EM) * text_px / zoom
@@ -317,7 +317,7 @@ class DiscLineTool:
 
     def close(self) -> None:
         """Stop listening to the mouse and the zoom (the layers stay)."""
-        self.viewer.camera.events.zoom.disconnect(self._on_zoom)
+        self.viewer.scene.camera.events.zoom.disconnect(self._on_zoom)
         for callbacks, func in (
             (self.viewer.mouse_drag_callbacks, self._on_mouse),
             (self.viewer.mouse_move_callbacks, self._on_move),

@@ -59,9 +59,9 @@ def open_room(make_napari_viewer, qtbot, folder: Path | None, *, align=False, pa
 
 
 def type_reader(ctx, name: str) -> None:
-    """The reader types their initials and Return in the panel's box."""
-    ctx.qtbot.keyClicks(ctx.panel.reader_edit, name)
-    ctx.qtbot.keyClick(ctx.panel.reader_edit, Qt.Key.Key_Return)
+    """The reader gives their name to the panel (as a script does; the reader picker, which
+    asks before the first case, is tested in test_grading_panel.py and test_study_reading.py)."""
+    ctx.panel.set_reader(name)
 
 
 def key(ctx, qt_key, modifiers=Qt.KeyboardModifier.NoModifier) -> None:
@@ -102,7 +102,7 @@ def slices(room) -> tuple[int, int]:
 def test_offset_is_restored_whenever_the_reader_gives_their_name(
     make_napari_viewer, qtbot, export, when
 ):
-    first = open_room(make_napari_viewer, qtbot, export, panel=True)
+    first = open_room(make_napari_viewer, qtbot, export, panel=True, ask_reader=False)
     type_reader(first, "AB")
     qtbot.waitUntil(lambda: first.panel.controller.grading is not None, timeout=TIMEOUT_MS)
     room = first.room
@@ -113,7 +113,7 @@ def test_offset_is_restored_whenever_the_reader_gives_their_name(
     assert room.offset_slices() == pytest.approx(2.0)
     first.viewer.close()
 
-    second = open_room(make_napari_viewer, qtbot, None, panel=True)
+    second = open_room(make_napari_viewer, qtbot, None, panel=True, ask_reader=False)
     if when == "before the folder":
         type_reader(second, "AB")
     second.widget.open_folder(str(export))

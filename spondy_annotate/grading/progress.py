@@ -1,4 +1,5 @@
-"""Progress of a reader study: per reader assigned, done, in progress, repeats due; the queue.
+"""Progress of a reader study: per reader assigned, done, in progress, repeats due, first pass;
+the adjudication queue.
 
 Examples
 --------
@@ -10,21 +11,30 @@ Examples
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from spondy_annotate.grading.adjudication import disagreements
 from spondy_annotate.grading.readings import ReadKind, reading_label
-from spondy_annotate.grading.rubric import GradingStatus, Rubric
+from spondy_annotate.grading.rubric import GradingStatus, Rubric, Timepoint
 from spondy_annotate.grading.store import Store
 from spondy_annotate.grading.study import Study, StudyError
 
-__all__ = ["ReaderProgress", "StudyStatus", "reader_progress", "repeats_due", "study_status"]
+__all__ = [
+    "ReaderProgress",
+    "StudyStatus",
+    "reader_progress",
+    "repeats_due",
+    "study_status",
+    "timepoint_done",
+]
 
 
 @dataclass(frozen=True)
 class ReaderProgress:
-    """One reader's progress: counts of their assigned cases and repeat reads."""
+    """One reader's progress: counts of their assigned cases, repeat reads and first pass (one
+    MRI alone: two per case when the study asks for it)."""
 
     reader: str
     assigned: int
@@ -34,6 +44,8 @@ class ReaderProgress:
     repeats: int
     repeats_due: int
     repeats_done: int
+    first_pass: int = 0
+    first_pass_done: int = 0
 
 
 @dataclass(frozen=True)
@@ -79,6 +91,15 @@ def repeats_due(
     ]
 
 
+def timepoint_done(rubric: Rubric, values: Mapping[str, object], timepoint: Timepoint) -> bool:
+    """Whether ``values`` answer every required field of one MRI read alone (``timepoint``)."""
+    return all(
+        values.get(f.key) is not None
+        for f in rubric.fields
+        if f.required and f.timepoint is timepoint
+    )
+
+
 def reader_progress(
     store: Store, study: Study, reader: str, rubric: Rubric, *, now: dt.datetime | None = None
 ) -> ReaderProgress:
@@ -89,6 +110,12 @@ def reader_progress(
     counts = {s: sum(v is s for v in statuses.values()) for s in GradingStatus}
     repeats = study.repeats(reader, case_ids)
     again = store.case_statuses(reading_label(reader, ReadKind.REPEAT), rubric, repeats)
+    first_pass = study.first_pass(reader, case_ids)
+    alone: dict[str, dict[str, object]] = {}
+    if first_pass:
+        label = reading_label(reader, ReadKind.TIMEPOINT)
+        for a in store.latest_answers(readers=[label], rubric_name=rubric.name):
+            alone.setdefault(a.case_id, {})[a.key] = a.value
     return ReaderProgress(
         reader=reader,
         assigned=len(assigned),
@@ -98,6 +125,10 @@ def reader_progress(
         repeats=len(repeats),
         repeats_due=len(repeats_due(store, study, reader, rubric, now=now)),
         repeats_done=sum(v is GradingStatus.DONE for v in again.values()),
+        first_pass=len(first_pass),
+        first_pass_done=sum(
+            timepoint_done(rubric, alone.get(c, {}), Timepoint(tp)) for c, tp in first_pass
+        ),
     )
 
 

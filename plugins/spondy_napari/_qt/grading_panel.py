@@ -501,6 +501,7 @@ class GradingPanel(QWidget):
             for row in self.rows.values():
                 row.set_value(None)
                 row.set_state(current=False)
+                row.setVisible(True)
             self.hint.setText("")
             return
         required = grading.required
@@ -514,9 +515,11 @@ class GradingPanel(QWidget):
             f"<b>{answered} of {len(required)}</b> required answered · {state} · reader {reader}"
             f"{order}{waiting}"
         )
+        asked = set(grading.keys)  # one MRI alone: its fields only
         for key, row in self.rows.items():
             row.set_value(grading.values.get(key))
             row.set_state(current=key == grading.current)
+            row.setVisible(key in asked)
         controller.show_lines()
         self.hint.setText(self._hint_text(grading))
 

@@ -5,8 +5,9 @@ Patient names and IDs are never shown: a case is its label ("Case 3", or the gra
 choice) are listed greyed with that state; clicking one only says why.
 
 When a grading panel works in the viewer, the list is the reader's: nothing until the reader
-has said who they are, then their cases in their order (under a reader study only the cases
-assigned to them, then their repeat reads due, e.g. "C-7F3A91 (repeat)"; for an adjudicator the
+has said who they are, then their cases in their order (under a reader study their first pass,
+each MRI alone, e.g. "C-7F3A91 (baseline alone)" without its interval, the cases assigned to
+them, then their repeat reads due, e.g. "C-7F3A91 (repeat)"; for an adjudicator the
 adjudication queue: cases in a state of
 :data:`~spondy_napari.grading.room_link.UNLISTED_STATES` are not listed), and above it the
 reader's progress (:meth:`~spondy_napari.grading.controller.GradingController.progress_text`),
@@ -120,10 +121,11 @@ class WorklistWidget(QWidget):
         self.table.setRowCount(len(room.cases))
         for row, case in enumerate(room.cases):
             interval = case.interval_days
+            alone = room.hidden_side is not None and room.hidden_side(case) is not None
             values = (
                 room.label(row),
                 room.state(row),
-                "" if interval is None or room.hide_dates else f"{interval} d",
+                "" if interval is None or room.hide_dates or alone else f"{interval} d",
                 str(len(case.pairs)) if case.pairs else "",
             )
             openable = room.is_openable(row)

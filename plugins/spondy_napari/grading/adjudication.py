@@ -15,8 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from spondy_annotate.grading.readings import CONSENSUS_READER, ReadKind
+from spondy_annotate.grading.readings import CONSENSUS_READER
 from spondy_annotate.grading.rubric import FieldKind, Measurement
+from spondy_napari.grading.model import PAIR_READING, Reading
 from spondy_napari.grading.room_link import NOT_QUEUED, listed_first
 
 if TYPE_CHECKING:
@@ -61,11 +62,11 @@ class AdjudicationQueue:
         ids = {self.session.register(c): c for c in cases}
         return listed_first([ids[c] for c in self.by_case if c in ids], cases)
 
-    def state(self, case_id: str, kind: ReadKind = ReadKind.PAIR) -> str:
+    def state(self, case_id: str, reading: Reading = PAIR_READING) -> str:
         """``"disputed: marrow_edema, disc_height"``, or :data:`NOT_QUEUED` (also for a reading
         other than the pair: only pair readings are adjudicated)."""
         disputes = self.by_case.get(case_id)
-        if not disputes or kind is not ReadKind.PAIR:
+        if not disputes or reading != PAIR_READING:
             return NOT_QUEUED
         return "disputed: " + ", ".join(d.item for d in disputes)
 

@@ -15,9 +15,10 @@ model). The controller
   the case on screen (:mod:`.adjudication`);
 * loads a case's answers when the room shows it, restores its slice and saves every answer the
   moment it is given (:class:`~.model.Grader`), then moves on;
-* lists a study's repeat reads once due (after the reader's assigned cases: :mod:`.room_link`)
-  and grades one as a repeat: the panel starts empty, the answers are stored as the reader's
-  repeat read and never change the first reading;
+* lists a study's first pass (each MRI alone) before the reader's assigned cases, and its
+  repeat reads once due after them (:mod:`.room_link`); grades a repeat blinded to the first
+  reading (the panel starts empty, the answers are stored as the reader's repeat read and never
+  change the first reading), and one MRI alone with that MRI's fields only;
 * owns the disc-height line tool (:mod:`.line_tool`);
 * is the viewer's grading gate (:mod:`spondy_napari._registry`): the analysis ends it before any
   lab value is shown. Blinded reading: no lab value is ever read here; dates can be hidden and the
@@ -62,7 +63,7 @@ from spondy_napari.grading.reader_choice import (
     reader_options,
 )
 from spondy_napari.grading.reader_lines import ReaderLines
-from spondy_napari.grading.room_link import UNLISTED_STATES, link_session, reading_kind
+from spondy_napari.grading.room_link import UNLISTED_STATES, link_session, reading_of
 from spondy_napari.reading_room.keys import ACTIONS
 
 if TYPE_CHECKING:
@@ -349,7 +350,7 @@ class GradingController:
                     if queue is not None:
                         self.adjudication = CaseAdjudication(queue, case_id)
                     elif grader is not None:
-                        self.grading = grader.load(case_id, reading_kind(case))
+                        self.grading = grader.load(case_id, reading_of(case))
             except SpondyError as exc:
                 show_error(f"Grading database: {exc}")
         if self.reader_lines is not None and session is not None:
@@ -408,7 +409,11 @@ class GradingController:
         if command.kind == "answer" and command.field is not None:
             self.answer(command.field, command.value, advance=command.advance)
         elif command.kind == "goto" and command.field is not None:
-            self.focus_field(command.field)
+            asked = grading.asked(command.field)
+            if asked is None:
+                self.events.message(value=f"Not asked when reading {grading.title}")
+            else:
+                self.focus_field(asked)
         elif command.kind == "measure" and command.field is not None:
             self.start_measure(command.field)
         elif command.kind == "clear":
@@ -494,11 +499,14 @@ class GradingController:
         self.events.changed()
 
     def start_measure(self, item: str) -> None:
-        """Arm the line tool for ``item``; the focus goes to its field on the active side."""
+        """Arm the line tool for ``item``; the focus goes to its field on the active side (one
+        MRI read alone: that MRI's)."""
         grading, room = self.grading, self.room
         if grading is None or room is None or self.tool is None or not self.is_grading:
             return
-        grading.current = measurement_field(self.rubric, item, room.current_side)
+        timepoint = grading.reading.timepoint
+        side = room.current_side if timepoint is None else timepoint.value
+        grading.current = measurement_field(self.rubric, item, side)
         self.tool.arm(item)
         self.events.changed()
 
@@ -602,13 +610,18 @@ class GradingController:
         progress = self.progress()
         if progress is None:
             return f"Reader {self.reader}"
+        first = (
+            f"first pass {progress.first_pass_done} of {progress.first_pass} done · "
+            if progress.first_pass
+            else ""
+        )
         repeats = (
             f" · {progress.repeats_done} of {progress.repeats} repeats done"
             if progress.repeats
             else ""
         )
         return (
-            f"{progress.reader}: {progress.assigned} assigned · {progress.done} done · "
+            f"{progress.reader}: {first}{progress.assigned} assigned · {progress.done} done · "
             f"{progress.in_progress} in progress · {progress.repeats_due} repeats due{repeats}"
         )
 

@@ -5,10 +5,11 @@ saves an answer through the core's :class:`~spondy_annotate.grading.session.Grad
 moves the focus to the next empty required field. Plain Python over the core's rubric, so it is
 tested and benchmarked without a viewer.
 
-A case may be graded in another kind of reading than the pair (a study's repeat read,
-:class:`~spondy_annotate.grading.readings.ReadKind`): its answers are the reader's answers of that
-kind (stored under their own reader label), so a repeat starts empty and never changes the
-reader's first answers.
+A case may be graded in another :class:`Reading` than the pair (a study's repeat read, or one
+MRI alone in a study's first pass: :class:`~spondy_annotate.grading.readings.ReadKind`): its
+answers are the reader's answers of that kind (stored under their own reader label), so a repeat
+starts empty and never changes the reader's first answers, and a single-timepoint reading asks
+only that MRI's fields.
 """
 
 from __future__ import annotations
@@ -49,28 +50,69 @@ def suggested_change(
     return Change.AGGRAVATED.value if after > before else Change.UNCHANGED.value
 
 
-def reading_title(case_id: str, kind: ReadKind) -> str:
-    """How a case read in ``kind`` is called: ``"C-7F3A91"``, ``"C-7F3A91 (repeat)"``."""
-    return case_id if kind is ReadKind.PAIR else f"{case_id} ({kind.value})"
+@dataclass(frozen=True)
+class Reading:
+    """Which reading of a case: its kind, and for a single-timepoint reading the MRI read.
+
+    Examples
+    --------
+    >>> Reading(ReadKind.TIMEPOINT, Timepoint.FOLLOWUP).title("C-7F3A91")
+    'C-7F3A91 (follow-up alone)'
+    """
+
+    kind: ReadKind = ReadKind.PAIR
+    timepoint: Timepoint | None = None
+
+    def title(self, case_id: str) -> str:
+        """How the case read so is called: ``"C-7F3A91"``, ``"C-7F3A91 (repeat)"``."""
+        if self.timepoint is not None:
+            return f"{case_id} ({TIMEPOINT_NAMES[self.timepoint]} alone)"
+        return case_id if self.kind is ReadKind.PAIR else f"{case_id} ({self.kind.value})"
+
+    def fields(self, rubric: Rubric) -> list[Field]:
+        """The rubric's fields this reading asks (one MRI alone: that MRI's grades and
+        measurements; else all)."""
+        if self.timepoint is None:
+            return list(rubric.fields)
+        return [f for f in rubric.fields if f.timepoint is self.timepoint]
+
+    def status(self, rubric: Rubric, values: Mapping[str, object]) -> GradingStatus:
+        """Not started, partly graded or done, over this reading's fields."""
+        asked = self.fields(rubric)
+        if all(values.get(f.key) is None for f in asked):
+            return GradingStatus.NOT_STARTED
+        missing = any(f.required and values.get(f.key) is None for f in asked)
+        return GradingStatus.PARTLY if missing else GradingStatus.DONE
+
+
+#: The main reading: both MRIs side by side.
+PAIR_READING = Reading()
+#: How a single-timepoint reading names its MRI.
+TIMEPOINT_NAMES = {Timepoint.BASELINE: "baseline", Timepoint.FOLLOWUP: "follow-up"}
 
 
 @dataclass
 class CaseGrading:
-    """One reader's answers to one case in one kind of reading, and the field in focus."""
+    """One reader's answers to one case in one reading, and the field in focus."""
 
     rubric: Rubric
     case_id: str
     values: dict[str, AnswerValue]
     current: str = "level"
-    kind: ReadKind = ReadKind.PAIR
+    reading: Reading = PAIR_READING
 
     def __post_init__(self) -> None:
         self.values = {k: v for k, v in self.values.items() if v is not None}
 
     @property
     def title(self) -> str:
-        """The case as the reader sees it named (:func:`reading_title`)."""
-        return reading_title(self.case_id, self.kind)
+        """The case as the reader sees it named (:meth:`Reading.title`)."""
+        return self.reading.title(self.case_id)
+
+    @property
+    def keys(self) -> list[str]:
+        """Keys of the fields this reading asks, in order."""
+        return [f.key for f in self.reading.fields(self.rubric)]
 
     @property
     def field(self) -> Field:
@@ -79,8 +121,16 @@ class CaseGrading:
 
     @property
     def required(self) -> list[str]:
-        """Keys of the required fields, in order."""
-        return [f.key for f in self.rubric.fields if f.required]
+        """Keys of the required fields this reading asks, in order."""
+        return [f.key for f in self.reading.fields(self.rubric) if f.required]
+
+    def asked(self, key: str) -> str | None:
+        """``key`` if this reading asks it, else the first field of its item asked (one MRI
+        alone: that MRI's), else None."""
+        if key in self.keys:
+            return key
+        item = self.rubric.field(key).item
+        return next((k for k in self.keys if self.rubric.field(k).item == item), None)
 
     def missing(self) -> list[str]:
         """Required fields without an answer."""
@@ -89,12 +139,12 @@ class CaseGrading:
     @property
     def status(self) -> GradingStatus:
         """Not started, partly graded or done."""
-        return self.rubric.status(self.values)
+        return self.reading.status(self.rubric, self.values)
 
     def next_empty(self, after: str | None = None) -> str | None:
         """The first unanswered required field after ``after`` (wrapping), or None."""
-        keys = [f.key for f in self.rubric.fields]
-        start = keys.index(after) + 1 if after is not None else 0
+        keys = self.keys
+        start = keys.index(after) + 1 if after in keys else 0
         for key in keys[start:] + keys[:start]:
             if key in self.missing():
                 return key
@@ -157,12 +207,15 @@ class Grader:
         """Who grades."""
         return self.session.reader
 
-    def load(self, case_id: str, kind: ReadKind = ReadKind.PAIR) -> CaseGrading:
-        """The saved answers of ``case_id`` in reading ``kind``, focused on its first empty
+    def load(self, case_id: str, reading: Reading = PAIR_READING) -> CaseGrading:
+        """The saved answers of ``case_id`` in ``reading``, focused on its first empty
         required field (a repeat read: the repeat's answers only)."""
-        values = self.session.answers(case_id, kind=kind)
-        grading = CaseGrading(self.rubric, case_id, values, kind=kind)
-        grading.current = grading.next_empty() or self.rubric.fields[0].key
+        values = self.session.answers(case_id, kind=reading.kind)
+        asked = {f.key for f in reading.fields(self.rubric)}
+        grading = CaseGrading(
+            self.rubric, case_id, {k: v for k, v in values.items() if k in asked}, reading=reading
+        )
+        grading.current = grading.next_empty() or grading.keys[0]
         return grading
 
     def record(
@@ -175,16 +228,20 @@ class Grader:
 
         Raises
         ------
+        ValueError
+            If ``key`` is not asked in this reading (e.g. a change when one MRI is read alone).
         ValueError, KeyError, StoreError
             From :meth:`GradingSession.record`; nothing was saved and nothing changes.
         """
-        was_complete = self.rubric.is_complete(grading.values)
-        answer = self.session.record(grading.case_id, key, value, kind=grading.kind)
+        if key not in grading.keys:
+            raise ValueError(f"{key}: not asked when reading {grading.title}")
+        was_complete = grading.status is GradingStatus.DONE
+        answer = self.session.record(grading.case_id, key, value, kind=grading.reading.kind)
         if answer.value is None:
             grading.values.pop(key, None)
         else:
             grading.values[key] = answer.value
-        completed = not was_complete and self.rubric.is_complete(grading.values)
+        completed = not was_complete and grading.status is GradingStatus.DONE
         if advance:
             grading.current = key
             if answer.value is not None:

@@ -14,25 +14,31 @@ otherwise the session's order, seeded when blinded) and
 does not read stay in the room (so that indices stay valid) after the listed ones, in a state of
 :data:`UNLISTED_STATES` that the worklist does not show.
 
-A study's repeat reads are listed after the reader's assigned cases, in the study's repeat order,
-once due (:func:`~spondy_annotate.grading.progress.repeats_due`: the wash-out has passed since the
-first reading was finished): each is the case again as a :class:`StudyReading` of kind
-:attr:`~spondy_annotate.grading.readings.ReadKind.REPEAT`, labelled ``C-7F3A91 (repeat)``, in the
-state :data:`REPEAT_DUE` until the reader starts it.
+A study's other readings of a case are listed as the case again, a :class:`StudyReading`
+(:class:`~spondy_napari.grading.model.Reading`):
+
+* its first pass (``first_pass_per_timepoint``), before the reader's assigned cases: each MRI
+  alone (``C-7F3A91 (baseline alone)``), in the study's random order; the reading room does not
+  show the other MRI (:attr:`~spondy_napari.reading_room.room.ReadingRoom.hidden_side`), nor
+  any date;
+* its repeat reads, after them, in the study's repeat order, once due
+  (:func:`~spondy_annotate.grading.progress.repeats_due`: the wash-out has passed since the
+  first reading was finished): ``C-7F3A91 (repeat)``, in the state :data:`REPEAT_DUE` until the
+  reader starts it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Protocol
 
 from spondy_annotate.cases.pairing import Case
 from spondy_annotate.grading.progress import repeats_due
 from spondy_annotate.grading.readings import ReadKind, reading_label
-from spondy_annotate.grading.rubric import GradingStatus
+from spondy_annotate.grading.rubric import GradingStatus, Timepoint
 from spondy_annotate.grading.session import OFFSET_KEY, ViewState, case_key
-from spondy_napari.grading.model import reading_title
+from spondy_napari.grading.model import PAIR_READING, Reading
 from spondy_napari.reading_room.room import NOT_STARTED
 
 if TYPE_CHECKING:
@@ -52,22 +58,30 @@ REPEAT_DUE = "repeat due"
 
 @dataclass(frozen=True)
 class StudyReading(Case):
-    """A case listed again for another kind of reading than the pair (a repeat read).
+    """A case listed again for another reading than the pair (a repeat, one MRI alone).
 
     Never equal to the case itself, so that the worklist holds both entries.
     """
 
-    kind: ReadKind = ReadKind.REPEAT
+    reading: Reading = PAIR_READING
 
     @classmethod
-    def of(cls, case: Case, kind: ReadKind) -> StudyReading:
-        """``case`` listed for a reading of ``kind``."""
-        return cls(**{f.name: getattr(case, f.name) for f in fields(Case)}, kind=kind)
+    def of(cls, case: Case, reading: Reading) -> StudyReading:
+        """``case`` listed for ``reading``."""
+        return cls(**{f.name: getattr(case, f.name) for f in fields(Case)}, reading=reading)
 
 
-def reading_kind(case: Case) -> ReadKind:
-    """The kind of reading a worklist entry is for (a plain case: the pair)."""
-    return case.kind if isinstance(case, StudyReading) else ReadKind.PAIR
+def reading_of(case: Case) -> Reading:
+    """The reading a worklist entry is for (a plain case: the pair)."""
+    return case.reading if isinstance(case, StudyReading) else PAIR_READING
+
+
+def hidden_side(case: Case) -> str | None:
+    """The MRI the reading room does not show for a worklist entry (one MRI read alone)."""
+    timepoint = reading_of(case).timepoint
+    if timepoint is None:
+        return None
+    return Timepoint.FOLLOWUP.value if timepoint is Timepoint.BASELINE else Timepoint.BASELINE.value
 
 
 class Worklist(Protocol):
@@ -76,9 +90,9 @@ class Worklist(Protocol):
     def order(self, cases: list[Case]) -> list[Case]:
         """The cases in worklist order: the listed ones first, then the others."""
 
-    def state(self, case_id: str, kind: ReadKind = ReadKind.PAIR) -> str:
-        """The state of a registered case's reading of ``kind`` (one of
-        :data:`UNLISTED_STATES`: not listed)."""
+    def state(self, case_id: str, reading: Reading = PAIR_READING) -> str:
+        """The state of a registered case's ``reading`` (one of :data:`UNLISTED_STATES`: not
+        listed)."""
 
 
 def listed_first(listed: Sequence[Case], cases: Sequence[Case]) -> list[Case]:
@@ -88,8 +102,8 @@ def listed_first(listed: Sequence[Case], cases: Sequence[Case]) -> list[Case]:
 
 
 class ReaderWorklist:
-    """A reader's cases: under a study their assigned cases in the study's order, then their
-    repeat reads due, else all cases.
+    """A reader's cases: under a study their first pass (one MRI alone), their assigned cases
+    in the study's order, then their repeat reads due; else all cases.
 
     Parameters
     ----------
@@ -100,55 +114,60 @@ class ReaderWorklist:
     ----------
     assigned
         Case IDs the study assigns to the reader (None: every case).
-    repeats
-        Case IDs listed for a repeat read (due, or started already).
+    others
+        The other readings listed: ``(case ID, reading)`` of the first pass and of the repeat
+        reads due or started.
     """
 
     def __init__(self, session: GradingSession) -> None:
         self.session = session
         self.assigned: set[str] | None = None
-        self.repeats: set[str] = set()
+        self.others: set[tuple[str, Reading]] = set()
 
     def order(self, cases: list[Case]) -> list[Case]:
-        """The session's order (the study's assigned cases only), the repeat reads listed, then
-        the others (entries of repeats no longer listed last: one may be on screen)."""
+        """The first pass, the session's order (the study's assigned cases only), the repeat
+        reads listed, then the others (entries no longer listed last: one may be on screen)."""
         pairs = [c for c in cases if not isinstance(c, StudyReading)]
         listed = self.session.order(pairs)
         study = self.session.study
+        first: list[Case] = []
         repeats: list[Case] = []
         if study is not None and self.session.reader in study.readers:
             by_id = {i: c for c in listed if (i := self.session.register(c)) is not None}
             self.assigned = set(by_id)
-            repeats = self._repeat_entries(study, by_id)
-        kept = [c for c in cases if isinstance(c, StudyReading) and c not in repeats]
-        return [*listed_first([*listed, *repeats], pairs), *kept]
+            tasks = study.first_pass(self.session.reader, by_id)
+            first_pass = [(c, Reading(ReadKind.TIMEPOINT, Timepoint(tp))) for c, tp in tasks]
+            again = [(c, Reading(ReadKind.REPEAT)) for c in self._repeats(study, by_id)]
+            self.others = {*first_pass, *again}
+            first = [StudyReading.of(by_id[c], reading) for c, reading in first_pass]
+            repeats = [StudyReading.of(by_id[c], reading) for c, reading in again]
+        kept = [c for c in cases if isinstance(c, StudyReading) and c not in (*first, *repeats)]
+        return [*listed_first([*first, *listed, *repeats], pairs), *kept]
 
-    def _repeat_entries(self, study: Study, by_id: dict[str, Case]) -> list[Case]:
+    def _repeats(self, study: Study, by_id: dict[str, Case]) -> list[str]:
         """The repeat reads to list (due, or started), in the study's repeat order."""
         session = self.session
         due = set(repeats_due(session.store, study, session.reader, session.rubric))
         chosen = study.repeats(session.reader, by_id)
-        statuses = self._statuses(chosen, ReadKind.REPEAT)
-        self.repeats = {
-            c for c in chosen if c in due or statuses[c] is not GradingStatus.NOT_STARTED
-        }
-        return [StudyReading.of(by_id[c], ReadKind.REPEAT) for c in chosen if c in self.repeats]
+        label = reading_label(session.reader, ReadKind.REPEAT)
+        statuses = session.store.case_statuses(label, session.rubric, chosen)
+        return [c for c in chosen if c in due or statuses[c] is not GradingStatus.NOT_STARTED]
 
-    def _statuses(self, case_ids: Iterable[str], kind: ReadKind) -> dict[str, GradingStatus]:
-        session = self.session
-        label = reading_label(session.reader, kind)
-        return session.store.case_statuses(label, session.rubric, case_ids)
-
-    def state(self, case_id: str, kind: ReadKind = ReadKind.PAIR) -> str:
+    def state(self, case_id: str, reading: Reading = PAIR_READING) -> str:
         """ "not started", "partly graded", "done", :data:`REPEAT_DUE` or :data:`NOT_ASSIGNED`."""
-        if kind is ReadKind.PAIR:
+        session = self.session
+        if reading.kind is ReadKind.PAIR:
             if self.assigned is not None and case_id not in self.assigned:
                 return NOT_ASSIGNED
-            return self.session.status(case_id).value
-        if case_id not in self.repeats:
+            return session.status(case_id).value
+        if (case_id, reading) not in self.others:
             return NOT_ASSIGNED
-        status = self._statuses([case_id], kind)[case_id]
-        return REPEAT_DUE if status is GradingStatus.NOT_STARTED else status.value
+        label = reading_label(session.reader, reading.kind)
+        values = session.store.current_values(case_id, label, session.rubric)
+        status = reading.status(session.rubric, values)
+        if status is GradingStatus.NOT_STARTED and reading.kind is ReadKind.REPEAT:
+            return REPEAT_DUE
+        return status.value
 
 
 def link_session(
@@ -164,13 +183,11 @@ def link_session(
 
     def label(case: Case, index: int) -> str:
         case_id = session.register(case)
-        return (
-            f"Case {index + 1}" if case_id is None else reading_title(case_id, reading_kind(case))
-        )
+        return f"Case {index + 1}" if case_id is None else reading_of(case).title(case_id)
 
     def state(case: Case) -> str:
         case_id = session.register(case)
-        return NOT_STARTED if case_id is None else cases.state(case_id, reading_kind(case))
+        return NOT_STARTED if case_id is None else cases.state(case_id, reading_of(case))
 
     def stored_offset(case: Case) -> Sequence[float] | None:
         case_id = session.register(case)
@@ -188,13 +205,14 @@ def link_session(
 
     room.label_provider = label
     room.state_provider = state
+    room.hidden_side = hidden_side
     room.events.offset.connect(save_offset)
     room.set_offset_provider(stored_offset)  # the case on screen takes its stored offset
     room.set_case_order(cases.order)  # relists the worklist: labels, states, order
 
     def unlink() -> None:
         room.events.offset.disconnect(save_offset)
-        room.label_provider = room.state_provider = None
+        room.label_provider = room.state_provider = room.hidden_side = None
         room.set_offset_provider(None)
         room.case_order = None
 

@@ -80,6 +80,8 @@ GRID_SPACING_PX = 6
 NOT_STARTED = "not started"
 #: A readable case's state while nobody says who reads (progress is per reader).
 NO_READER = "–"
+#: What the side a worklist entry does not show says (:attr:`ReadingRoom.hidden_side`).
+HIDDEN_NOTE = "not shown: one MRI read alone"
 #: ``(keys, what they do)`` rows of one section of the key help.
 HelpRows = list[tuple[str, str]]
 
@@ -162,6 +164,10 @@ class ReadingRoom:
     case_order : callable, optional
         ``case_order(cases) -> cases``: the worklist order (e.g. a seeded shuffle for blinding),
         applied by :meth:`set_cases` (see :meth:`set_case_order`).
+    hidden_side : callable, optional
+        ``hidden_side(case) -> "baseline" | "followup" | None``: the MRI not shown for this
+        worklist entry (a study's first pass reads each MRI alone): that side stays empty
+        (:data:`HIDDEN_NOTE`), is not loaded, and neither side shows a date.
     hide_dates : bool
         Blinded reading: no study dates or intervals on screen (see :meth:`set_hide_dates`).
     help_sections : dict
@@ -209,6 +215,7 @@ class ReadingRoom:
         self.state_provider: Callable[[Case], str] | None = None
         self.label_provider: Callable[[Case, int], str] | None = None
         self.case_order: Callable[[list[Case]], list[Case]] | None = None
+        self.hidden_side: Callable[[Case], str | None] | None = None
         self.hide_dates = False
         self.help_visible = False
         self.help_sections: dict[str, HelpRows] = {}
@@ -438,8 +445,15 @@ class ReadingRoom:
         labels = [p.label for p in case.pairs]
         return labels.index(label) if label in labels else 0
 
-    def _refs(self, pair: SeriesPair) -> dict[str, SeriesRecord | None]:
-        return {"baseline": pair.baseline, "followup": pair.followup}
+    def _hidden(self, case: Case | None) -> str | None:
+        """The side not shown for ``case`` (:attr:`hidden_side`), if any."""
+        return None if case is None or self.hidden_side is None else self.hidden_side(case)
+
+    def _refs(self, pair: SeriesPair, case: Case | None = None) -> dict[str, SeriesRecord | None]:
+        """The series each side shows (none on ``case``'s hidden side)."""
+        hidden = self._hidden(case)
+        refs = {"baseline": pair.baseline, "followup": pair.followup}
+        return {side: None if side == hidden else ref for side, ref in refs.items()}
 
     def request_case(self, index: int, *, pair_label: str | None = None) -> bool:
         """Show a case as soon as its volumes are loaded, without blocking the GUI.
@@ -452,7 +466,7 @@ class ReadingRoom:
         current = self.current_pair.label if self.current_pair else None
         pair = case.pairs[self._pair_for(case, pair_label or current)]
         self.loads.when_loaded(
-            list(self._refs(pair).values()),
+            list(self._refs(pair, case).values()),
             lambda: self.show_case(index, pair_label=pair.label),
             f"Loading {self.label(index)}",
         )
@@ -510,7 +524,8 @@ class ReadingRoom:
                 self.pair_index = index
                 self._show_pair(middle=False)
 
-        self.loads.when_loaded(list(self._refs(pair).values()), show, f"Loading {pair.label}")
+        refs = self._refs(pair, case)
+        self.loads.when_loaded(list(refs.values()), show, f"Loading {pair.label}")
 
     @property
     def filling(self) -> bool:
@@ -534,7 +549,8 @@ class ReadingRoom:
     def _fill_layers(self, *, middle: bool) -> None:
         case, pair = self.current_case, self.current_pair
         assert case is not None and pair is not None
-        refs = self._refs(pair)
+        refs = self._refs(pair, case)
+        hidden = self._hidden(case)
         old_plane = self._plane()
         old_point = self.viewer.dims.point[0] if self.viewer.dims.ndim >= 3 else None
         for ref in refs.values():  # both sides load at once
@@ -550,6 +566,9 @@ class ReadingRoom:
             date = study.date_text if study else "?"
             if side == "followup" and case.interval_days is not None:
                 date = f"{date} (+{case.interval_days} d)"
+            if hidden is not None:  # one MRI alone: no date tells which it is, or the interval
+                date, study = "", None
+                note = HIDDEN_NOTE if side == hidden else note
             apply_to_layer(
                 self.layers[side],
                 prepared,

@@ -15,12 +15,13 @@ from types import SimpleNamespace
 import pytest
 from picker_keys import answer_picker
 from qtpy.QtCore import Qt
+from spondy_napari.grading.model import Reading
 from spondy_napari.grading.room_link import (
     NOT_ASSIGNED,
     REPEAT_DUE,
     ReaderWorklist,
     StudyReading,
-    reading_kind,
+    reading_of,
 )
 from test_study_reading import grade_case, listed, open_room, press
 
@@ -34,6 +35,7 @@ from spondy_annotate.grading.store import Store
 TIMEOUT_MS = 60_000
 RUBRIC = default_rubric()
 REPEAT = reading_label("AB", ReadKind.REPEAT)
+AGAIN = Reading(ReadKind.REPEAT)
 
 STUDY = """
 readers = ["AB"]
@@ -86,14 +88,14 @@ def test_repeat_is_listed_once_due_and_not_before(repeat_export):
         complete(session, first)
         relisted = worklist.order(order)
         entry = relisted[-1]
-        assert len(relisted) == 4 and reading_kind(entry) is ReadKind.REPEAT
+        assert len(relisted) == 4 and reading_of(entry) == AGAIN
         assert session.register(entry) == first and entry != relisted[1]
-        assert worklist.state(first, ReadKind.REPEAT) == REPEAT_DUE
-        assert worklist.state(assigned[0], ReadKind.REPEAT) == NOT_ASSIGNED
+        assert worklist.state(first, AGAIN) == REPEAT_DUE
+        assert worklist.state(assigned[0], AGAIN) == NOT_ASSIGNED
         assert worklist.state(first) == "done"
         complete(session, first, ReadKind.REPEAT)
         assert worklist.order(relisted)[-1] == entry  # done, still listed
-        assert worklist.state(first, ReadKind.REPEAT) == "done"
+        assert worklist.state(first, AGAIN) == "done"
 
 
 @pytest.mark.gui
@@ -129,7 +131,7 @@ def test_reader_reads_a_due_repeat_blinded_to_their_first_reading(
     qtbot.keyClick(worklist.filter, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: room.current_label == repeat, timeout=TIMEOUT_MS)
     qtbot.waitUntil(
-        lambda: grading.grading is not None and grading.grading.kind is ReadKind.REPEAT,
+        lambda: grading.grading is not None and grading.grading.reading == AGAIN,
         timeout=TIMEOUT_MS,
     )
     assert grading.grading.case_id == first and grading.grading.values == {}  # blinded

@@ -8,7 +8,8 @@ transform, the follow-up's without the per-case offset, and measured with
 
 Saved lines are drawn from their stored endpoints in two Shapes layers (listed right after the
 two images, so napari's grid puts each over its side) that take their side's image transform: a
-line shows on the slice it was drawn on, whatever sequence or offset is shown. While the reader
+line shows on the slice it was drawn on, whatever sequence or offset is shown; a layer with no
+line is hidden (napari then skips it when a case switch re-slices the layers). While the reader
 drags, the line and its length follow the mouse (each move only moves the shapes). The length
 is written on a dark box left of the line (napari's layer text has no outline), sized in screen
 pixels: it is re-sized when the zoom changes, so it reads the same at any zoom and over bright
@@ -43,6 +44,21 @@ CHAR_EM, PAD_EM, LABEL_GAP_PX = 0.8, 1.0, 8.0
 PX_PER_POINT = 96 / 72
 #: Mouse travel (canvas pixels) below which a press-release is a click, not a drag.
 CLICK_PX = 3.0
+
+
+def hide_empty(layer: Shapes) -> None:
+    """Empty ``layer`` and hide it: napari re-slices every visible layer on each dims change
+    (a case switch makes several), a Shapes layer with text even when it has no shapes."""
+    if layer.nshapes:
+        layer.data = []
+    if layer.visible:
+        layer.visible = False
+
+
+def reveal(layer: Shapes) -> None:
+    """Show a layer :func:`hide_empty` hid, once it has its shapes (napari slices it then)."""
+    if not layer.visible:
+        layer.visible = True
 
 
 class DiscLineTool:
@@ -202,6 +218,7 @@ class DiscLineTool:
             if layer is None or layer not in self.viewer.layers:
                 self.layers[side] = self.viewer.add_shapes(
                     ndim=3,
+                    visible=False,  # until it has a line (see hide_empty)
                     name=f"Disc line ({SIDE_TITLES[side].lower()})",
                     edge_color=LINE_COLOUR,
                     face_color="transparent",
@@ -242,7 +259,7 @@ class DiscLineTool:
         self._saved = {}
         self._drawn = {}
         for layer in self.layers.values():
-            layer.data = []
+            hide_empty(layer)
 
     def _preview(self, side: str, world_a: Any, world_b: Any) -> None:
         image = self.room.layer(side)
@@ -262,8 +279,7 @@ class DiscLineTool:
         layer, image = self.layers[side], self.room.layer(side)
         self._drawn.pop(side, None)
         if image is None or vertices is None:
-            if layer.nshapes:
-                layer.data = []
+            hide_empty(layer)
             return
         transform = (image.scale, image.translate, image.rotate)
         mine = (layer.scale, layer.translate, layer.rotate)
@@ -281,6 +297,7 @@ class DiscLineTool:
             layer.add_lines(shapes[:3], edge_color=LINE_COLOUR, edge_width=width)
             layer.add_rectangles(shapes[3:], edge_width=0, face_color=[LABEL_BOX])
         layer.features = {"label": ["", "", "", label]}
+        reveal(layer)
 
     def _caliper(self, image: Any, vertices: np.ndarray, label: str) -> list[np.ndarray]:
         """The line, its two end ticks and the label's box, in ``image``'s data coordinates."""

@@ -28,6 +28,8 @@ from spondy_napari.grading.line_tool import (
     PAD_EM,
     PX_PER_POINT,
     DiscLineTool,
+    hide_empty,
+    reveal,
 )
 from spondy_napari.grading.model import measured_items, measurement_field
 
@@ -95,9 +97,10 @@ class ReaderLines:
             image = self.room.layer(side)
             lines = self.lines[side] if self.room.prepared.get(side) is not None else []
             layer = self.layers[side]
-            layer.data = []
             if image is None or not lines:
+                hide_empty(layer)
                 continue
+            layer.data = []
             layer.scale, layer.translate, layer.rotate = image.scale, image.translate, image.rotate
             ends = [self._ends(side, m) for _, m in lines]
             width = EDGE_MM / float(min(image.scale[1:]))
@@ -115,6 +118,7 @@ class ReaderLines:
                 "label": [""] * len(lines) + labels,
                 "colour": [colours[r] for r, _ in lines] * 2,
             }
+            reveal(layer)
 
     def _ends(self, side: str, line: Measurement) -> Sequence[np.ndarray]:
         """The line's two ends in world mm on ``side``."""
@@ -157,6 +161,7 @@ class ReaderLines:
             if self.layers.get(side) not in self.viewer.layers:
                 self.layers[side] = self.viewer.add_shapes(
                     ndim=3,
+                    visible=False,  # until it has lines
                     name=layer_name(side),
                     face_color="transparent",
                     opacity=1.0,

@@ -35,7 +35,8 @@ For the grading panel (a dock of its own beside this one)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -72,6 +73,7 @@ from spondy_napari.reading_room.window_level import WindowLevel
 
 if TYPE_CHECKING:
     import napari
+    from napari.components import Dims
     from napari.layers import Image
 
 #: Pixels between the two sides.
@@ -115,6 +117,25 @@ class AlignmentState:
         if self.source == "pending":
             return "aligning…"
         return f"not aligned ({self.reason})" if self.reason else "not aligned"
+
+
+@contextmanager
+def dims_changes_held(dims: Dims) -> Iterator[None]:
+    """Hold the dims' range, point and step events; emit each once at the end.
+
+    napari re-slices every layer (and redraws its sliders) on each of them: a case switch
+    changes the range once per layer, then the grid's stops and the slice. Held, the layers are
+    sliced once, where the switch ends.
+    """
+    names = ("range", "point", "current_step")
+    try:
+        with ExitStack() as held:
+            for name in names:
+                held.enter_context(getattr(dims.events, name).blocker())
+            yield
+    finally:
+        for name in names:
+            getattr(dims.events, name)(value=getattr(dims, name))
 
 
 def reading_room_for(viewer: napari.Viewer) -> ReadingRoom | None:
@@ -588,19 +609,20 @@ class ReadingRoom:
                     else None
                 ),
             )
-        for layer in self.layers.values():  # the viewer's dims follow both sides at once
-            layer.events.data(value=layer.data)
-        if self.window_level.linked:
-            side = self.current_side if self.prepared.get(self.current_side) else "baseline"
-            self.window_level.set_window(side, *self.window_level.window(side))
-        reference = "baseline" if self.prepared["baseline"] is not None else "followup"
-        self.grid.set_reference(self.layers[reference])
-        plane = self._plane()
-        self.viewer.dims.axis_labels = (SLICE_AXIS_LABELS.get(plane or "", "slice"), "y", "x")
-        if middle or old_point is None or plane != old_plane:
-            self.go_to_middle_slice()
-        else:
-            self._go_to_position(old_point)
+        with dims_changes_held(self.viewer.dims):  # each layer sliced once, at the final slice
+            for layer in self.layers.values():
+                layer.events.data(value=layer.data)
+            if self.window_level.linked:
+                side = self.current_side if self.prepared.get(self.current_side) else "baseline"
+                self.window_level.set_window(side, *self.window_level.window(side))
+            reference = "baseline" if self.prepared["baseline"] is not None else "followup"
+            self.grid.set_reference(self.layers[reference])
+            plane = self._plane()
+            self.viewer.dims.axis_labels = (SLICE_AXIS_LABELS.get(plane or "", "slice"), "y", "x")
+            if middle or old_point is None or plane != old_plane:
+                self.go_to_middle_slice()
+            else:
+                self._go_to_position(old_point)
         self.view.apply()
         self.viewer.update_status_from_cursor()  # the status bar names this case's layer
 

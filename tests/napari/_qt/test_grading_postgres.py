@@ -8,6 +8,7 @@ so in the panel, and reaches the server once it is back.
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,8 +30,11 @@ def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Postgres
     the dock sets is undone afterwards."""
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     monkeypatch.delenv(DB_ENV, raising=False)
-    with running_postgres(pg_fixtures.pg_bin(), fsync=False) as running:
-        yield running
+    try:
+        with running_postgres(pg_fixtures.pg_bin(), fsync=False) as running:
+            yield running
+    finally:  # (monkeypatch restores only what it changed: the variable was not set)
+        os.environ.pop(DB_ENV, None)
 
 
 @pytest.mark.slow

@@ -17,6 +17,17 @@ import pytest
 
 #: Small exports: enough pixels to see anatomy, few enough for quick tests.
 SMALL = {"rows": 64, "columns": 64, "slices": 7}
+#: The user's settings that would send a test's gradings elsewhere (``SPONDY_DB``: a real
+#: server) or skip a question the test answers (``SPONDY_READER``).
+USER_SETTINGS = ("SPONDY_DB", "SPONDY_READER")
+
+
+@pytest.fixture(autouse=True)
+def _no_user_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test starts without the user's settings and leaves none behind (``open --db`` and
+    the *Open* dialog set ``SPONDY_DB`` for the process)."""
+    for name in USER_SETTINGS:
+        monkeypatch.setenv(name, "")
 
 
 @pytest.fixture(scope="session")

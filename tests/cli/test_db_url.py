@@ -81,7 +81,6 @@ def test_open_refuses_an_unreachable_database_before_any_window(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.delenv(DB_ENV, raising=False)
     port = int(re.findall(r":(\d+)/", pg_url)[0])
     nowhere = pg_url.replace(f":{port}/", f":{port + 1}/")
     monkeypatch.setenv("DISPLAY", ":99")  # a display is not what fails here

@@ -8,7 +8,6 @@ so in the panel, and reaches the server once it is back.
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,22 +18,17 @@ from pg_server import PostgresServer, running_postgres
 from qtpy.QtCore import Qt
 
 from spondy_annotate.grading.store import Store
-from spondy_annotate.projectdb.location import DB_ENV, default_db_path
+from spondy_annotate.projectdb.location import default_db_path
 
 TIMEOUT_MS = 60_000
 
 
 @pytest.fixture
 def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[PostgresServer]:
-    """A server of this test's own; the reader's journal goes to tmp_path, and the ``$SPONDY_DB``
-    the dock sets is undone afterwards."""
+    """A server of this test's own; the reader's journal goes to tmp_path."""
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    monkeypatch.delenv(DB_ENV, raising=False)
-    try:
-        with running_postgres(pg_fixtures.pg_bin(), fsync=False) as running:
-            yield running
-    finally:  # (monkeypatch restores only what it changed: the variable was not set)
-        os.environ.pop(DB_ENV, None)
+    with running_postgres(pg_fixtures.pg_bin(), fsync=False) as running:
+        yield running
 
 
 @pytest.mark.slow

@@ -7,7 +7,6 @@ In a real napari viewer under Xvfb, driven by real Qt key presses, on a copy of 
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -16,13 +15,11 @@ from picker_keys import answer_picker
 from qtpy.QtCore import Qt
 from spondy_napari.grading.model import Reading
 from spondy_napari.reading_room.room import HIDDEN_NOTE
-from test_study_reading import DATE, listed, open_room, press
+from test_study_reading import DATE, export_with_study, listed, open_room, press
 
-from spondy_annotate.cases.open import open_export
 from spondy_annotate.grading.readings import ReadKind, reading_label
 from spondy_annotate.grading.rubric import Measurement, Timepoint
 from spondy_annotate.grading.rubric_toml import default_rubric
-from spondy_annotate.grading.session import GradingSession
 from spondy_annotate.grading.store import Store
 
 TIMEOUT_MS = 60_000
@@ -45,14 +42,7 @@ first_pass_per_timepoint = true
 @pytest.fixture
 def first_pass_export(tmp_path: Path, small_export: Path) -> SimpleNamespace:
     """A copy of the small export whose project database holds the study (no answer yet)."""
-    folder = Path(shutil.copytree(small_export, tmp_path / "export"))
-    opened = open_export(folder)
-    assert opened.db_path is not None
-    with GradingSession.open(opened.db_path, reader="AB") as session:  # before the study
-        ids = [session.register(c) for c in opened.cases]
-    with Store(opened.db_path) as store:
-        study = store.set_study(STUDY)
-    return SimpleNamespace(folder=folder, db=opened.db_path, ids=ids, study=study)
+    return export_with_study(tmp_path, small_export, lambda ids: STUDY)
 
 
 @pytest.mark.gui

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -55,9 +56,11 @@ disc_height_mm_apart = 2.0
 """
 
 
-@pytest.fixture
-def study_export(tmp_path: Path, small_export: Path) -> SimpleNamespace:
-    """A copy of the small export whose project database holds the study (no answer yet)."""
+def export_with_study(
+    tmp_path: Path, small_export: Path, study_toml: Callable[[list[str]], str]
+) -> SimpleNamespace:
+    """A copy of the small export whose project database holds the study ``study_toml(case
+    IDs)`` (no answer yet)."""
     folder = Path(shutil.copytree(small_export, tmp_path / "export"))
     opened = open_export(folder)
     with Store(opened.db_path) as store:
@@ -71,8 +74,16 @@ def study_export(tmp_path: Path, small_export: Path) -> SimpleNamespace:
             )
             for c in opened.cases
         ]
-        study = store.set_study(STUDY.format(*ids))
-    return SimpleNamespace(folder=folder, db=opened.db_path, ids=ids, study=study)
+        study = store.set_study(study_toml(ids))
+    return SimpleNamespace(
+        folder=folder, db=opened.db_path, ids=ids, study=study, cases=opened.cases
+    )
+
+
+@pytest.fixture
+def study_export(tmp_path: Path, small_export: Path) -> SimpleNamespace:
+    """The small export with :data:`STUDY` (its cases named by their IDs)."""
+    return export_with_study(tmp_path, small_export, lambda ids: STUDY.format(*ids))
 
 
 def open_room(make_napari_viewer, monkeypatch) -> SimpleNamespace:

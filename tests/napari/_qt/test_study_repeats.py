@@ -8,7 +8,6 @@ first reading is finished.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -23,9 +22,8 @@ from spondy_napari.grading.room_link import (
     StudyReading,
     reading_of,
 )
-from test_study_reading import grade_case, listed, open_room, press
+from test_study_reading import export_with_study, grade_case, listed, open_room, press
 
-from spondy_annotate.cases.open import open_export
 from spondy_annotate.grading.readings import ReadKind, reading_label
 from spondy_annotate.grading.rubric import GradingStatus, Measurement
 from spondy_annotate.grading.rubric_toml import default_rubric
@@ -56,16 +54,7 @@ washout_days = 0
 @pytest.fixture
 def repeat_export(tmp_path: Path, small_export: Path) -> SimpleNamespace:
     """A copy of the small export whose project database holds the study (no answer yet)."""
-    folder = Path(shutil.copytree(small_export, tmp_path / "export"))
-    opened = open_export(folder)
-    assert opened.db_path is not None
-    with GradingSession.open(opened.db_path, reader="AB") as session:  # before the study
-        ids = [session.register(c) for c in opened.cases]
-    with Store(opened.db_path) as store:
-        study = store.set_study(STUDY)
-    return SimpleNamespace(
-        folder=folder, db=opened.db_path, ids=ids, study=study, cases=opened.cases
-    )
+    return export_with_study(tmp_path, small_export, lambda ids: STUDY)
 
 
 def complete(session: GradingSession, case_id: str, kind: ReadKind = ReadKind.PAIR) -> None:

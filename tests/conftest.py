@@ -11,6 +11,7 @@ about five seconds — ``pytest -m "not slow"`` is the quick loop while editing,
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -23,11 +24,13 @@ USER_SETTINGS = ("SPONDY_DB", "SPONDY_READER")
 
 
 @pytest.fixture(autouse=True)
-def _no_user_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every test starts without the user's settings and leaves none behind (``open --db`` and
-    the *Open* dialog set ``SPONDY_DB`` for the process)."""
+def _process_settings_per_test(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test starts without the user's settings and leaves none of its process-wide ones
+    behind: ``open --db`` and the *Open* dialog set ``SPONDY_DB`` for the process, and the
+    command line, run in-process by tests, filters the ``pydicom`` logger of its process."""
     for name in USER_SETTINGS:
         monkeypatch.setenv(name, "")
+    monkeypatch.setattr(logging.getLogger("pydicom"), "filters", [])
 
 
 @pytest.fixture(scope="session")

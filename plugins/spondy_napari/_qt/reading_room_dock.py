@@ -38,13 +38,13 @@ from spondy_annotate.cases.open import open_export
 from spondy_annotate.dicomweb.auth import is_url
 from spondy_annotate.errors import SpondyError
 from spondy_annotate.projectdb.location import DB_ENV
+from spondy_napari._qt.canvas_labels import CanvasLabels, canvas_widget
 from spondy_napari._qt.gui_thread import call_in_gui_thread
 from spondy_napari._qt.help_overlay import HelpOverlay, overlay_parent
 from spondy_napari._qt.slice_numbers import SliceNumbers
 from spondy_napari._qt.worklist import WorklistWidget
 from spondy_napari._registry import real_viewer
 from spondy_napari.reading_room.keys import bind_keys, unbind_keys
-from spondy_napari.reading_room.readout import Readout
 from spondy_napari.reading_room.room import ReadingRoom
 from spondy_napari.reading_room.window_level import PRESETS
 
@@ -74,8 +74,10 @@ class ReadingRoomWidget(QWidget):
     room : ReadingRoom
         The controller; the grading panel talks to it (or finds it with
         :func:`~spondy_napari.reading_room.room.reading_room_for`).
+    canvas_labels : CanvasLabels
+        The text on the images: each side's title and the readout.
     readout : Readout
-        The bottom-left text on the canvas.
+        The readout's text (bottom left of the canvas).
     """
 
     def __init__(
@@ -94,7 +96,8 @@ class ReadingRoomWidget(QWidget):
         # The two sides exist (blank) from the start: napari's one-time set-up of image layers,
         # shaders and glyphs then happens before a folder is opened, not in front of case 1.
         self.room.ensure_layers()
-        self.readout = Readout(self.room)
+        self.canvas_labels = CanvasLabels(self.room, canvas_widget(napari_viewer))
+        self.readout = self.canvas_labels.readout
         self.slice_numbers = SliceNumbers(self.room)
         keys = bind_keys(napari_viewer, self.room)
 
@@ -178,12 +181,12 @@ class ReadingRoomWidget(QWidget):
         self.room.events.help.connect(self._show_help)
         self.room.events.request.connect(self._on_request)
         self.help_overlay: HelpOverlay | None = None
-        room, readout, numbers = self.room, self.readout, self.slice_numbers
+        room, labels, numbers = self.room, self.canvas_labels, self.slice_numbers
 
         def close(*_: Any) -> None:  # holds no reference to the Qt object
             unbind_keys(napari_viewer, keys)
             numbers.close()
-            readout.close()
+            labels.close()
             room.close()
 
         self.destroyed.connect(close)
@@ -291,12 +294,7 @@ class ReadingRoomWidget(QWidget):
             for dock in self._hidden_docks:
                 dock.setVisible(False)
             shown = False
-        canvas = getattr(
-            getattr(real_viewer(self.viewer).window, "_qt_viewer", None), "canvas", None
-        )
-        native = getattr(canvas, "native", None)
-        if isinstance(native, QWidget):
-            native.setFocus()
+        canvas_widget(self.viewer).setFocus()
         return shown
 
     def _show_help(self, event: Any = None) -> None:

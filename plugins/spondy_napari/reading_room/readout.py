@@ -1,15 +1,16 @@
 """The readout: the reading room's bottom-left text (case, slices, window/level, offset).
 
-A napari text overlay on the canvas, kept up to date from the room's events; the dock adds it
-(:class:`Readout`), so the room does not know about it.
+:class:`Readout` keeps the text up to date from the room's events and hands it to whatever draws
+it (the dock's label over the canvas, :mod:`spondy_napari._qt.canvas_labels`); the room does not
+know about it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from napari.components.overlays import TextOverlay
 
 from spondy_napari.display.layer_data import SIDE_TITLES, SIDES
 
@@ -22,10 +23,6 @@ WELCOME = (
     "N next case · S sequence · wheel or Up/Down slices · Ctrl-wheel zoom · F11 docks\n"
     "3 DICOM · 4 T1 · 5 T2 · 6 STIR · 7 auto · W drag W/L · K link · F1 help"
 )
-#: Behind the text: dark, a little transparent, so that it reads over bright marrow too.
-BOX_COLOUR = (0.0, 0.0, 0.0, 0.7)
-#: The overlay's key in ``viewer.canvas.overlays``.
-OVERLAY_KEY = "spondy_readout"
 
 
 def readout_text(room: ReadingRoom) -> str:
@@ -68,14 +65,12 @@ def readout_text(room: ReadingRoom) -> str:
 
 
 class Readout:
-    """The readout overlay of ``room``'s viewer, redrawn when the room or the slider changes."""
+    """The readout of ``room``, given to ``show(text)`` when the room or the slider changes."""
 
-    def __init__(self, room: ReadingRoom) -> None:
+    def __init__(self, room: ReadingRoom, show: Callable[[str], object]) -> None:
         self.room = room
-        self.overlay = TextOverlay(
-            visible=False, position="bottom_left", font_size=10, box=True, box_color=BOX_COLOUR
-        )
-        room.viewer.canvas.overlays[OVERLAY_KEY] = self.overlay
+        self.show = show
+        self._text = ""
         events = room.events
         self._emitters = (
             events.cases,
@@ -93,18 +88,20 @@ class Readout:
 
     @property
     def text(self) -> str:
-        """What the overlay shows."""
-        return str(self.overlay.text)
+        """What the readout shows."""
+        return self._text
 
     def update(self, event: Any = None) -> None:
-        """Redraw (shown once the room has its two layers; once per case or sequence switch)."""
+        """Show the text again when it changed (once per case or sequence switch)."""
         if self.room.filling:
             return
-        self.overlay.text = readout_text(self.room)
-        self.overlay.visible = bool(self.room.layers)
+        text = readout_text(self.room)
+        if text != self._text:
+            self._text = text
+            self.show(text)
 
     def close(self) -> None:
-        """Stop following the room (the overlay stays)."""
+        """Stop following the room."""
         for emitter in self._emitters:
             emitter.disconnect(self.update)
         if self.update in self.room.window_level.on_change:

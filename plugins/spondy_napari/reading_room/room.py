@@ -646,10 +646,6 @@ class ReadingRoom:
             layer = self.viewer.add_image(
                 data, name=SIDE_TITLES[side], colormap="gray", **transform
             )
-            layer.name_overlay.visible = True
-            layer.name_overlay.font_size = 11
-            layer.name_overlay.box = True
-            layer.name_overlay.box_color = (0.0, 0.0, 0.0, 0.7)
             layer.interpolation2d = "linear"
             layer.events.contrast_limits.connect(self.window_level.on_contrast_limits)
             layer.mouse_pan = not self.window_level.drag_mode

@@ -62,7 +62,12 @@ def test_pair_side_by_side(opened):
     assert baseline.name == f"Baseline {case.baseline.date_text} · {label}"
     assert followup.name.startswith(f"Follow-up {case.followup.date_text} (+")
     assert followup.name.endswith(f" · {label}")
-    assert baseline.name_overlay.visible and followup.name_overlay.visible
+    # the names are on the images: each at the top left of its own half of the canvas
+    titles = opened.widget.canvas_labels.titles
+    half = viewer.window._qt_viewer.canvas.native.width() / 2
+    for side, layer in (("baseline", baseline), ("followup", followup)):
+        assert titles[side].isVisibleTo(titles[side].parentWidget()) and titles[side].text() == layer.name
+    assert titles["baseline"].geometry().right() < half < titles["followup"].x()
     # scale in mm: the volumes' spacing
     for side in ("baseline", "followup"):
         prepared = room.prepared[side]

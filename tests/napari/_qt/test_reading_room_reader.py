@@ -324,8 +324,15 @@ def test_chosen_buttons_are_not_clipped_and_labels_have_a_background(
         qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
         qtbot.wait(20)
         assert button.width() >= bold_text_width(button), button.text()  # "a Aggravated"
-    assert ctx.widget.readout.overlay.box
-    assert all(layer.name_overlay.box for layer in ctx.room.layers.values())
+    labels = ctx.widget.canvas_labels
+    for label in (*labels.titles.values(), labels.readout_label):
+        assert "background-color: rgba(0, 0, 0" in label.styleSheet()
+    # the labels are in the window's screenshot: light text inside the title's dark box
+    title = labels.titles["followup"]
+    corner = title.mapTo(ctx.viewer.window._qt_window, title.rect().topLeft())
+    shot = ctx.viewer.screenshot(canvas_only=False, flash=False)
+    box = shot[corner.y() : corner.y() + title.height(), corner.x() : corner.x() + title.width(), :3]
+    assert box.mean() < 100 and box.max() > 200
 
 
 # ------------------------------------------------------------------ scripting

@@ -174,8 +174,9 @@ def apply_to_layer(
 ) -> None:
     """Put a volume into an existing layer: data, transform, contrast, name (no new layer).
 
-    The layer is refreshed but its ``events.data`` is not emitted: emit it once every layer of
-    the change is filled (napari's viewer then recomputes its dims once, from all of them).
+    Nothing is sliced or emitted yet: emit the layer's ``events.data`` once every layer of the
+    change is filled (napari's viewer then recomputes its dims once, from all of them), then
+    refresh it, unless the dims point moved (napari then re-slices every layer anyway).
 
     Parameters
     ----------
@@ -200,9 +201,8 @@ def apply_to_layer(
         translate = translate + np.asarray(offset_world, dtype=float)
     layer.metadata = metadata
     layer.name = name
-    # One re-slice for the whole change: transform and data are set with refreshes and their
-    # events held back (napari would recompute its dims and re-slice every layer for each), then
-    # the layer is refreshed (vispy takes data and transform from it).
+    # Transform and data are set with refreshes and their events held back: napari would
+    # recompute its dims and re-slice every layer for each of them.
     events = layer.events
     with ExitStack() as held:
         held.enter_context(_refresh_held(layer))
@@ -223,7 +223,6 @@ def apply_to_layer(
             max(data_range[1], limits[1]),
         )
         layer.contrast_limits = limits
-    layer.refresh()
 
 
 def _refresh_held(layer: Image) -> AbstractContextManager[Any]:

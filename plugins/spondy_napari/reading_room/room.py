@@ -133,6 +133,9 @@ def dims_changes_held(dims: Dims) -> Iterator[None]:
             for name in names:
                 held.enter_context(getattr(dims.events, name).blocker())
             yield
+            # napari's sliders, given the new range, set each axis's point to its step's
+            # position (the displayed axes' too): put it there now, else that re-slices twice
+            dims.point = tuple(r.start + s * r.step for r, s in zip(dims.range, dims.current_step))
     finally:
         for name in names:
             getattr(dims.events, name)(value=getattr(dims, name))
@@ -573,7 +576,7 @@ class ReadingRoom:
         refs = self._refs(pair, case)
         hidden = self._hidden(case)
         old_plane = self._plane()
-        old_point = self.viewer.dims.point[0] if self.viewer.dims.ndim >= 3 else None
+        old_point = self.viewer.dims.point
         for ref in refs.values():  # both sides load at once
             if ref is not None:
                 self.cache.submit(ref)
@@ -619,10 +622,13 @@ class ReadingRoom:
             self.grid.set_reference(self.layers[reference])
             plane = self._plane()
             self.viewer.dims.axis_labels = (SLICE_AXIS_LABELS.get(plane or "", "slice"), "y", "x")
-            if middle or old_point is None or plane != old_plane:
+            if middle or len(old_point) < 3 or plane != old_plane:
                 self.go_to_middle_slice()
             else:
-                self._go_to_position(old_point)
+                self._go_to_position(old_point[0])
+        if self.viewer.dims.point == old_point:  # else napari re-sliced every layer just now
+            for layer in self.layers.values():
+                layer.refresh()
         self.view.apply()
         self.viewer.update_status_from_cursor()  # the status bar names this case's layer
 

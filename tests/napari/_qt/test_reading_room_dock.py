@@ -143,6 +143,13 @@ def test_offset_hooks(opened):
     )
 
 
+def assert_slices_shown(room) -> None:
+    """Each side's layer shows (napari's slice) its volume's slice at the slider."""
+    for side, layer in room.layers.items():
+        shown = np.asarray(layer._slice.image.raw)  # what napari hands to the canvas
+        assert np.array_equal(shown, room.prepared[side].data[room.slice_index[side]]), side
+
+
 def test_switch_reuses_layers_and_next_case_is_prefetched(opened):
     viewer, room, qtbot = opened.viewer, opened.room, opened.qtbot
     wait_cached(qtbot, room, 1)  # prefetched in the background while case 1 is read
@@ -156,6 +163,7 @@ def test_switch_reuses_layers_and_next_case_is_prefetched(opened):
         assert layer.data is not data  # ... with the next case's volume in it
         assert layer.data is room.prepared[side].data
     assert room.layers["baseline"].name.startswith(f"Baseline {case.baseline.date_text}")
+    assert_slices_shown(room)
     wait_cached(qtbot, room, 2)
 
 
@@ -169,8 +177,10 @@ def test_sequence_key_cycles_both_sides(opened):
     for layer in room.layers.values():
         assert layer.name.endswith(f"· {labels[1]}")
     assert opened.widget.sequence.currentText() == labels[1]
+    assert_slices_shown(room)  # the same geometry and slice: the layers are refreshed anyway
     press(viewer, "Shift-S")
     assert room.pair_index == 0
+    assert_slices_shown(room)
 
 
 def test_window_level_presets_link_and_drag(opened):

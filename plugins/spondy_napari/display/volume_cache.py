@@ -3,7 +3,9 @@
 The core loads one series at a time and knows nothing of threads; this cache runs
 :func:`spondy_annotate.dicom.volume.load_series` (and
 :func:`~spondy_napari.display.layer_data.prepare`) in a small thread pool, so that the next case
-is read while the radiologist looks at the current one.
+is read while the radiologist looks at the current one. Loads queued ahead of need (:meth:`prefetch`)
+wait out the cache's :attr:`~VolumeCache.quiet` periods (:mod:`.quiet`) before they start, unless
+the GUI asks for them meanwhile.
 
 Where a series' files come from is the opened export's business
 (:meth:`~spondy_annotate.cases.open.OpenedExport.files`, given with :meth:`VolumeCache.set_files`):
@@ -17,12 +19,13 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 
 from spondy_annotate.dicom.records import SeriesRecord
 from spondy_annotate.dicom.volume import Volume, load_series
 from spondy_annotate.errors import SpondyError
 from spondy_napari.display.layer_data import PreparedVolume, prepare
+from spondy_napari.display.quiet import QuietPeriod
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +54,11 @@ class VolumeCache:
         Loader threads.
     loader : callable, optional
         ``loader(files) -> Volume`` (default :func:`~spondy_annotate.dicom.volume.load_series`).
+
+    Attributes
+    ----------
+    quiet : QuietPeriod
+        Held while the GUI is busy: prefetched loads start after it.
     """
 
     def __init__(
@@ -67,6 +75,9 @@ class VolumeCache:
         self._futures: OrderedDict[str, Future[PreparedVolume]] = OrderedDict()
         self._lock = threading.Lock()
         self._pinned: set[str] = set()
+        self._needed: set[str] = set()
+        self._closed = False
+        self.quiet = QuietPeriod()
 
     def set_files(self, files: FilesOf | None) -> None:
         """Take series' files from ``files(series)`` from now on (None: ``series.files``).
@@ -76,26 +87,39 @@ class VolumeCache:
         """
         self._files = files or _recorded_files
 
-    def _load(self, ref: SeriesRecord, files: FilesOf) -> PreparedVolume:
+    def _load(self, ref: SeriesRecord, files: FilesOf, ahead: bool) -> PreparedVolume:
+        key = ref.series_instance_uid
+        if ahead:
+            self.quiet.wait(stop=lambda: key in self._needed or self._closed)
+        if self._closed:
+            raise CancelledError
         return prepare(self._loader(files(ref)))
 
-    def submit(self, ref: SeriesRecord) -> Future[PreparedVolume]:
-        """Start loading ``ref`` unless it is loaded or loading; return its future."""
+    def submit(self, ref: SeriesRecord, *, ahead: bool = False) -> Future[PreparedVolume]:
+        """Start loading ``ref`` unless it is loaded or loading; return its future.
+
+        ``ahead``: loaded ahead of need (after the quiet period); without it, needed now (a
+        queued load of ``ref`` stops waiting).
+        """
         key = ref.series_instance_uid
         with self._lock:
+            if not ahead:
+                self._needed.add(key)
             future = self._futures.get(key)
             if future is None or (future.done() and future.exception() is not None):
-                future = self._pool.submit(self._load, ref, self._files)
+                future = self._pool.submit(self._load, ref, self._files, ahead)
                 self._futures[key] = future
             self._futures.move_to_end(key)
             self._evict()
+        if not ahead:
+            self.quiet.wake()
         return future
 
     def prefetch(self, refs: Iterable[SeriesRecord | None]) -> None:
-        """Queue ``refs`` (in order; None is skipped) for loading in the background."""
+        """Queue ``refs`` (in order; None is skipped) for loading ahead of need."""
         for ref in refs:
             if ref is not None:
-                self.submit(ref)
+                self.submit(ref, ahead=True)
 
     def get(self, ref: SeriesRecord, timeout: float | None = None) -> PreparedVolume:
         """Return the prepared volume of ``ref``, waiting for it if it is still loading.
@@ -144,6 +168,7 @@ class VolumeCache:
         excess = len(self._futures) - self.max_items
         for key in done[: max(excess, 0)]:
             del self._futures[key]
+            self._needed.discard(key)
 
     def clear(self) -> None:
         """Forget every volume (queued loads still run, their results are dropped)."""
@@ -151,8 +176,11 @@ class VolumeCache:
             for future in self._futures.values():
                 future.cancel()
             self._futures.clear()
+            self._needed.clear()
 
     def shutdown(self) -> None:
         """Stop the threads (queued loads are cancelled)."""
+        self._closed = True
+        self.quiet.wake()
         self.clear()
         self._pool.shutdown(wait=False, cancel_futures=True)

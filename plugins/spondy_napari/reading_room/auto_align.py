@@ -11,9 +11,9 @@ that the viewer keeps a core), stores it, and hands the result to the GUI thread
 (or the interpreter exiting) stops a registration under way at its next iteration.
 
 A registration takes a core for seconds; while the viewer puts another case on screen (loading
-it into the layers, re-slicing, drawing with software OpenGL) that core is the GUI's. So the room
-calls :meth:`AutoAlign.hold` when it shows a case or sequence: for :data:`QUIET_S` no
-registration starts, and one under way waits at its next iteration.
+it into the layers, re-slicing, drawing with software OpenGL) that core is the GUI's. So no
+registration starts, and one under way waits at its next iteration, while the cache's quiet
+period runs (:mod:`spondy_napari.display.quiet`: the room holds it when it shows a case).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from functools import partial
@@ -42,8 +41,6 @@ logger = logging.getLogger(__name__)
 
 #: Seconds :meth:`AutoAlign.close` waits for a registration to stop (one iteration is ms).
 JOIN_TIMEOUT_S = 1.0
-#: Seconds :meth:`AutoAlign.hold` keeps registrations still (a switch is drawn in a fraction).
-QUIET_S = 0.5
 #: ``deliver(callback)``: run ``callback`` on the GUI thread soon (called from the worker).
 Deliver = Callable[[Callable[[], None]], object]
 
@@ -74,7 +71,6 @@ class AutoAlign:
         self._wake = threading.Condition()
         self._closed = False
         self._busy = False
-        self._quiet_until = 0.0
         self._thread = threading.Thread(target=self._work, name="spondy-align", daemon=True)
         self._thread.start()
         atexit.register(self.close)  # never leave SimpleITK running while Python shuts down
@@ -103,20 +99,10 @@ class AutoAlign:
         with self._wake:
             return bool(self._queue) or self._busy
 
-    def hold(self, seconds: float = QUIET_S) -> None:
-        """Leave the CPU to the GUI for ``seconds``: no registration starts or iterates meanwhile."""
-        with self._wake:
-            self._quiet_until = max(self._quiet_until, time.monotonic() + seconds)
-
     def _wait_quiet(self) -> bool:
-        """Wait (worker thread) until no :meth:`hold` is running; True when closed meanwhile."""
-        with self._wake:
-            while not self._closed:
-                remaining = self._quiet_until - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._wake.wait(remaining)
-            return True
+        """Wait (worker thread) for the cache's quiet period to end; True when closed meanwhile."""
+        self.cache.quiet.wait(stop=lambda: self._closed)
+        return self._closed
 
     def reset(self, db_path: Path | None) -> None:
         """Another export: drop the queue; results go to (and come from) ``db_path``."""
@@ -132,6 +118,7 @@ class AutoAlign:
             self._closed = True
             self._queue.clear()
             self._wake.notify()
+        self.cache.quiet.wake()
         if self._thread is not threading.current_thread():
             self._thread.join(timeout=JOIN_TIMEOUT_S)
         atexit.unregister(self.close)

@@ -518,8 +518,8 @@ class ReadingRoom:
         self.pair_index = self._pair_for(case, pair_label or current)
         self._landmark.reset()
         self._offsets.recall(case, self.offset_provider)
+        self.cache.quiet.hold()  # the CPU is the GUI's while the case is drawn
         if self.auto_align is not None:
-            self.auto_align.hold()  # the CPU is the GUI's while the case is drawn
             self.auto_align.request(case, case.pairs[self.pair_index].label, first=True)
         self._show_pair(middle=True)
         self.prefetch()
@@ -561,8 +561,7 @@ class ReadingRoom:
         return self._filling
 
     def _show_pair(self, *, middle: bool) -> None:
-        if self.auto_align is not None:
-            self.auto_align.hold()
+        self.cache.quiet.hold()
         self._filling = True
         try:
             self._fill_layers(middle=middle)

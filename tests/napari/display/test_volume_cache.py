@@ -1,0 +1,73 @@
+"""The volume cache: loads ahead of need wait out a quiet period; loads needed now never do."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from spondy_annotate import open_export
+from spondy_annotate.dicom.volume import load_series
+from spondy_napari.display.volume_cache import VolumeCache
+
+
+@pytest.fixture
+def series(small_export):
+    cases = open_export(small_export).cases
+    return [ref for case in cases for p in case.pairs for ref in (p.baseline, p.followup) if ref]
+
+
+def recording_loader(started: list[float]):
+    def load(files):
+        started.append(time.monotonic())
+        return load_series(files)
+
+    return load
+
+
+def test_prefetch_waits_for_the_quiet_period(series):
+    started: list[float] = []
+    cache = VolumeCache(loader=recording_loader(started))
+    try:
+        held_at = time.monotonic()
+        cache.quiet.hold(0.4)
+        cache.prefetch(series[:2])
+        cache.get(series[0], timeout=30)  # needed now: loads at once, despite the hold
+        assert started[0] - held_at < 0.3
+        end = time.monotonic() + 30
+        while not cache.is_cached(series[1]) and time.monotonic() < end:
+            time.sleep(0.01)
+        assert started[1] - held_at >= 0.4  # ahead of need: only after the hold
+    finally:
+        cache.shutdown()
+
+
+def test_needing_a_prefetched_series_ends_its_wait(series):
+    started: list[float] = []
+    cache = VolumeCache(loader=recording_loader(started))
+    try:
+        held_at = time.monotonic()
+        cache.quiet.hold(5.0)
+        cache.prefetch(series[:1])
+        time.sleep(0.1)  # the loader thread is waiting out the hold
+        assert not started
+        cache.get(series[0], timeout=30)
+        assert started[0] - held_at < 2.0
+    finally:
+        cache.shutdown()
+
+
+def test_shutdown_during_a_hold_does_not_wait_for_it(series):
+    started: list[float] = []
+    cache = VolumeCache(loader=recording_loader(started))
+    cache.quiet.hold(30.0)
+    cache.prefetch(series[:2])
+    time.sleep(0.1)
+    t0 = time.monotonic()
+    cache.shutdown()
+    workers = [t for t in threading.enumerate() if t.name.startswith("spondy-load")]
+    for thread in workers:
+        thread.join(timeout=5)
+    assert time.monotonic() - t0 < 2.0 and not any(t.is_alive() for t in workers)
+    assert not started  # nothing was loaded for a closed cache

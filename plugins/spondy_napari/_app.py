@@ -10,6 +10,9 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+#: Seconds ``--screenshot`` waits for the first case's automatic alignment.
+ALIGNMENT_WAIT_S = 60.0
+
 if TYPE_CHECKING:
     import napari
 
@@ -124,7 +127,7 @@ def run_reading_room(
     """
     import napari
 
-    from spondy_napari._qt.screenshot import save_screenshot
+    from spondy_napari._qt.screenshot import save_screenshot, wait_until
 
     # Interactive: napari's own (remembered) window geometry, and the reader is asked first;
     # a screenshot: the size asked, and nobody grades.
@@ -137,8 +140,11 @@ def run_reading_room(
         return 0
     try:
         widget.open_folder(folder, case=case, wait=True)
+        # the case as the reader sees it a moment later: aligned (registration takes seconds)
+        wait_until(lambda: widget.room.alignment.source != "pending", ALIGNMENT_WAIT_S)
         save_screenshot(viewer, screenshot)
-        print(f"screenshot of {widget.room.current_label} saved to {screenshot}")
+        room = widget.room
+        print(f"screenshot of {room.current_label} ({room.alignment.text}) saved to {screenshot}")
         return 0
     finally:
         viewer.close()

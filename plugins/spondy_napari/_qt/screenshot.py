@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,6 +14,17 @@ from spondy_annotate.errors import SpondyError
 
 if TYPE_CHECKING:
     import napari
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float) -> bool:
+    """Let Qt run until ``condition()`` holds or ``timeout_s`` passes; True if it held."""
+    end = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > end:
+            return False
+        QApplication.processEvents()
+        time.sleep(0.01)
+    return True
 
 
 def save_screenshot(viewer: napari.Viewer, path: str | os.PathLike[str]) -> Path:

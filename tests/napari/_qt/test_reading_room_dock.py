@@ -390,7 +390,7 @@ def test_cli_screenshot(tmp_path, small_export):
         env={**os.environ},
     )
     assert done.returncode == 0, done.stderr
-    assert "Case 2" in done.stdout
+    assert "Case 2 (aligned automatically (" in done.stdout  # it waited for the alignment
     import imageio.v3 as iio
 
     image = iio.imread(out)

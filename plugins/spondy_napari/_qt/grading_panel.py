@@ -22,7 +22,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from napari.utils.notifications import show_error
-from qtpy.QtCore import QEvent, QObject, Qt, QTimer
+from qtpy.QtCore import QEvent, QObject, QSize, Qt, QTimer
 from qtpy.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -60,8 +60,6 @@ logger = logging.getLogger(__name__)
 
 #: Environment variable naming the reader (tests, scripted sessions): no question asked.
 READER_ENV = "SPONDY_READER"
-#: Pixels kept for the vertical scroll bar and the dock's frame beside the rows.
-SCROLL_BAR_ROOM = 24
 #: Milliseconds of slider rest before the slice is saved as view state.
 SLICE_SAVE_MS = 800
 
@@ -105,6 +103,20 @@ class _KeyFilter(QObject):
             return False
         name = key_name(event)  # type: ignore[arg-type]
         return name is not None and self.controller.handle_key(name, repeat=event.isAutoRepeat())  # type: ignore[attr-defined]
+
+
+class RowsArea(QScrollArea):
+    """The rubric's rows, scrolled vertically; as wide as the rows need (in the font they are
+    shown in, bold included), beside the scroll bar: no row is ever clipped."""
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt name)
+        """The rows' minimum width, the scroll bar's and the frame's."""
+        hint = super().minimumSizeHint()
+        rows = self.widget()
+        if rows is not None:
+            bar = self.verticalScrollBar().sizeHint().width()
+            hint.setWidth(rows.minimumSizeHint().width() + bar + 2 * self.frameWidth())
+        return hint
 
 
 class GradingPanel(QWidget):
@@ -183,6 +195,7 @@ class GradingPanel(QWidget):
         self.random_order.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.case_label = QLabel("No case")
         self.case_label.setStyleSheet("font-size: 15px; font-weight: bold;")
+        self.case_label.setWordWrap(True)
         self.progress = QLabel("")
         self.progress.setWordWrap(True)
         self.hint = QLabel("")
@@ -190,14 +203,12 @@ class GradingPanel(QWidget):
         self.hint.setStyleSheet("color: #d0d0d0;")
         self.rows: dict[str, FieldRow] = {}
         rows_widget = self._build_rows()
-        scroll = QScrollArea()
+        scroll = RowsArea()
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         scroll.setWidget(rows_widget)
         scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        # every choice label readable (in bold too), beside the scroll bar
-        self.setMinimumWidth(rows_widget.minimumSizeHint().width() + SCROLL_BAR_ROOM)
         self.analysis_button = QPushButton("Grading finished: analysis with labs…")
         self.analysis_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.analysis_button.setToolTip("Ends grading in this window, then shows lab values")

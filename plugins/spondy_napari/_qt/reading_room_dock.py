@@ -41,6 +41,7 @@ from spondy_annotate.projectdb.location import DB_ENV
 from spondy_napari._qt.canvas_labels import CanvasLabels, canvas_widget
 from spondy_napari._qt.gui_thread import call_in_gui_thread
 from spondy_napari._qt.help_overlay import HelpOverlay, overlay_parent
+from spondy_napari._qt.input_quiet import InputQuiet
 from spondy_napari._qt.slice_numbers import SliceNumbers
 from spondy_napari._qt.worklist import WorklistWidget
 from spondy_napari._registry import real_viewer
@@ -99,6 +100,7 @@ class ReadingRoomWidget(QWidget):
         self.canvas_labels = CanvasLabels(self.room, canvas_widget(napari_viewer))
         self.readout = self.canvas_labels.readout
         self.slice_numbers = SliceNumbers(self.room)
+        self.input_quiet = InputQuiet(self.room.cache.quiet, self)
         keys = bind_keys(napari_viewer, self.room)
 
         self.open_button = QPushButton("Open export folder…")

@@ -28,6 +28,11 @@ class QuietPeriod:
         with self._changed:
             self._until = max(self._until, time.monotonic() + seconds)
 
+    @property
+    def held(self) -> bool:
+        """True while a hold runs."""
+        return time.monotonic() < self._until
+
     def wait(self, stop: Callable[[], bool] = lambda: False) -> None:
         """Wait (a background thread) until no hold runs, or until ``stop()`` after a :meth:`wake`."""
         with self._changed:

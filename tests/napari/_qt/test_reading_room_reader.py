@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from qtpy.QtCore import QPoint, QPointF, Qt
 from qtpy.QtGui import QWheelEvent
+from qtpy.QtTest import QTest
 from qtpy.QtWidgets import QApplication
 
 from spondy_annotate.synthetic.export import read_truth
@@ -199,6 +200,22 @@ def test_images_fill_their_cells_and_keep_the_readers_zoom(make_napari_viewer, q
     assert room.view.image_height_px() == pytest.approx(big * 1.25**2, rel=0.05)
     viewer.reset_view()  # Ctrl-R: fitted again
     assert room.view.zoom == pytest.approx(1.0, rel=1e-3)
+
+
+def test_the_readers_input_keeps_background_work_still(make_napari_viewer, qtbot, small_export):
+    from spondy_napari._qt.input_quiet import INPUT_QUIET_S
+
+    ctx = open_room(make_napari_viewer, qtbot, small_export)
+    quiet = ctx.room.cache.quiet  # registrations and loads ahead of need wait while it is held
+    qtbot.waitUntil(lambda: not quiet.held, timeout=TIMEOUT_MS)
+    key(ctx, Qt.Key.Key_Up)
+    assert quiet.held
+    qtbot.waitUntil(lambda: not quiet.held, timeout=int(INPUT_QUIET_S * 1000) + 500)
+    wheel(ctx, (ctx.canvas.width() // 4, ctx.canvas.height() // 2), -120)
+    assert quiet.held
+    qtbot.waitUntil(lambda: not quiet.held, timeout=int(INPUT_QUIET_S * 1000) + 500)
+    QTest.mouseMove(ctx.canvas, QPoint(40, 40))  # hovering is not input that holds
+    assert not quiet.held
 
 
 def test_f11_hides_and_restores_the_docks(make_napari_viewer, qtbot, small_export):

@@ -18,49 +18,48 @@ def series(small_export):
     return [ref for case in cases for p in case.pairs for ref in (p.baseline, p.followup) if ref]
 
 
-def recording_loader(started: list[float]):
+@pytest.fixture
+def started() -> list[float]:
+    """When each load began (time.monotonic)."""
+    return []
+
+
+@pytest.fixture
+def cache(started):
+    """A cache whose loader records when each load begins."""
+
     def load(files):
         started.append(time.monotonic())
         return load_series(files)
 
-    return load
+    cache = VolumeCache(loader=load)
+    yield cache
+    cache.shutdown()
 
 
-def test_prefetch_waits_for_the_quiet_period(series):
-    started: list[float] = []
-    cache = VolumeCache(loader=recording_loader(started))
-    try:
-        held_at = time.monotonic()
-        cache.quiet.hold(0.4)
-        cache.prefetch(series[:2])
-        cache.get(series[0], timeout=30)  # needed now: loads at once, despite the hold
-        assert started[0] - held_at < 0.3
-        end = time.monotonic() + 30
-        while not cache.is_cached(series[1]) and time.monotonic() < end:
-            time.sleep(0.01)
-        assert started[1] - held_at >= 0.4  # ahead of need: only after the hold
-    finally:
-        cache.shutdown()
+def test_prefetch_waits_for_the_quiet_period(series, cache, started):
+    held_at = time.monotonic()
+    cache.quiet.hold(0.4)
+    cache.prefetch(series[:2])
+    cache.get(series[0], timeout=30)  # needed now: loads at once, despite the hold
+    assert started[0] - held_at < 0.3
+    end = time.monotonic() + 30
+    while not cache.is_cached(series[1]) and time.monotonic() < end:
+        time.sleep(0.01)
+    assert started[1] - held_at >= 0.4  # ahead of need: only after the hold
 
 
-def test_needing_a_prefetched_series_ends_its_wait(series):
-    started: list[float] = []
-    cache = VolumeCache(loader=recording_loader(started))
-    try:
-        held_at = time.monotonic()
-        cache.quiet.hold(5.0)
-        cache.prefetch(series[:1])
-        time.sleep(0.1)  # the loader thread is waiting out the hold
-        assert not started
-        cache.get(series[0], timeout=30)
-        assert started[0] - held_at < 2.0
-    finally:
-        cache.shutdown()
+def test_needing_a_prefetched_series_ends_its_wait(series, cache, started):
+    held_at = time.monotonic()
+    cache.quiet.hold(5.0)
+    cache.prefetch(series[:1])
+    time.sleep(0.1)  # the loader thread is waiting out the hold
+    assert not started
+    cache.get(series[0], timeout=30)
+    assert started[0] - held_at < 2.0
 
 
-def test_shutdown_during_a_hold_does_not_wait_for_it(series):
-    started: list[float] = []
-    cache = VolumeCache(loader=recording_loader(started))
+def test_shutdown_during_a_hold_does_not_wait_for_it(series, cache, started):
     cache.quiet.hold(30.0)
     cache.prefetch(series[:2])
     time.sleep(0.1)

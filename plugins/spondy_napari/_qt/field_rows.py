@@ -1,14 +1,17 @@
 """One row of the grading panel per rubric field: label, choices, state colours.
 
 Rows never take the keyboard focus (except the note's text box), so that clicking an answer
-leaves the keys on the images; they only emit what the reader clicked.
+leaves the keys on the images; they only emit what the reader clicked. They are as narrow as
+their text allows, measured in the font they are shown in (napari's style sheet sets it after
+they are built) and in bold where a focused title or a checked answer turns bold: the docks
+stay narrow and the images large, and no text is ever clipped.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from qtpy.QtCore import Qt, Signal
+from qtpy.QtCore import QRect, QSize, Qt, Signal
 from qtpy.QtGui import QFont, QFontMetrics
 from qtpy.QtWidgets import (
     QButtonGroup,
@@ -19,12 +22,15 @@ from qtpy.QtWidgets import (
     QLineEdit,
     QPushButton,
     QSizePolicy,
+    QVBoxLayout,
     QWidget,
 )
 
 from spondy_annotate.grading.rubric import FieldKind, Measurement, Timepoint
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from spondy_annotate.grading.rubric import AnswerValue, Field
 
 #: Row colours: the field in focus, an empty required field, an answered one.
@@ -35,35 +41,73 @@ QFrame#row[state="current"] { border-left: 4px solid #F0E442;
     background-color: rgba(240, 228, 66, 45); }
 QFrame#row[state="current-missing"] { border-left: 4px solid #F0E442;
     background-color: rgba(240, 228, 66, 45); }
-QFrame#row QPushButton { padding: 2px 5px; }
+QFrame#row QPushButton { padding: 2px 4px; }
 QFrame#row QPushButton:checked { background-color: #0072B2; color: white; font-weight: bold; }
 """
 #: Text colour of an empty measurement.
 EMPTY_COLOUR = "#E69F00"
 
 #: Width of a grade button showing only its key (pixels).
-KEY_BUTTON_WIDTH = 30
-#: Room beside a button's text for its padding and frame (pixels: ``STYLE`` pads 5 a side).
-BUTTON_PADDING = 12
-#: Width of the row labels (pixels).
-LABEL_WIDTH = 104
+KEY_BUTTON_WIDTH = 28
 #: How a timepoint is named in the row labels.
 TIMEPOINT_TITLES = {Timepoint.BASELINE: "Baseline", Timepoint.FOLLOWUP: "Follow-up"}
 
 
-def bold_text_width(button: QPushButton) -> int:
-    """Pixels of ``button``'s text in bold (a checked button's font): it is never clipped."""
-    font = QFont(button.font())
+def bold_text_width(widget: QLabel | QPushButton, text: str | None = None) -> int:
+    """Pixels of ``text`` (default: ``widget``'s own) in ``widget``'s font made bold."""
+    font = QFont(widget.font())
     font.setBold(True)
-    return QFontMetrics(font).horizontalAdvance(button.text())
+    return QFontMetrics(font).horizontalAdvance(widget.text() if text is None else text)
 
 
-def row_title(f: Field) -> str:
-    """Short label of a row inside its item group (``"Baseline"``, ``"Baseline mm"``, ...)."""
-    if f.kind is FieldKind.MEASUREMENT and f.timepoint is not None:
-        return f"{TIMEPOINT_TITLES[f.timepoint]} {f.unit or 'mm'}"
-    if f.timepoint is not None:
-        return TIMEPOINT_TITLES[f.timepoint]
+def text_width(font: QFont, text: str) -> int:
+    """Pixels of ``text`` as a label lays it out (its bounding box, as ``QLabel`` measures)."""
+    return QFontMetrics(font).boundingRect(QRect(0, 0, 10_000, 1_000), 0, text).width()
+
+
+class AnswerButton(QPushButton):
+    """A checkable answer, never narrower than its text in bold (the checked button's font)."""
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt name)
+        """The style's size for the text, widened by what bold adds to it."""
+        hint = super().sizeHint()
+        extra = bold_text_width(self) - self.fontMetrics().horizontalAdvance(self.text())
+        return QSize(hint.width() + max(extra, 0), hint.height())
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt name)
+        """As wide as :meth:`sizeHint`: the text is never clipped."""
+        return self.sizeHint()
+
+
+class RowTitle(QLabel):
+    """A row's title, as wide as the widest of its own text and ``aligned`` in bold (the title
+    of the field in focus is bold): rows with the same ``aligned`` titles line up."""
+
+    def __init__(self, text: str, aligned: Sequence[str] = ()) -> None:
+        super().__init__(text)
+        self.aligned = tuple(aligned)
+        self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Preferred)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt name)
+        """The label's size (frame, indent, margins), its text the widest title's in bold."""
+        hint, bold = super().sizeHint(), QFont(self.font())
+        bold.setBold(True)
+        widest = max(text_width(bold, t) for t in (self.text(), *self.aligned))
+        return QSize(hint.width() - text_width(self.font(), self.text()) + widest, hint.height())
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt name)
+        """As wide as :meth:`sizeHint`: the bold title is never clipped."""
+        return self.sizeHint()
+
+
+def row_title(f: Field, timepoint: Timepoint | None = None) -> str:
+    """Short label of a row inside its item group (``"Baseline"``, ``"Baseline mm"``, ...);
+    ``timepoint``: the title the row would have at that timepoint."""
+    timepoint = timepoint or f.timepoint
+    if f.kind is FieldKind.MEASUREMENT and timepoint is not None:
+        return f"{TIMEPOINT_TITLES[timepoint]} {f.unit or 'mm'}"
+    if timepoint is not None:
+        return TIMEPOINT_TITLES[timepoint]
     if f.kind is FieldKind.CHANGE:
         return "Change"
     return f.label
@@ -94,16 +138,26 @@ class FieldRow(QFrame):
         self.setObjectName("row")
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.value: AnswerValue = None
-        self.label = QLabel(title or row_title(f))
-        if title:  # case-level fields: their own label, as long as it needs
-            self.label.setMinimumWidth(LABEL_WIDTH)
-        else:
-            self.label.setFixedWidth(LABEL_WIDTH)
+        # the rows of both timepoints line up; the others at least with the grades
+        aligned = (
+            [row_title(f, tp) for tp in Timepoint]
+            if f.timepoint is not None
+            else list(TIMEPOINT_TITLES.values())
+        )
+        self.label = RowTitle(title or row_title(f), aligned)
         self.label.setToolTip(f.label + ("" if f.required else " (optional)"))
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(6, 1, 2, 1)
+        layout = QHBoxLayout()
         layout.setSpacing(3)
-        layout.addWidget(self.label)
+        if f.kind is FieldKind.CHANGE:  # the title above the worded answers: they take the width
+            outer: QHBoxLayout | QVBoxLayout = QVBoxLayout(self)
+            outer.setSpacing(1)
+            outer.addWidget(self.label)
+            outer.addLayout(layout)
+        else:
+            outer = layout
+            self.setLayout(layout)
+            layout.addWidget(self.label)
+        outer.setContentsMargins(6, 1, 2, 1)
         self.buttons: dict[Any, QPushButton] = {}
         self.combo: QComboBox | None = None
         self.edit: QLineEdit | None = None
@@ -120,6 +174,7 @@ class FieldRow(QFrame):
             layout.addWidget(self.combo, 1)
         elif f.kind is FieldKind.MEASUREMENT:
             self.shown = QLabel()
+            self.shown.setWordWrap(True)
             button = QPushButton("Draw")
             button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             button.setToolTip(
@@ -143,7 +198,7 @@ class FieldRow(QFrame):
             group.setExclusive(True)
             for c in f.choices:
                 key = by_value.get(c.value, "")
-                button = QPushButton(key if compact else f"{key} {c.label}".strip())
+                button = AnswerButton(key if compact else f"{key} {c.label}".strip())
                 button.setCheckable(True)
                 button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
                 button.setToolTip(f"{c.label}: {c.description}" if c.description else c.label)
@@ -151,13 +206,13 @@ class FieldRow(QFrame):
                     button.setFixedWidth(KEY_BUTTON_WIDTH)
                 else:
                     button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-                    button.setMinimumWidth(bold_text_width(button) + BUTTON_PADDING)
                 button.clicked.connect(lambda _=False, v=c.value: self.answered.emit(f.key, v))
                 group.addButton(button)
                 self.buttons[c.value] = button
                 layout.addWidget(button, 0 if compact else 1)
             if compact:
                 self.shown = QLabel()
+                self.shown.setWordWrap(True)  # a long grade ("Extended abscess") on two lines
                 layout.addSpacing(4)
                 layout.addWidget(self.shown, 1)
             self.group = group
@@ -191,7 +246,7 @@ class FieldRow(QFrame):
                 self.shown.setText(f"<b>{value.mm:.1f} mm</b>")
                 self.shown.setStyleSheet("")
             else:
-                self.shown.setText("empty: draw on the image")
+                self.shown.setText("empty: draw it")
                 self.shown.setStyleSheet(f"color: {EMPTY_COLOUR}")
         elif self.edit is not None:
             if not self.edit.hasFocus():

@@ -18,9 +18,6 @@ from spondy_napari._registry import real_viewer
 if TYPE_CHECKING:
     import napari
 
-#: Width of the docks beside the images (pixels; a dock's minimum width wins).
-DOCK_WIDTH = 300
-
 
 def maximise(viewer: napari.Viewer) -> None:
     """Give the window the whole screen (also where no window manager maximises it)."""
@@ -41,7 +38,13 @@ def hide_layer_docks(viewer: napari.Viewer) -> None:
 
 
 def narrow_docks(viewer: napari.Viewer, widgets: list[QWidget]) -> None:
-    """Make the docks holding ``widgets`` as narrow as their contents allow."""
+    """Make the docks holding ``widgets`` as narrow as their contents allow.
+
+    Qt keeps a dock's minimum width at its contents' as they were laid out when docked, before
+    napari's style sheet applied (the reading room's: 371 px, then 310), because napari's
+    ``setMinimumWidth(50)`` makes the dock's minimum explicit and a dock never goes below an
+    explicit minimum. It is dropped here: the docks then follow their contents as shown.
+    """
     window = real_viewer(viewer).window._qt_window
     QApplication.processEvents()  # the docks are laid out first: then they can be resized
     docks = []
@@ -50,6 +53,7 @@ def narrow_docks(viewer: napari.Viewer, widgets: list[QWidget]) -> None:
         while parent is not None and not isinstance(parent, QDockWidget):
             parent = parent.parentWidget()
         if parent is not None:
+            parent.setMinimumWidth(0)  # no explicit minimum: the contents' own
             docks.append(parent)
-    widths = [max(DOCK_WIDTH, dock.minimumSizeHint().width()) for dock in docks]
+    widths = [dock.minimumSizeHint().width() for dock in docks]
     window.resizeDocks(docks, widths, Qt.Orientation.Horizontal)

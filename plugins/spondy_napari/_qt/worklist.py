@@ -25,6 +25,7 @@ from qtpy.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QStyle,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
     from spondy_napari.reading_room.room import ReadingRoom
 
 COLUMNS = ("Case", "State", "Interval", "Seq.")
+#: The columns of long text ("C-7F3A91 (baseline alone)", "incomplete (one study)").
+WRAPPED = ("Case", "State")
 GREY = QColor(128, 128, 128)
 
 
@@ -67,11 +70,20 @@ class WorklistWidget(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        # As wide as the dock, never wider: label and state share what the short columns leave
+        # and wrap onto more lines rather than be cut (see fit_text).
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.table.setWordWrap(True)
         vertical, header = self.table.verticalHeader(), self.table.horizontalHeader()
         assert vertical is not None and header is not None
         vertical.setVisible(False)
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
+        stretch, fit = QHeaderView.ResizeMode.Stretch, QHeaderView.ResizeMode.ResizeToContents
+        for col, name in enumerate(COLUMNS):
+            header.setSectionResizeMode(col, stretch if name in WRAPPED else fit)
+        self._fit_rows = QTimer(self)
+        self._fit_rows.setSingleShot(True)
+        self._fit_rows.timeout.connect(self.table.resizeRowsToContents)
+        header.sectionResized.connect(lambda *_: self._fit_rows.start())
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.header)
@@ -137,6 +149,7 @@ class WorklistWidget(QWidget):
                     item.setToolTip("Cannot be read side by side: " + room.state(row))
                 self.table.setItem(row, col, item)
         self.apply_filter()
+        self.fit_text()
         if room.case_index is not None:
             self._on_case()
 
@@ -148,6 +161,34 @@ class WorklistWidget(QWidget):
             if item is not None:
                 item.setText(self.room.state(row))
         self.apply_filter()
+        self.fit_text()
+
+    def fit_text(self) -> None:
+        """Keep every cell's text whole: the table no narrower than its short columns and, for
+        each wrapped column (they share the rest equally), the longest word of any, beside the
+        vertical scroll bar; the rows as tall as their wrapped text.
+
+        Rows are fitted here, when the text changes, and once after the columns change: Qt's
+        per-row ResizeToContents would measure every row at each cell's change (seconds for a
+        thousand cases).
+        """
+        table = self.table
+        header, style, bar = table.horizontalHeader(), table.style(), table.verticalScrollBar()
+        assert header is not None and style is not None and bar is not None
+        metrics = table.fontMetrics()
+        margin = 2 * (style.pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin, None, table) + 1)
+        width = 2 * table.frameWidth() + bar.sizeHint().width()
+        word = 0
+        for col, name in enumerate(COLUMNS):
+            if name in WRAPPED:
+                items = (table.item(r, col) for r in range(table.rowCount()))
+                texts = [item.text() for item in items if item is not None]
+                lengths = [metrics.horizontalAdvance(w) + margin for t in texts for w in t.split()]
+                word = max([word, header.sectionSizeHint(col), *lengths])
+            else:
+                width += max(header.sectionSizeHint(col), table.sizeHintForColumn(col))
+        table.setMinimumWidth(width + word * len(WRAPPED))
+        table.resizeRowsToContents()
 
     def apply_filter(self, text: str | None = None) -> None:
         """Hide rows matching neither label nor state, and the cases the reader does not read;

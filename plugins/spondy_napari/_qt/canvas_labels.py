@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from qtpy.QtCore import QEvent, QObject, Qt
+from qtpy.QtCore import QObject, Qt
 from qtpy.QtWidgets import QLabel, QWidget
 
 from spondy_napari._registry import real_viewer
@@ -77,14 +77,9 @@ class CanvasLabels(QObject):
         for emitter in (room.events.cases, room.events.case, room.events.pair):
             emitter.connect(self.update_titles)
         room.viewer.canvas.grid.events.connect(self.place)
-        canvas.installEventFilter(self)
+        room.viewer.canvas.events.size.connect(self.place)  # the cells' size is napari's by then
         self.readout.update()
         self.update_titles()
-
-    def eventFilter(self, watched: QObject | None, event: QEvent | None) -> bool:
-        if event is not None and event.type() == QEvent.Type.Resize:
-            self.place()
-        return False
 
     def update_titles(self, event: Any = None) -> None:
         """Title each side with its layer's name (once a case or sequence is in the layers)."""
@@ -131,8 +126,5 @@ class CanvasLabels(QObject):
         for emitter in (room.events.cases, room.events.case, room.events.pair):
             emitter.disconnect(self.update_titles)
         room.viewer.canvas.grid.events.disconnect(self.place)
+        room.viewer.canvas.events.size.disconnect(self.place)
         self.readout.close()
-        try:
-            self.canvas.removeEventFilter(self)
-        except RuntimeError:  # the canvas went first (the viewer closed)
-            pass

@@ -228,6 +228,13 @@ def test_f11_hides_and_restores_the_docks(make_napari_viewer, qtbot, small_expor
     qtbot.waitUntil(lambda: not ctx.widget.isVisible(), timeout=TIMEOUT_MS)
     assert not ctx.panel.isVisible()
     qtbot.waitUntil(lambda: room.view.image_height_px() > with_docks * 1.2, timeout=TIMEOUT_MS)
+    # each side's title stays at the top left of its own cell
+    from spondy_napari._qt.canvas_labels import MARGIN
+
+    titles = ctx.widget.canvas_labels.titles
+    cell_width = viewer.canvas.viewbox_size(viewer.layers)[1]
+    assert titles["baseline"].x() == MARGIN
+    assert titles["followup"].x() == pytest.approx(ctx.canvas.width() - cell_width + MARGIN, abs=2)
     key(ctx, Qt.Key.Key_F11)
     qtbot.waitUntil(lambda: ctx.widget.isVisible() and ctx.panel.isVisible(), timeout=TIMEOUT_MS)
     qtbot.waitUntil(

@@ -8,8 +8,11 @@ counted). Prints:
 * the key presses needed (target: at most 10) and that the case was saved as done;
 * key-to-screen latency: from a key event posted to Qt's queue to the grading panel's row
   repainted showing the answer, p50 / p95, for keys typed while reading (each waits for the
-  previous) and for keys typed right after the auto-advance (posted together with the last key
-  of the case: they wait behind the case switch); target 100 ms;
+  previous; the first once the case is on screen, the one after a line once the line is) and for
+  keys typed right after the auto-advance (posted together with the last key of the case, once
+  the next case is loaded ahead: they wait behind the case switch); target 100 ms;
+* line-to-screen latency: from the line's last click to the canvas repainted with it (saving
+  it and drawing its caliper);
 * the peer, measured in the same run: Qt alone, a key posted to a line edit to its repaint
   showing the character, and the ratios.
 
@@ -59,11 +62,12 @@ def main() -> int:
             time.sleep(0.001)
 
     class Paints(QObject):
-        """Times at which watched widgets were painted."""
+        """Times at which watched widgets were painted, each with ``note()`` as it was then."""
 
-        def __init__(self) -> None:
+        def __init__(self, note: Callable[[], Any] = lambda: None) -> None:
             super().__init__()
-            self.times: list[tuple[float, QObject]] = []
+            self.note = note
+            self.times: list[tuple[float, QObject, Any]] = []
 
         def watch(self, widget: Any) -> None:
             for w in (widget, *widget.findChildren(QObject)):
@@ -71,7 +75,7 @@ def main() -> int:
 
         def eventFilter(self, watched: Any, event: Any) -> bool:  # noqa: N802 (Qt name)
             if event.type() == QEvent.Type.Paint:
-                self.times.append((time.perf_counter(), watched))
+                self.times.append((time.perf_counter(), watched, self.note()))
             return False
 
     def post(widget: Any, key: str) -> float:
@@ -84,6 +88,20 @@ def main() -> int:
             QApplication.postEvent(widget, event)
         return t0
 
+    def on_screen(canvas_paints: Paints, t0: float, what: str) -> float:
+        """Seconds from ``t0`` to the end of the canvas's first repaint after it (then waits
+        until the canvas is still for 100 ms: nothing of it is left for the next key)."""
+        end = time.monotonic() + 60.0
+        done = None
+        while done is None or time.perf_counter() - canvas_paints.times[-1][0] < 0.1:
+            if time.monotonic() > end:
+                raise SystemExit(f"timed out waiting for {what}")
+            QApplication.processEvents()  # a paint event is handled (drawn) in here
+            if done is None and any(t > t0 for t, _, _ in canvas_paints.times):
+                done = time.perf_counter() - t0
+            time.sleep(0.001)
+        return done
+
     with tempfile.TemporaryDirectory(prefix="spondy-keys-") as tmp:
         folder = Path(tmp) / "export"
         generate_export(folder, patients=3, seed=3)
@@ -91,27 +109,41 @@ def main() -> int:
         room, canvas = widget.room, viewer.window._qt_viewer.canvas.native
         panel = viewer.window.dock_widgets["Grading"]
         grading = panel.controller
-        paints = Paints()
+
+        def showing() -> tuple[str | None, dict[str, Any]]:
+            """The case graded and what each row shows."""
+            g = grading.grading
+            return (g.case_id if g else None), {k: r.value for k, r in panel.rows.items()}
+
+        paints = Paints(showing)
         for row in panel.rows.values():
             paints.watch(row)
+        canvas_paints = Paints()
+        canvas_paints.watch(canvas)
+        opened = time.perf_counter()
         widget.open_folder(str(folder))
         wait(lambda: grading.grading is not None, "the first case")
+        on_screen(canvas_paints, opened, "the first case on screen")  # the reader looks first
         first, case_id = room.case_index, grading.grading.case_id
         truth_of = read_truth(folder).set_index("patient_id").loc
         assert room.current_case is not None
         truth = truth_of[room.current_case.patient_id]
 
         def shown(field: str, case: str, t0: float) -> float | None:
-            """Seconds from ``t0`` to the first paint of ``field``'s row showing its answer."""
+            """Seconds from ``t0`` to the first paint of ``field``'s row showing its answer in
+            ``case``."""
             row = panel.rows[field]
-            g = grading.grading
-            if g is None or g.case_id != case or g.values.get(field) is None or row.value is None:
-                return None
-            hits = [t for t, w in paints.times if t > t0 and (w is row or row.isAncestorOf(w))]
+            hits = [
+                t
+                for t, w, (graded, values) in paints.times
+                if t > t0 and graded == case and values[field] is not None
+                and (w is row or row.isAncestorOf(w))
+            ]  # fmt: skip
             return hits[0] - t0 if hits else None
 
         sequence: list[str] = []
         steady: list[float] = []
+        lines: list[float] = []
 
         def key(k: str, why: str) -> None:
             field = grading.grading.current
@@ -126,9 +158,12 @@ def main() -> int:
             a, b = (tool.to_world(side, p) for p in disc_endpoints(truth, side))
             assert tool.armed, "the line tool should be armed on an empty disc-height field"
             tool.click(side, a)
+            t0 = time.perf_counter()
             tool.click(side, b)
+            lines.append(on_screen(canvas_paints, t0, f"the {side} line"))
             sequence.append(
                 f"{'(drag)':>6}  disc_height.{side}_mm{'':<15} mouse: line on the {side} image"
+                f"   {lines[-1] * 1000:5.0f} ms"
             )
 
         change = {"improved": "i", "unchanged": "u", "aggravated": "a"}
@@ -147,6 +182,9 @@ def main() -> int:
         assert following is not None, "the export has a second case"
         next_case = room.label(following)
         truth2 = truth_of[room.cases[following].patient_id]
+        refs = [r for p in room.cases[following].pairs for r in (p.baseline, p.followup) if r]
+        # loaded ahead, as in the seconds a reader spends on a case (input holds it off)
+        wait(lambda: all(room.cache.is_cached(r) for r in refs), "the next case loaded ahead")
         paints.times.clear()
         post(canvas, change[truth["disc_height_change"]])
         sequence.append(
@@ -184,15 +222,16 @@ def main() -> int:
             t0 = post(edit, k)
 
             def painted(k: str = k, t0: float = t0) -> bool:
-                return edit.text().endswith(k) and any(t > t0 for t, _ in edit_paints.times)
+                return edit.text().endswith(k) and any(t > t0 for t, _, _ in edit_paints.times)
 
             wait(painted, "the line edit")
-            qt_alone.append(next(t for t, _ in edit_paints.times if t > t0) - t0)
+            qt_alone.append(next(t for t, _, _ in edit_paints.times if t > t0) - t0)
         edit.close()
         print(
             f"\nkey to screen while grading: {percentiles(steady)}   target < {LATENCY_TARGET_S * 1000:.0f} ms"
         )
         print(f"key to screen right after the auto-advance: {percentiles(advancing)}")
+        print(f"line to screen (last click to the canvas drawn): {percentiles(lines)}")
         print(
             f"Qt alone (a line edit): {percentiles(qt_alone)}; ratios (p50): while grading "
             f"{statistics.median(steady) / statistics.median(qt_alone):.1f}, after the auto-advance "

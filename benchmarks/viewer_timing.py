@@ -141,7 +141,9 @@ def run(folder: Path, switches: int) -> int:
         rss.append(_rss_mb())
         if len(volumes) < 2:
             volumes.append([room.layers[s].data for s in ("baseline", "followup")])
-    print(f"case switch, next case prefetched, to the draw: {percentiles(times)}   target p95 < 100 ms")
+    print(
+        f"case switch, next case prefetched, to the draw: {percentiles(times)}   target p95 < 100 ms"
+    )
     print(f"  of which with a registration under way: {percentiles(aligning)}")
     print(f"  to the window on screen: {percentiles(on_screen)}")
     peer, peer_on_screen = _napari_alone(volumes)

@@ -36,10 +36,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def shoot(folder: Path, out: Path) -> int:
     """Both screenshots of ``folder``'s first case into ``out``."""
-    from spondy_annotate.synthetic.export import disc_endpoints, read_truth
     from spondy_napari._app import launch
     from spondy_napari._qt.grading_panel import GradingPanel
     from spondy_napari._qt.screenshot import save_screenshot, wait_until
+
+    from spondy_annotate.synthetic.export import disc_endpoints, read_truth
 
     viewer, widget = launch(reader="AB")
     try:

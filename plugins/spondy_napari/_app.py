@@ -61,6 +61,8 @@ def launch(
     viewer.window.add_dock_widget(panel, name="Grading", area="left")
     hide_layer_docks(viewer)
     narrow_docks(viewer, [panel, widget])
+    if show:
+        panel.warm()
     return viewer, widget
 
 

@@ -324,6 +324,12 @@ class GradingPanel(QWidget):
         rows_layout.addStretch(1)
         return rows_widget
 
+    def warm(self) -> None:
+        """Prepare the disc-height caliper's drawing now (the window shown and laid out, no case
+        yet), so that neither the first case nor the first line waits for napari's shaders."""
+        if self.controller.tool is not None:
+            self.controller.tool.warm()
+
     def attach(self, room: ReadingRoom | None) -> None:
         """Grade ``room``'s cases (retried every second until a reading room is docked)."""
         if room is None:

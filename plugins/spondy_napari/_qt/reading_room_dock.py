@@ -44,7 +44,6 @@ from spondy_napari._qt.help_overlay import HelpOverlay, overlay_parent
 from spondy_napari._qt.input_quiet import InputQuiet
 from spondy_napari._qt.slice_numbers import SliceNumbers
 from spondy_napari._qt.worklist import WorklistWidget
-from spondy_napari._registry import real_viewer
 from spondy_napari.reading_room.keys import bind_keys, unbind_keys
 from spondy_napari.reading_room.room import ReadingRoom
 from spondy_napari.reading_room.window_level import PRESETS

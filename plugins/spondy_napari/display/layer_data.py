@@ -201,12 +201,15 @@ def apply_to_layer(
         translate = translate + np.asarray(offset_world, dtype=float)
     layer.metadata = metadata
     layer.name = name
-    # Transform and data are set with refreshes and their events held back: napari would
-    # recompute its dims and re-slice every layer for each of them.
+    # Transform, data and contrast are set with refreshes and their events held back: napari
+    # would recompute its dims and re-slice every layer for each, and its layer controls set
+    # their contrast sliders three times (the range sets the limits too). The contrast's two
+    # events are emitted once each at the end; the data's by the caller.
     events = layer.events
+    contrast = (events.contrast_limits_range, events.contrast_limits)
     with ExitStack() as held:
         held.enter_context(_refresh_held(layer))
-        for emitter in (events.scale, events.rotate, events.translate, events.data):
+        for emitter in (events.scale, events.rotate, events.translate, events.data, *contrast):
             held.enter_context(emitter.blocker())
         for attr, value in (
             ("scale", transform.get("scale", (1.0, 1.0, 1.0))),
@@ -223,6 +226,8 @@ def apply_to_layer(
             max(data_range[1], limits[1]),
         )
         layer.contrast_limits = limits
+    for emitter in contrast:
+        emitter()
 
 
 def _refresh_held(layer: Image) -> AbstractContextManager[Any]:

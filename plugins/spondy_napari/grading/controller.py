@@ -14,7 +14,8 @@ model). The controller
 * for an adjudicator of the study, lists the adjudication queue and records the consensus of
   the case on screen (:mod:`.adjudication`);
 * loads a case's answers when the room shows it, restores its slice and saves every answer the
-  moment it is given (:class:`~.model.Grader`), then moves on;
+  moment it is given (:class:`~.model.Grader`), then moves on; keys typed while the next case
+  is still loading are kept, in order, and applied to it once it is shown (Escape drops them);
 * lists a study's first pass (each MRI alone) before the reader's assigned cases, and its
   repeat reads once due after them (:mod:`.room_link`); grades a repeat blinded to the first
   reading (the panel starts empty, the answers are stored as the reader's repeat read and never
@@ -46,7 +47,7 @@ from spondy_annotate.grading.session import GradingSession, ViewState
 from spondy_annotate.projectdb.location import grading_db
 from spondy_napari import _registry
 from spondy_napari.grading.adjudication import AdjudicationQueue, CaseAdjudication
-from spondy_napari.grading.keys import BACKTAB, TAB, GradingKeys, KeyCommand, help_rows
+from spondy_napari.grading.keys import BACKTAB, ESCAPE, TAB, GradingKeys, KeyCommand, help_rows
 from spondy_napari.grading.line_tool import DiscLineTool
 from spondy_napari.grading.model import (
     CaseGrading,
@@ -130,6 +131,9 @@ class GradingController:
         self.viewer = viewer
         self.rubric = rubric or default_rubric()
         self.keys = GradingKeys.from_rubric(self.rubric, reserved=reading_room_keys())
+        graded = {k.lower() for keys in self.keys.values.values() for k in keys}
+        # the reading room's keys that never grade (N, S, ...): they act while a case loads
+        self._room_only = reading_room_keys() - graded - set(self.keys.jumps)
         self.reader: str | None = None
         self.blinding = blinding
         self.case_order_seed = blinding.case_order_seed if blinding else None
@@ -156,7 +160,10 @@ class GradingController:
             ended=Event,
         )
         self._db: Path | str | None = None  # of the session: a file or a PostgreSQL URL
+        self._case: Any = None  # the room's case whose answers are loaded
         self._resume_case: str | None = None
+        self._held: list[str] | None = None  # keys typed while the next case loads
+        self._awaited: Any = None  # that case (the room's)
         self._opening = False
         self._unlink: Any = None
         _registry.set_grading_gate(viewer, self)
@@ -300,6 +307,7 @@ class GradingController:
             self.session.close()
         self.session = self.grader = self.grading = None
         self.queue = self.adjudication = None
+        self._held = self._awaited = None
         self._db = None
 
     # -- blinding -------------------------------------------------------------------------------
@@ -340,7 +348,8 @@ class GradingController:
             self.tool.disarm()
         self.grading = self.adjudication = None
         room, session, grader, queue = self.room, self.session, self.grader, self.queue
-        case = room.current_case if room is not None else None
+        case = self._case = room.current_case if room is not None else None
+        held = self._take_held(case)
         state = ViewState()
         if case is not None and session is not None and (grader or queue) is not None:
             try:
@@ -361,6 +370,7 @@ class GradingController:
                 room.grid.go_to(state.slice_index)
             self.events.case()
             self.events.changed()
+            self._replay(held)
             return
         if room is None or self.grading is None:
             if self.tool is not None:
@@ -369,8 +379,25 @@ class GradingController:
             return
         if state.slice_index is not None:
             room.grid.go_to(state.slice_index)
+        if self.tool is not None:
+            self.tool.warm()
         self.focus_field(self.grading.current)
         self.events.case()
+        self._replay(held)
+
+    def _take_held(self, case: Any) -> list[str]:
+        """The keys kept for ``case`` (another case opened: they are dropped, and said so)."""
+        held, awaited = self._held or [], self._awaited
+        self._held = self._awaited = None
+        if held and case is not awaited:
+            self.events.message(value=f"{len(held)} key(s) typed while a case loaded: dropped")
+            return []
+        return held
+
+    def _replay(self, held: list[str]) -> None:
+        """Apply the keys typed while this case loaded, in order."""
+        for name in held:
+            self.handle_key(name)
 
     def save_slice(self) -> None:
         """Save the slice on screen as the case's view state (resumed there next time)."""
@@ -388,7 +415,12 @@ class GradingController:
 
     # -- answering ------------------------------------------------------------------------------
     def handle_key(self, name: str, *, repeat: bool = False) -> bool:
-        """Act on a key (see :mod:`.keys`); True when it was used."""
+        """Act on a key (see :mod:`.keys`); True when it was used.
+
+        While the next case loads, its keys are kept for it (the reading room's keys act).
+        """
+        if self._held is not None and self.is_grading:
+            return self._hold(name, repeat=repeat)
         if self.adjudication is not None and self.is_adjudicating:
             return self._adjudication_key(name, repeat=repeat)
         grading = self.grading
@@ -399,6 +431,18 @@ class GradingController:
             return False
         if not repeat:
             self.execute(command)
+        return True
+
+    def _hold(self, name: str, *, repeat: bool) -> bool:
+        """Keep a key for the case being loaded; Escape drops the keys kept."""
+        held = self._held
+        if held is None or name.lower() in self._room_only:
+            return False
+        if name == ESCAPE:
+            self._held = self._awaited = None
+            self.events.message(value=f"{len(held)} key(s) typed while the case loaded: dropped")
+        elif not repeat:
+            held.append(name)
         return True
 
     def execute(self, command: KeyCommand) -> None:
@@ -463,7 +507,8 @@ class GradingController:
         room.set_case_order(room.case_order)
 
     def next_case(self) -> int | None:
-        """Open the next case of the worklist that is not done (wrapping)."""
+        """Open the next case of the worklist that is not done (wrapping); until it is shown,
+        grading keys are kept for it."""
         room = self.room
         if room is None:
             return None
@@ -474,7 +519,9 @@ class GradingController:
         if index is None:
             show_info("Every case of the worklist is graded")
             return None
-        room.request_case(index)
+        if room.request_case(index) and room.case_index != index:  # loading
+            self._held, self._awaited = [], room.cases[index]
+            self.events.message(value="Opening the next case: keys typed now are kept for it")
         return index
 
     def focus_field(self, key: str) -> None:
@@ -515,7 +562,12 @@ class GradingController:
 
     def show_lines(self, event: Any = None) -> None:
         """Draw the saved lines of the measurement in focus (else the first measured item),
-        and for an adjudicator the readers' lines."""
+        and for an adjudicator the readers' lines.
+
+        Nothing while the room fills in another case (its answers are loaded next).
+        """
+        if self.room is not None and self.room.current_case is not self._case:
+            return
         if self.reader_lines is not None:
             self.reader_lines.draw()
         if self.tool is None or self.room is None or self.room.current_case is None:

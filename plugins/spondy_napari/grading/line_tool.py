@@ -13,7 +13,9 @@ line is hidden (napari then skips it when a case switch re-slices the layers). W
 drags, the line and its length follow the mouse (each move only moves the shapes). The length
 is written on a dark box left of the line (napari's layer text has no outline), sized in screen
 pixels: it is re-sized when the zoom changes, so it reads the same at any zoom and over bright
-marrow.
+marrow. A caliper is redrawn only when it changed (a key press redraws the panel, not the lines),
+the line layers never make napari recompute the dims (:func:`keep_dims`), and each is drawn once
+off screen when its side's first case is shown (:meth:`DiscLineTool.warm`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from spondy_annotate.grading.rubric import Measurement
+from spondy_napari._registry import real_viewer
 from spondy_napari.display.layer_data import SIDE_TITLES, SIDES
 
 if TYPE_CHECKING:
@@ -46,13 +49,34 @@ PX_PER_POINT = 96 / 72
 CLICK_PX = 3.0
 
 
+#: A layer's events on which napari recomputes the dims' ranges.
+DIMS_EVENTS = ("data", "scale", "translate", "rotate")
+
+
+def keep_dims(viewer: Any, layer: Shapes) -> None:
+    """Let ``layer``'s shapes and transform change without napari recomputing the dims.
+
+    napari recomputes the dims' ranges on each data or transform change of any layer, and the
+    reading room's slice grid then pins them again: every layer is sliced 2 to 4 times per
+    change (a caliper drawn, moved or removed took 70-450 ms, mostly re-slicing the images).
+    Lines lie on the slices of the image they are drawn over, so the dims never need them.
+    (Private napari: the viewer's ``_on_layers_change``, connected when a layer is added.)
+    """
+    model = real_viewer(viewer)
+    for name in DIMS_EVENTS:
+        getattr(layer.events, name).disconnect(model._on_layers_change)
+
+
 def hide_empty(layer: Shapes) -> None:
-    """Empty ``layer`` and hide it: napari re-slices every visible layer on each dims change
-    (a case switch makes several), a Shapes layer with text even when it has no shapes."""
-    if layer.nshapes:
-        layer.data = []
+    """Hide ``layer`` and empty it: napari re-slices every visible layer on each dims change
+    (a case switch makes several), a Shapes layer with text even when it has no shapes.
+
+    Hidden first: napari does not slice a hidden layer when its shapes go.
+    """
     if layer.visible:
         layer.visible = False
+    if layer.nshapes:
+        layer.data = []
 
 
 def reveal(layer: Shapes) -> None:
@@ -82,6 +106,8 @@ class DiscLineTool:
         self._saved: dict[str, Measurement | None] = {}
         self._restore_drag = False
         self._drawn: dict[str, tuple[np.ndarray, float]] = {}  # side: (vertices, mm) shown
+        self._shapes: dict[str, tuple[list[np.ndarray], str]] = {}  # side: (caliper, label) shown
+        self._warm: set[str] = set()  # sides whose caliper napari has drawn once
         self.viewer.mouse_drag_callbacks.append(self._on_mouse)
         self.viewer.mouse_move_callbacks.append(self._on_move)
         self.viewer.scene.camera.events.zoom.connect(self._on_zoom)
@@ -232,6 +258,7 @@ class DiscLineTool:
                         "anchor": "center",  # on the label box (the other shapes have none)
                     },
                 )
+                keep_dims(self.viewer, self.layers[side])
         for position, side in enumerate(SIDES, start=2):  # grid: 2 over baseline, 3 over follow-up
             self.viewer.layers.move(self.viewer.layers.index(self.layers[side]), position)
         self.room.set_current_side(self.room.current_side)  # keep the image layer active
@@ -254,10 +281,38 @@ class DiscLineTool:
                 vertices = np.array([image.world_to_data(w) for w in ends], dtype=float)
             self._draw(side, vertices, line.mm if line and vertices is not None else 0.0)
 
+    def warm(self) -> None:
+        """Draw a caliper on each side once, off screen, and remove it.
+
+        napari prepares a layer's shaders (and the text's font and digits) on its first draw:
+        0.2-1 s under software OpenGL, which the reader's first line would wait for. ``open``
+        does it once its window is up, before any case (on the blank sides); otherwise it is
+        done when a side's first case is shown.
+        """
+        drawn = []
+        for side in [s for s in SIDES if s not in self._warm and s not in self._drawn]:
+            image = self.room.layer(side)
+            if image is None or image.ndim != 3:
+                continue
+            slices, rows, columns = image.data.shape
+            z = int(
+                np.clip(np.round(image.world_to_data(self.viewer.dims.point)[0]), 0, slices - 1)
+            )
+            ends = [[z, rows * f, columns / 2] for f in (0.4, 0.6)]
+            self._draw(side, np.array(ends), 1234567890.5)  # every digit of a length
+            drawn.append(side)
+        if not drawn:
+            return
+        self.viewer.screenshot(canvas_only=True, flash=False)  # drawn now, never on screen
+        for side in drawn:
+            self._draw(side, None, 0.0)
+        self._warm.update(drawn)
+
     def clear(self) -> None:
         """Remove the lines shown (another case, or no grading)."""
         self._saved = {}
         self._drawn = {}
+        self._shapes = {}
         for layer in self.layers.values():
             hide_empty(layer)
 
@@ -274,10 +329,12 @@ class DiscLineTool:
     def _draw(self, side: str, vertices: np.ndarray | None, mm: float) -> None:
         """Draw a caliper (line, end ticks, its length on a box) in the side image's data coordinates.
 
-        The first draw adds the four shapes; later ones (a drag's every move) only move them.
+        The first draw adds the four shapes; later ones (a drag's every move) only move them; the
+        caliper on screen is left alone.
         """
         layer, image = self.layers[side], self.room.layer(side)
         self._drawn.pop(side, None)
+        shown = self._shapes.pop(side, None)
         if image is None or vertices is None:
             hide_empty(layer)
             return
@@ -289,6 +346,16 @@ class DiscLineTool:
         self._drawn[side] = (np.asarray(vertices, dtype=float), mm)
         label = f"{mm:.1f} mm"
         shapes = self._caliper(image, self._drawn[side][0], label)
+        self._shapes[side] = (shapes, label)
+        if (
+            shown is not None
+            and not moved
+            and layer.visible
+            and layer.nshapes == len(shapes)
+            and shown[1] == label
+            and all(np.array_equal(a, b) for a, b in zip(shown[0], shapes, strict=True))
+        ):
+            return
         if layer.nshapes == len(shapes) and not moved:
             layer.data = shapes  # the same shapes moved: colours and widths stay
         else:

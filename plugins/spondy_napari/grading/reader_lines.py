@@ -29,6 +29,7 @@ from spondy_napari.grading.line_tool import (
     PX_PER_POINT,
     DiscLineTool,
     hide_empty,
+    keep_dims,
     reveal,
 )
 from spondy_napari.grading.model import measured_items, measurement_field
@@ -177,6 +178,7 @@ class ReaderLines:
                         "color": {"feature": "colour"},
                     },
                 )
+                keep_dims(self.viewer, self.layers[side])
         for position, side in enumerate(SIDES, start=4):
             self.viewer.layers.move(self.viewer.layers.index(self.layers[side]), position)
         self.room.set_current_side(self.room.current_side)  # the image layer stays active

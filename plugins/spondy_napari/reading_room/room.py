@@ -73,7 +73,6 @@ from spondy_napari.reading_room.window_level import WindowLevel
 
 if TYPE_CHECKING:
     import napari
-    from napari.components import Dims
     from napari.layers import Image
 
 #: Pixels between the two sides.
@@ -120,13 +119,15 @@ class AlignmentState:
 
 
 @contextmanager
-def dims_changes_held(dims: Dims) -> Iterator[None]:
+def dims_changes_held(viewer: napari.Viewer) -> Iterator[None]:
     """Hold the dims' range, point and step events; emit each once at the end.
 
     napari re-slices every layer (and redraws its sliders) on each of them: a case switch
     changes the range once per layer, then the grid's stops and the slice. Held, the layers are
-    sliced once, where the switch ends.
+    sliced once, where the switch ends (on the point's event: the step's, which tells the same,
+    does not go to the viewer's ``_update_layers``, a private napari method).
     """
+    dims = viewer.dims
     names = ("range", "point", "current_step")
     try:
         with ExitStack() as held:
@@ -135,10 +136,15 @@ def dims_changes_held(dims: Dims) -> Iterator[None]:
             yield
             # napari's sliders, given the new range, set each axis's point to its step's
             # position (the displayed axes' too): put it there now, else that re-slices twice
-            dims.point = tuple(r.start + s * r.step for r, s in zip(dims.range, dims.current_step))
+            dims.point = tuple(
+                r.start + s * r.step for r, s in zip(dims.range, dims.current_step, strict=True)
+            )
     finally:
-        for name in names:
-            getattr(dims.events, name)(value=getattr(dims, name))
+        dims.events.range(value=dims.range)
+        dims.events.point(value=dims.point)
+        update_layers = getattr(_registry.real_viewer(viewer), "_update_layers", None)
+        with dims.events.current_step.blocker(update_layers):
+            dims.events.current_step(value=dims.current_step)
 
 
 def reading_room_for(viewer: napari.Viewer) -> ReadingRoom | None:
@@ -611,7 +617,7 @@ class ReadingRoom:
                     else None
                 ),
             )
-        with dims_changes_held(self.viewer.dims):  # each layer sliced once, at the final slice
+        with dims_changes_held(self.viewer):  # each layer sliced once, at the final slice
             for layer in self.layers.values():
                 layer.events.data(value=layer.data)
             if self.window_level.linked:

@@ -75,11 +75,14 @@ class ViewFit:
         if fit is None:
             return
         centre, size, zoom = fit
+        centre, zoom = centre + self.pan * size, zoom * self.zoom
+        camera = self.viewer.scene.camera
         self._applying = True
-        try:
-            camera = self.viewer.scene.camera
-            camera.center = tuple(centre + self.pan * size)
-            camera.zoom = zoom * self.zoom
+        try:  # each change moves napari's and vispy's cameras: only what changed
+            if not np.allclose(np.asarray(camera.center)[-2:], centre, rtol=0, atol=1e-9):
+                camera.center = tuple(centre)
+            if not np.isclose(camera.zoom, zoom, rtol=1e-12, atol=0):
+                camera.zoom = zoom
         finally:
             self._applying = False
 

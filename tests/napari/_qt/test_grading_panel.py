@@ -169,6 +169,72 @@ def test_grade_a_case_with_keys_only(make_napari_viewer, qtbot, export):
 
 
 @pytest.mark.gui
+@pytest.mark.parametrize("loaded", [True, False], ids=["next-case-loaded", "next-case-loading"])
+def test_keys_typed_on_through_the_auto_advance_go_to_the_next_case(
+    make_napari_viewer, qtbot, export, loaded
+):
+    """The reader types on while the next case opens: the keys queued behind the case's last
+    key are applied to the next case, in order, and the finished case stays as it was; when the
+    next case still has to be loaded, they are kept for it meanwhile."""
+    from qtpy.QtCore import QEvent
+    from qtpy.QtGui import QKeyEvent
+    from qtpy.QtWidgets import QApplication
+
+    ctx = open_viewer(make_napari_viewer, qtbot, export, reader="r1")
+    room, grading, truth = ctx.room, ctx.grading, truth_of(ctx, export)
+    first = grading.grading.case_id
+    answers = {
+        "level": "L5-S1",
+        **{f"{i}.{tp}": 1 for i in ("marrow_edema", "paravertebral_inflammation")
+           for tp in ("baseline", "followup")},
+        "marrow_edema.change": "unchanged", "paravertebral_inflammation.change": "unchanged",
+        "disc_height.baseline": 1, "disc_height.followup": 1,
+        **{f"disc_height.{tp}_mm": Measurement.from_points(*map(tuple, disc_endpoints(truth, tp)))
+           for tp in ("baseline", "followup")},
+    }  # fmt: skip
+    for key, value in answers.items():
+        assert grading.answer(key, value, advance=False)
+    grading.focus_field("disc_height.change")
+    assert grading.tool.layers["baseline"].nshapes == 4  # the case's line is drawn
+    following = room._neighbour(+1)
+    for pair in room.cases[following].pairs:  # loaded: the next case opens at once
+        for ref in (pair.baseline, pair.followup):
+            if ref is not None:
+                room.cache.get(ref)
+    if not loaded:
+        room.cache.clear()  # its volumes are read again, in a thread, after the keys
+    messages: list[str] = []
+    grading.events.message.connect(lambda e: messages.append(e.value))
+    for key in "i421":  # the last answer, then the next case's first three, queued together
+        code = getattr(Qt.Key, f"Key_{key.upper()}")
+        for kind in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease):
+            QApplication.postEvent(
+                ctx.canvas, QKeyEvent(kind, code, Qt.KeyboardModifier.NoModifier, key)
+            )
+    qtbot.waitUntil(
+        lambda: grading.grading is not None and len(grading.grading.values) == 3,
+        timeout=TIMEOUT_MS,
+    )
+    assert room.case_index == following and grading.grading.case_id == room.label(following)
+    assert grading.grading.values == {
+        "level": "L4-L5", "marrow_edema.baseline": 2, "marrow_edema.followup": 1
+    }  # fmt: skip
+    assert grading.grading.current == "marrow_edema.change"
+    with Store(default_db_path(export)) as store:
+        done = store.history(case_id=first)
+        assert [a.key for a in done] == [*answers, "disc_height.change"]
+        assert store.current_values(first, "r1", RUBRIC)["disc_height.change"] == "improved"
+        typed = store.history(case_id=room.label(following))
+        assert [(a.key, a.value) for a in typed] == [
+            ("level", "L4-L5"), ("marrow_edema.baseline", 2), ("marrow_edema.followup", 1)
+        ]  # fmt: skip
+    for layer in grading.tool.layers.values():  # no line of the finished case stays
+        assert not layer.visible and layer.nshapes == 0
+    assert ctx.panel.rows["marrow_edema.followup"].value == 1
+    assert any("keys typed now are kept" in m for m in messages) is not loaded
+
+
+@pytest.mark.gui
 def test_disc_line_measures_in_patient_mm(make_napari_viewer, qtbot, export):
     ctx = open_viewer(make_napari_viewer, qtbot, export, reader="r1")
     room, panel, truth = ctx.room, ctx.panel, truth_of(ctx, export)

@@ -66,7 +66,10 @@ def test_pair_side_by_side(opened):
     titles = opened.widget.canvas_labels.titles
     half = viewer.window._qt_viewer.canvas.native.width() / 2
     for side, layer in (("baseline", baseline), ("followup", followup)):
-        assert titles[side].isVisibleTo(titles[side].parentWidget()) and titles[side].text() == layer.name
+        assert (
+            titles[side].isVisibleTo(titles[side].parentWidget())
+            and titles[side].text() == layer.name
+        )
     assert titles["baseline"].geometry().right() < half < titles["followup"].x()
     # scale in mm: the volumes' spacing
     for side in ("baseline", "followup"):

@@ -355,7 +355,9 @@ def test_chosen_buttons_are_not_clipped_and_labels_have_a_background(
     title = labels.titles["followup"]
     corner = title.mapTo(ctx.viewer.window._qt_window, title.rect().topLeft())
     shot = ctx.viewer.screenshot(canvas_only=False, flash=False)
-    box = shot[corner.y() : corner.y() + title.height(), corner.x() : corner.x() + title.width(), :3]
+    box = shot[
+        corner.y() : corner.y() + title.height(), corner.x() : corner.x() + title.width(), :3
+    ]
     assert box.mean() < 100 and box.max() > 200
 
 

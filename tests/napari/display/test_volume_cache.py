@@ -6,10 +6,10 @@ import threading
 import time
 
 import pytest
+from spondy_napari.display.volume_cache import VolumeCache
 
 from spondy_annotate import open_export
 from spondy_annotate.dicom.volume import load_series
-from spondy_napari.display.volume_cache import VolumeCache
 
 
 @pytest.fixture
@@ -60,13 +60,12 @@ def test_needing_a_prefetched_series_ends_its_wait(series, cache, started):
 
 
 def test_shutdown_during_a_hold_does_not_wait_for_it(series, cache, started):
-    cache.quiet.hold(30.0)
+    cache.quiet.hold(600.0)  # far longer than the test may take
     cache.prefetch(series[:2])
-    time.sleep(0.1)
-    t0 = time.monotonic()
+    time.sleep(0.1)  # the loader threads are waiting out the hold
     cache.shutdown()
     workers = [t for t in threading.enumerate() if t.name.startswith("spondy-load")]
     for thread in workers:
-        thread.join(timeout=5)
-    assert time.monotonic() - t0 < 2.0 and not any(t.is_alive() for t in workers)
-    assert not started  # nothing was loaded for a closed cache
+        thread.join(timeout=30)
+    assert not any(t.is_alive() for t in workers)  # they stopped waiting
+    assert not started  # and loaded nothing for a closed cache

@@ -103,7 +103,7 @@ class CanvasLabels(QObject):
         """Put each title in its side's grid cell and the readout at the bottom left."""
         viewer = self.room.viewer
         layers = viewer.layers
-        height, width = (float(v) for v in viewer.canvas.viewbox_size(layers))
+        width = float(viewer.canvas.viewbox_size(layers)[1])
         columns = viewer.canvas.grid.actual_shape(layers)[1]
         gap = (self.canvas.width() - columns * width) / max(columns - 1, 1)
         for side, label in self.titles.items():

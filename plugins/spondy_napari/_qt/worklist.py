@@ -37,6 +37,8 @@ from spondy_napari.grading.controller import GradingController
 from spondy_napari.grading.room_link import UNLISTED_STATES
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from spondy_napari.reading_room.room import ReadingRoom
 
 COLUMNS = ("Case", "State", "Interval", "Seq.")
@@ -156,17 +158,21 @@ class WorklistWidget(QWidget):
     def refresh_states(self, event: object = None) -> None:
         """Re-read the state column and the progress (after grading)."""
         self.refresh_header()
+        changed = []
         for row in range(min(self.table.rowCount(), len(self.room.cases))):
             item = self.table.item(row, 1)
-            if item is not None:
-                item.setText(self.room.state(row))
+            state = self.room.state(row)
+            if item is not None and item.text() != state:
+                item.setText(state)
+                changed.append(row)
         self.apply_filter()
-        self.fit_text()
+        if changed:  # after most answers none: no row to measure again
+            self.fit_text(changed)
 
-    def fit_text(self) -> None:
+    def fit_text(self, rows: Sequence[int] | None = None) -> None:
         """Keep every cell's text whole: the table no narrower than its short columns and, for
         each wrapped column (they share the rest equally), the longest word of any, beside the
-        vertical scroll bar; the rows as tall as their wrapped text.
+        vertical scroll bar; ``rows`` (default: all) as tall as their wrapped text.
 
         Rows are fitted here, when the text changes, and once after the columns change: Qt's
         per-row ResizeToContents would measure every row at each cell's change (seconds for a
@@ -188,7 +194,10 @@ class WorklistWidget(QWidget):
             else:
                 width += max(header.sectionSizeHint(col), table.sizeHintForColumn(col))
         table.setMinimumWidth(width + word * len(WRAPPED))
-        table.resizeRowsToContents()
+        if rows is None:
+            table.resizeRowsToContents()
+        for row in rows or ():
+            table.resizeRowToContents(row)
 
     def apply_filter(self, text: str | None = None) -> None:
         """Hide rows matching neither label nor state, and the cases the reader does not read;

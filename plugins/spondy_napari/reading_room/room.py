@@ -36,7 +36,7 @@ For the grading panel (a dock of its own beside this one)
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -143,7 +143,7 @@ def dims_changes_held(viewer: napari.Viewer) -> Iterator[None]:
         dims.events.range(value=dims.range)
         dims.events.point(value=dims.point)
         update_layers = getattr(_registry.real_viewer(viewer), "_update_layers", None)
-        with dims.events.current_step.blocker(update_layers):
+        with dims.events.current_step.blocker(update_layers) if update_layers else nullcontext():
             dims.events.current_step(value=dims.current_step)
 
 
@@ -524,10 +524,9 @@ class ReadingRoom:
         self.pair_index = self._pair_for(case, pair_label or current)
         self._landmark.reset()
         self._offsets.recall(case, self.offset_provider)
-        self.cache.quiet.hold()  # the CPU is the GUI's while the case is drawn
+        self._show_pair(middle=True)  # holds the background work while the case is drawn
         if self.auto_align is not None:
             self.auto_align.request(case, case.pairs[self.pair_index].label, first=True)
-        self._show_pair(middle=True)
         self.prefetch()
         self.viewer.title = f"spondy-annotate — {self.label(index)}"
         self.events.case(value=index)
@@ -567,7 +566,7 @@ class ReadingRoom:
         return self._filling
 
     def _show_pair(self, *, middle: bool) -> None:
-        self.cache.quiet.hold()
+        self.cache.quiet.hold()  # the CPU is the GUI's while the case is drawn
         self._filling = True
         try:
             self._fill_layers(middle=middle)

@@ -1,11 +1,16 @@
 """Each side fills its grid cell: the fitted view, and the reader's zoom and pan relative to it.
 
-The two sides share one camera (napari's grid mode). :class:`ViewFit` computes the view that
-fits the images into one grid cell (as napari's ``reset_view`` does) and keeps the reader's
+The two sides share one camera (napari's grid mode), so a millimetre is as long on each. The
+fitted view frames what both visits show, with napari's ``reset_view`` margin: centred on the
+first (reference, baseline) image, as tall and wide as the smaller image. Each image then fills
+its cell even when the visits' fields of view differ (the larger one is cut at its cell's edge;
+zoom out to see it), and a follow-up offset (an alignment, a nudge) moves only the follow-up.
+:class:`ViewFit` computes that view and keeps the reader's
 zoom and pan *relative* to it: zoom as a factor of the fitted zoom, pan as a fraction of the
 fitted scene. Then the canvas resizing (a maximised window, docks shown or hidden) or another
 case or sequence coming keeps what the reader chose: twice the fitted size, centred a little
-low, stays twice the fitted size, centred a little low. napari's Ctrl-R fits again (factor 1).
+low, stays twice the fitted size, centred a little low. napari's Ctrl-R (its ``reset_view``)
+fits again, this way (factor 1).
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ class ViewFit:
         self._applying = False
         camera = viewer.scene.camera
         viewer.canvas.events.size.connect(self.apply)
+        viewer.events.reset_view.connect(self.reset)
         camera.events.zoom.connect(self._remember)
         camera.events.center.connect(self._remember)
 
@@ -51,23 +57,25 @@ class ViewFit:
         """Stop following the viewer."""
         camera = self.viewer.scene.camera
         self.viewer.canvas.events.size.disconnect(self.apply)
+        self.viewer.events.reset_view.disconnect(self.reset)
         camera.events.zoom.disconnect(self._remember)
         camera.events.center.disconnect(self._remember)
 
     def fitted(self) -> tuple[np.ndarray, np.ndarray, float] | None:
-        """``(centre (y, x), scene size (h, w), zoom)`` of the fitted view, or None (no image)."""
+        """``(centre (y, x), scene size (h, w), zoom)`` of the fitted view, or None (no image).
+
+        The scene is centred on the first image and as tall and wide as the smallest."""
         layers = [layer for layer in self.layers() if layer in self.viewer.layers]
         if not layers or self.viewer.dims.ndisplay != 2:
             return None
         # voxel centres, plus half a voxel on each side: the image's edges (as napari fits)
         half = np.array([np.abs(np.asarray(layer.scale[-2:], dtype=float)) / 2 for layer in layers])
         extents = np.array([layer.extent.world[:, -2:] for layer in layers])
-        low = (extents[:, 0] - half).min(axis=0)
-        high = (extents[:, 1] + half).max(axis=0)
-        size = np.maximum(high - low, 1e-6)
+        lows, highs = extents[:, 0] - half, extents[:, 1] + half
+        size = np.maximum((highs - lows).min(axis=0), 1e-6)
         cell = np.asarray(self.viewer.canvas.viewbox_size(self.viewer.layers), dtype=float)
         zoom = (1 - MARGIN) * float(np.min(cell / size))
-        return (low + high) / 2, size, zoom
+        return (lows[0] + highs[0]) / 2, size, zoom
 
     def apply(self, event: Any = None) -> None:
         """Show the fitted view with the reader's relative zoom and pan."""
@@ -86,13 +94,13 @@ class ViewFit:
         finally:
             self._applying = False
 
-    def reset(self) -> None:
+    def reset(self, event: Any = None) -> None:
         """Fit the images (no relative zoom or pan)."""
         self.zoom, self.pan = 1.0, np.zeros(2)
         self.apply()
 
     def image_height_px(self) -> float | None:
-        """How tall the tallest image is on screen (canvas pixels), or None."""
+        """How tall the fitted scene (the smaller image's height) is on screen (px), or None."""
         fit = self.fitted()
         if fit is None:
             return None

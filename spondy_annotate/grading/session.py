@@ -500,11 +500,9 @@ class GradingSession:
         for key, value in state.to_stored().items():
             self._store.set_case_state(case_id, self.reader, key, value)
 
-    def open_case(self, case_id: str) -> ViewState:
-        """Note that the reader opens ``case_id`` now; return its view state to restore."""
-        state = self.view_state(case_id)
+    def note_opened(self, case_id: str) -> None:
+        """Stamp that the reader has ``case_id`` open now (what :meth:`last_case` resumes)."""
         self._store.set_case_state(case_id, self.reader, OPENED_KEY, utc_now())
-        return state
 
     # ------------------------------------------------------------------ closing
 

@@ -213,10 +213,12 @@ def test_view_state_saved_field_by_field_and_restored(
     with raw(db) as other:  # the keys the napari panel has always written
         stored = dict(other.execute("SELECT key, value FROM case_state").fetchall())
     assert stored == {OFFSET_KEY: "[1.5, -2.0, 0.25]", SLICE_KEY: "4"}
-    opened = grading.open_case(case_id)  # returns the state to restore, then stamps the time
-    assert opened == ViewState(followup_offset_mm=(1.5, -2.0, 0.25), slice_index=4)
+    assert grading.view_state(case_id) == ViewState(
+        followup_offset_mm=(1.5, -2.0, 0.25), slice_index=4
+    )
+    grading.note_opened(case_id)  # stamps the time
     with GradingSession.open(db, reader="AB") as later:
-        state = later.open_case(case_id)
+        state = later.view_state(case_id)
         assert (state.followup_offset_mm, state.slice_index) == ((1.5, -2.0, 0.25), 4)
         assert state.opened_at is not None and ISO_MS.match(state.opened_at)
         assert later.store.history() == []  # view state is not graded data

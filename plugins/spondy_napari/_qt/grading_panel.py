@@ -62,6 +62,8 @@ logger = logging.getLogger(__name__)
 READER_ENV = "SPONDY_READER"
 #: Milliseconds of slider rest before the slice is saved as view state.
 SLICE_SAVE_MS = 800
+#: Milliseconds a case is on screen before it is noted as opened (the case to resume).
+OPENED_NOTE_MS = 500
 
 
 def key_name(event: QKeyEvent) -> str | None:
@@ -243,6 +245,10 @@ class GradingPanel(QWidget):
         self._slice_timer.setSingleShot(True)
         self._slice_timer.setInterval(SLICE_SAVE_MS)
         self._slice_timer.timeout.connect(self.controller.save_slice)
+        self._opened_timer = QTimer(self)
+        self._opened_timer.setSingleShot(True)
+        self._opened_timer.setInterval(OPENED_NOTE_MS)
+        self._opened_timer.timeout.connect(self.controller.note_opened)
         self._key_filter = _KeyFilter(self)
         self._attach_timer = QTimer(self)  # a child: it stops when the panel goes
         self._attach_timer.setInterval(1000)
@@ -256,6 +262,7 @@ class GradingPanel(QWidget):
         events.changed.connect(self.refresh)
         events.leaving.connect(self._finish_note)
         events.case.connect(self._focus_canvas)
+        events.case.connect(lambda e: self._opened_timer.start())
         events.answered.connect(lambda e: self._slice_timer.start())
         events.message.connect(
             lambda e: self.hint.setText(f"<span style='color:#E69F00'>{e.value}</span>")

@@ -355,7 +355,7 @@ class GradingController:
             try:
                 case_id = session.register(case)
                 if case_id is not None:
-                    state = session.open_case(case_id)
+                    state = session.view_state(case_id)
                     if queue is not None:
                         self.adjudication = CaseAdjudication(queue, case_id)
                     elif grader is not None:
@@ -398,6 +398,20 @@ class GradingController:
         """Apply the keys typed while this case loaded, in order."""
         for name in held:
             self.handle_key(name)
+
+    def note_opened(self) -> None:
+        """Stamp the case on screen as the reader's last opened (what the next session resumes).
+
+        Not done in the case switch itself: the write waits for the disk (a few ms), and the
+        grading panel calls this once the case has been on screen a moment.
+        """
+        shown, session = self.grading or self.adjudication, self.session
+        if shown is None or session is None:
+            return
+        try:
+            session.note_opened(shown.case_id)
+        except SpondyError as exc:
+            logger.warning("opening not noted: %s", exc)
 
     def save_slice(self) -> None:
         """Save the slice on screen as the case's view state (resumed there next time)."""

@@ -58,8 +58,10 @@ from spondy_napari.display.layer_data import (
     PreparedVolume,
     apply_to_layer,
     blank_like,
+    emit_data_events,
     layer_metadata,
     layer_name,
+    thumbnails_held,
 )
 from spondy_napari.display.volume_cache import VolumeCache
 from spondy_napari.reading_room import offsets
@@ -578,14 +580,30 @@ class ReadingRoom:
         case, pair = self.current_case, self.current_pair
         assert case is not None and pair is not None
         refs = self._refs(pair, case)
-        hidden = self._hidden(case)
-        old_plane = self._plane()
-        old_point = self.viewer.dims.point
+        shown_before = (self._plane(), self.viewer.dims.point)
         for ref in refs.values():  # both sides load at once
             if ref is not None:
                 self.cache.submit(ref)
         self.prepared = {side: self.loads.fetch(ref) for side, ref in refs.items()}
         self.ensure_layers()
+        with thumbnails_held(list(self.layers.values())):
+            self._put_in_layers(case, pair, refs, shown_before, middle=middle)
+        self.view.apply()
+        self.viewer.update_status_from_cursor()  # the status bar names this case's layer
+
+    def _put_in_layers(
+        self,
+        case: Case,
+        pair: SeriesPair,
+        refs: dict[str, SeriesRecord | None],
+        shown_before: tuple[str | None, tuple[float, ...]],
+        *,
+        middle: bool,
+    ) -> None:
+        """Each side's volume, name and window into its layer; both sliced once, at the slice
+        (the middle one, or where the plane and point ``shown_before`` were)."""
+        hidden = self._hidden(case)
+        old_plane, old_point = shown_before
         studies = {"baseline": case.baseline, "followup": case.followup}
         for side in SIDES:
             prepared, ref, study = self.prepared[side], refs[side], studies[side]
@@ -617,8 +635,7 @@ class ReadingRoom:
                 ),
             )
         with dims_changes_held(self.viewer):  # each layer sliced once, at the final slice
-            for layer in self.layers.values():
-                layer.events.data(value=layer.data)
+            emit_data_events(self.viewer, list(self.layers.values()))
             if self.window_level.linked:
                 side = self.current_side if self.prepared.get(self.current_side) else "baseline"
                 self.window_level.set_window(side, *self.window_level.window(side))
@@ -633,8 +650,6 @@ class ReadingRoom:
         if self.viewer.dims.point == old_point:  # else napari re-sliced every layer just now
             for layer in self.layers.values():
                 layer.refresh()
-        self.view.apply()
-        self.viewer.update_status_from_cursor()  # the status bar names this case's layer
 
     def _plane(self) -> str | None:
         for prepared in self.prepared.values():

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -113,6 +113,7 @@ def load_series(
     *,
     stack: int | None = None,
     lazy: bool | None = None,
+    pause: Callable[[], None] | None = None,
 ) -> Volume:
     """Load a series into a :class:`Volume`.
 
@@ -128,6 +129,9 @@ def load_series(
         reading every slice now. The default is lazy above :data:`LAZY_THRESHOLD_BYTES` of
         float32 voxels. Headers are read, and checked, either way; a lazy volume's window is
         the DICOM one or the percentiles of its middle slice.
+    pause : callable, optional
+        Called before each file is read; a caller loading in the background may wait in it (the
+        viewer's loads ahead of need wait there while the reader is busy).
 
     Returns
     -------
@@ -143,7 +147,7 @@ def load_series(
         the slice is computed.
     """
     try:
-        return _load_series(files, stack, lazy)
+        return _load_series(files, stack, lazy, pause or _no_pause)
     except SpondyError as exc:  # one line, even when a value read from a file breaks lines
         text = str(exc)
         if len(text.splitlines()) > 1:
@@ -151,8 +155,15 @@ def load_series(
         raise
 
 
+def _no_pause() -> None:
+    """Read on (no caller wants to wait between files)."""
+
+
 def _load_series(
-    files: Sequence[str | os.PathLike[str]], stack: int | None, lazy: bool | None
+    files: Sequence[str | os.PathLike[str]],
+    stack: int | None,
+    lazy: bool | None,
+    pause: Callable[[], None],
 ) -> Volume:
     if not files:
         raise SeriesLoadError("no files given")
@@ -168,6 +179,7 @@ def _load_series(
     datasets: dict[str, tuple[str, DatasetLike]] = {}
     entries: list[Entry] = []
     for path in paths:
+        pause()
         ds = open_image(path, pixels=pixels)
         with reading(path):
             uid = str(ds.get("SOPInstanceUID") or path)
@@ -193,7 +205,7 @@ def _load_series(
             f"{bad}: no ImagePositionPatient (0020,0032) / ImageOrientationPatient (0020,0037); "
             f"it cannot be placed among the {len(members)} slices of its stack"
         )
-    return _assemble(members, chosen, lazy)
+    return _assemble(members, chosen, lazy, pause)
 
 
 def _choose(stacks: list[Stack], stack: int | None, where: str) -> Stack:
@@ -221,7 +233,9 @@ def _shape(path: str, header: DatasetLike) -> tuple[int, int]:
     return rows, cols
 
 
-def _assemble(entries: list[Entry], stack: Stack, lazy: bool | None) -> Volume:
+def _assemble(
+    entries: list[Entry], stack: Stack, lazy: bool | None, pause: Callable[[], None]
+) -> Volume:
     shapes = {_shape(path, header) for path, header, _ in entries}
     if len(shapes) > 1:
         raise SeriesGeometryError(f"{entries[0][0]}: slices differ in size {sorted(shapes)}")
@@ -239,7 +253,11 @@ def _assemble(entries: list[Entry], stack: Stack, lazy: bool | None) -> Volume:
             [da.from_delayed(read(i), shape=shape, dtype=np.float32) for i in range(len(entries))]
         )
     else:
-        array = np.stack([reader(i) for i in range(len(entries))])
+        slices = []
+        for i in range(len(entries)):
+            pause()
+            slices.append(reader(i))
+        array = np.stack(slices)
     path0, ds0, geom0 = entries[0]
     with reading(path0):
         if str(ds0.get("PhotometricInterpretation", "")).strip() == "MONOCHROME1":

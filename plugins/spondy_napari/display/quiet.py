@@ -3,7 +3,8 @@
 A case switch takes a few tens of milliseconds of Python on the GUI thread, then a draw. Loader
 and registration threads started meanwhile would share the GIL and the cores with it, so the room
 calls :meth:`QuietPeriod.hold` when it shows a case, and background work waits it out before it
-starts (and a registration before each iteration). Work the GUI waits for never waits.
+starts (a load between its files too, a registration before each iteration). Work the GUI
+waits for never waits.
 """
 
 from __future__ import annotations

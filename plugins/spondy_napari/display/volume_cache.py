@@ -4,8 +4,9 @@ The core loads one series at a time and knows nothing of threads; this cache run
 :func:`spondy_annotate.dicom.volume.load_series` (and
 :func:`~spondy_napari.display.layer_data.prepare`) in a small thread pool, so that the next case
 is read while the radiologist looks at the current one. Loads queued ahead of need (:meth:`prefetch`)
-wait out the cache's :attr:`~VolumeCache.quiet` periods (:mod:`.quiet`) before they start, unless
-the GUI asks for them meanwhile.
+wait out the cache's :attr:`~VolumeCache.quiet` periods (:mod:`.quiet`) before they start and
+between their files (parsing a file holds Python's GIL, which the GUI thread needs), unless the
+GUI asks for them meanwhile.
 
 Where a series' files come from is the opened export's business
 (:meth:`~spondy_annotate.cases.open.OpenedExport.files`, given with :meth:`VolumeCache.set_files`):
@@ -32,7 +33,8 @@ logger = logging.getLogger(__name__)
 #: Volumes kept in memory (about three cases of six series).
 DEFAULT_MAX_ITEMS = 24
 
-Loader = Callable[[Sequence[str]], Volume]
+#: ``loader(files, pause=callable)``: a volume (``pause()`` is called before each file is read).
+Loader = Callable[..., Volume]
 #: ``files(series) -> paths``: where a series' files are (retrieving them first if need be).
 FilesOf = Callable[[SeriesRecord], Sequence[str]]
 
@@ -53,7 +55,8 @@ class VolumeCache:
     workers : int
         Loader threads.
     loader : callable, optional
-        ``loader(files) -> Volume`` (default :func:`~spondy_annotate.dicom.volume.load_series`).
+        ``loader(files, pause=callable) -> Volume`` (default
+        :func:`~spondy_annotate.dicom.volume.load_series`).
 
     Attributes
     ----------
@@ -89,11 +92,17 @@ class VolumeCache:
 
     def _load(self, ref: SeriesRecord, files: FilesOf, ahead: bool) -> PreparedVolume:
         key = ref.series_instance_uid
-        if ahead:
-            self.quiet.wait(stop=lambda: key in self._needed or self._closed)
-        if self._closed:
-            raise CancelledError
-        return prepare(self._loader(files(ref)))
+
+        def pause() -> None:
+            """A load ahead of need waits out quiet periods, before it starts and between its
+            files, until the GUI needs it; a closed cache stops it."""
+            if ahead:
+                self.quiet.wait(stop=lambda: key in self._needed or self._closed)
+            if self._closed:
+                raise CancelledError
+
+        pause()
+        return prepare(self._loader(files(ref), pause=pause))
 
     def submit(self, ref: SeriesRecord, *, ahead: bool = False) -> Future[PreparedVolume]:
         """Start loading ``ref`` unless it is loaded or loading; return its future.

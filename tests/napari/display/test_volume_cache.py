@@ -28,9 +28,9 @@ def started() -> list[float]:
 def cache(started):
     """A cache whose loader records when each load begins."""
 
-    def load(files):
+    def load(files, pause):
         started.append(time.monotonic())
-        return load_series(files)
+        return load_series(files, pause=pause)
 
     cache = VolumeCache(loader=load)
     yield cache
@@ -71,3 +71,29 @@ def test_shutdown_during_a_hold_does_not_wait_for_it(series, cache, started):
         thread.join(timeout=30)
     assert not any(t.is_alive() for t in workers)  # they stopped waiting
     assert not started  # and loaded nothing for a closed cache
+
+
+def test_a_load_ahead_of_need_pauses_between_its_files_during_a_hold(
+    series, cache, monkeypatch
+):
+    from spondy_napari.display.quiet import QuietPeriod
+
+    reads: list[float] = []
+    wait = QuietPeriod.wait
+
+    def watched(self, stop=lambda: False):  # each pause: when the load went on reading
+        wait(self, stop)
+        reads.append(time.monotonic())
+
+    monkeypatch.setattr(QuietPeriod, "wait", watched)
+    cache.prefetch(series[:1])
+    end = time.monotonic() + 30
+    while len(reads) < 3 and time.monotonic() < end:  # started, and read a file or two
+        time.sleep(0.001)
+    held_at = time.monotonic()
+    cache.quiet.hold(0.3)
+    while not cache.is_cached(series[0]) and time.monotonic() < end:
+        time.sleep(0.01)
+    assert len(reads) > 3  # a pause before each file
+    assert not [t for t in reads if held_at + 0.01 < t < held_at + 0.3]  # none read in the hold
+    assert max(reads) >= held_at + 0.3  # the rest were read after it

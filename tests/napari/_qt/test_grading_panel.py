@@ -169,13 +169,14 @@ def test_grade_a_case_with_keys_only(make_napari_viewer, qtbot, export):
 
 
 @pytest.mark.gui
-@pytest.mark.parametrize("loaded", [True, False], ids=["next-case-loaded", "next-case-loading"])
+@pytest.mark.parametrize("next_case", ["loaded", "loading", "unreadable"])
 def test_keys_typed_on_through_the_auto_advance_go_to_the_next_case(
-    make_napari_viewer, qtbot, export, loaded
+    make_napari_viewer, qtbot, export, next_case
 ):
     """The reader types on while the next case opens: the keys queued behind the case's last
     key are applied to the next case, in order, and the finished case stays as it was; when the
-    next case still has to be loaded, they are kept for it meanwhile."""
+    next case still has to be loaded, they are kept for it meanwhile, and when a series of it
+    cannot be loaded the case opens with that side blank and the keys go to it all the same."""
     from qtpy.QtCore import QEvent
     from qtpy.QtGui import QKeyEvent
     from qtpy.QtWidgets import QApplication
@@ -201,8 +202,12 @@ def test_keys_typed_on_through_the_auto_advance_go_to_the_next_case(
         for ref in (pair.baseline, pair.followup):
             if ref is not None:
                 room.cache.get(ref)
-    if not loaded:
+    if next_case != "loaded":
         room.cache.clear()  # its volumes are read again, in a thread, after the keys
+    if next_case == "unreadable":
+        case = room.cases[following]
+        followup = case.pairs[room._pair_for(case, room.current_pair.label)].followup
+        Path(followup.files[0]).write_bytes(b"not DICOM")
     messages: list[str] = []
     grading.events.message.connect(lambda e: messages.append(e.value))
     for key in "i421":  # the last answer, then the next case's first three, queued together
@@ -231,7 +236,8 @@ def test_keys_typed_on_through_the_auto_advance_go_to_the_next_case(
     for layer in grading.tool.layers.values():  # no line of the finished case stays
         assert not layer.visible and layer.nshapes == 0
     assert ctx.panel.rows["marrow_edema.followup"].value == 1
-    assert any("keys typed now are kept" in m for m in messages) is not loaded
+    assert any("keys typed now are kept" in m for m in messages) is (next_case != "loaded")
+    assert ("could not be loaded" in room.layers["followup"].name) is (next_case == "unreadable")
 
 
 @pytest.mark.gui

@@ -14,7 +14,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (

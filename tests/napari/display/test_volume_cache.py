@@ -73,9 +73,7 @@ def test_shutdown_during_a_hold_does_not_wait_for_it(series, cache, started):
     assert not started  # and loaded nothing for a closed cache
 
 
-def test_a_load_ahead_of_need_pauses_between_its_files_during_a_hold(
-    series, cache, monkeypatch
-):
+def test_a_load_ahead_of_need_pauses_between_its_files_during_a_hold(series, cache, monkeypatch):
     from spondy_napari.display.quiet import QuietPeriod
 
     reads: list[float] = []

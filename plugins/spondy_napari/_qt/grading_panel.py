@@ -241,14 +241,8 @@ class GradingPanel(QWidget):
         layout.addWidget(self.hint)
         layout.addWidget(self.analysis_button)
 
-        self._slice_timer = QTimer(self)
-        self._slice_timer.setSingleShot(True)
-        self._slice_timer.setInterval(SLICE_SAVE_MS)
-        self._slice_timer.timeout.connect(self.controller.save_slice)
-        self._opened_timer = QTimer(self)
-        self._opened_timer.setSingleShot(True)
-        self._opened_timer.setInterval(OPENED_NOTE_MS)
-        self._opened_timer.timeout.connect(self.controller.note_opened)
+        self._slice_timer = self._delayed(SLICE_SAVE_MS, self.controller.save_slice)
+        self._opened_timer = self._delayed(OPENED_NOTE_MS, self.controller.note_opened)
         self._key_filter = _KeyFilter(self)
         self._attach_timer = QTimer(self)  # a child: it stops when the panel goes
         self._attach_timer.setInterval(1000)
@@ -330,6 +324,15 @@ class GradingPanel(QWidget):
             rows_layout.addWidget(row)
         rows_layout.addStretch(1)
         return rows_widget
+
+    def _delayed(self, ms: int, slot: Any) -> QTimer:
+        """A timer that runs ``slot`` ``ms`` after its last ``start()`` (a child: it stops when
+        the panel goes)."""
+        timer = QTimer(self)
+        timer.setSingleShot(True)
+        timer.setInterval(ms)
+        timer.timeout.connect(slot)
+        return timer
 
     def warm(self) -> None:
         """Prepare the disc-height caliper's drawing now (the window shown and laid out, no case

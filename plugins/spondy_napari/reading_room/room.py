@@ -580,14 +580,14 @@ class ReadingRoom:
         case, pair = self.current_case, self.current_pair
         assert case is not None and pair is not None
         refs = self._refs(pair, case)
-        shown_before = (self._plane(), self.viewer.dims.point)
+        old_plane, old_point = self._plane(), self.viewer.dims.point
         for ref in refs.values():  # both sides load at once
             if ref is not None:
                 self.cache.submit(ref)
         self.prepared = {side: self.loads.fetch(ref) for side, ref in refs.items()}
         self.ensure_layers()
         with thumbnails_held(list(self.layers.values())):
-            self._put_in_layers(case, pair, refs, shown_before, middle=middle)
+            self._put_in_layers(case, pair, refs, old_plane, old_point, middle=middle)
         self.view.apply()
         self.viewer.update_status_from_cursor()  # the status bar names this case's layer
 
@@ -596,14 +596,14 @@ class ReadingRoom:
         case: Case,
         pair: SeriesPair,
         refs: dict[str, SeriesRecord | None],
-        shown_before: tuple[str | None, tuple[float, ...]],
+        old_plane: str | None,
+        old_point: tuple[float, ...],
         *,
         middle: bool,
     ) -> None:
         """Each side's volume, name and window into its layer; both sliced once, at the slice
-        (the middle one, or where the plane and point ``shown_before`` were)."""
+        (the middle one, or where ``old_point`` was if the plane stays ``old_plane``)."""
         hidden = self._hidden(case)
-        old_plane, old_point = shown_before
         studies = {"baseline": case.baseline, "followup": case.followup}
         for side in SIDES:
             prepared, ref, study = self.prepared[side], refs[side], studies[side]

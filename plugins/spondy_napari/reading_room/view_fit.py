@@ -5,9 +5,8 @@ fitted view frames what both visits show, with napari's ``reset_view`` margin: c
 first (reference, baseline) image, as tall and wide as the smaller image. Each image then fills
 its cell even when the visits' fields of view differ (the larger one is cut at its cell's edge;
 zoom out to see it), and a follow-up offset (an alignment, a nudge) moves only the follow-up.
-:class:`ViewFit` computes that view and keeps the reader's
-zoom and pan *relative* to it: zoom as a factor of the fitted zoom, pan as a fraction of the
-fitted scene. Then the canvas resizing (a maximised window, docks shown or hidden) or another
+:class:`ViewFit` computes that view and keeps the reader's zoom and pan *relative* to it: zoom
+as a factor of the fitted zoom, pan as a fraction of the fitted scene. Then the canvas resizing (a maximised window, docks shown or hidden) or another
 case or sequence coming keeps what the reader chose: twice the fitted size, centred a little
 low, stays twice the fitted size, centred a little low. napari's Ctrl-R (its ``reset_view``)
 fits again, this way (factor 1).
